@@ -1,0 +1,66 @@
+"""One exception hierarchy for the whole project.
+
+Every subclass also inherits the builtin it stands for, so callers that only know
+Python's own exceptions (``ValueError``, ``ConnectionError``...) still catch them.
+Messages name the field or key, show the bad value and say how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class DistilleryError(Exception):
+    """Base of every error Distillery raises on purpose."""
+
+
+class ConfigError(DistilleryError, ValueError):
+    """The configuration file or environment is wrong; raised once, at start."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        where = " ".join(p for p in (source, f"[{key}]" if key else None) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ValidationError(DistilleryError, ValueError):
+    """An event does not satisfy the contract; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems) or "invalid event")
+
+
+class UnknownTaskError(ValidationError):
+    """An event names a task that no task spec declares."""
+
+
+class BrokerUnavailableError(DistilleryError, ConnectionError):
+    """No Kafka broker answers at the configured bootstrap servers."""
+
+
+class BrokerCommandError(DistilleryError, RuntimeError):
+    """The local broker could not be prepared, started or stopped."""
+
+
+class TeacherError(DistilleryError, RuntimeError):
+    """The teacher model could not give a usable answer."""
+
+
+class TeacherUnavailableError(TeacherError, ConnectionError):
+    """The teacher endpoint is down or the circuit breaker is open."""
+
+
+class BudgetExhaustedError(DistilleryError, RuntimeError):
+    """The task's teacher budget for this hour or day is spent."""
+
+
+class ArtifactError(DistilleryError, OSError):
+    """An artifact (snapshot, adapter) is missing, unreadable or fails its checksum."""
+
+
+class IntegrityError(ArtifactError):
+    """An artifact's SHA-256 does not match the one its event announced."""
+
+
+class TrainingError(DistilleryError, RuntimeError):
+    """A train job cannot produce an adapter (too little data, bad snapshot...)."""

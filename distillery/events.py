@@ -1,0 +1,370 @@
+"""The event contract: every record that crosses a Kafka topic, in one place.
+
+Each record carries ``schema_version`` so consumers can tell what they read, and
+``schemas/*.json`` is generated from these models (``distillery schemas write``)
+for producers in other languages. Nothing else in the project defines a schema:
+workers import these classes.
+
+Compatibility rule: within one ``SCHEMA_VERSION`` fields are only ever added as
+optional; consumers ignore fields they do not know (``extra="ignore"`` on the
+inbound event, so a newer producer never breaks an older worker).
+
+>>> ev = InferenceEvent(event_id="e-1", task="transactions", input="STARBUCKS #1234 SEATTLE")
+>>> ev.schema_version, ev.key()
+(1, b'transactions')
+>>> InferenceEvent.model_validate_json(ev.to_json()).input
+'STARBUCKS #1234 SEATTLE'
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+"""Bumped only on a breaking change; additive optional fields keep it."""
+
+MAX_EVENT_BYTES = 1024 * 1024
+"""Default size limit of one inbound event (1 MiB); configurable per deployment."""
+
+Json = dict[str, Any]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds, the unit of every ``*_ms`` field."""
+    return int(time.time() * 1000)
+
+
+def new_id(prefix: str) -> str:
+    """A random id with a readable prefix (``drift-3f2a...``)."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+class Record(BaseModel):
+    """Base of every record: versioned, JSON on the wire, keyed by task."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    topic_name: ClassVar[str] = ""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    task: NonEmpty
+
+    def key(self) -> bytes:
+        """Kafka key: the task, so each task's events stay in order on one partition."""
+        return self.task.encode()
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON, the value written to Kafka."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+# --------------------------------------------------------------------------- in
+class ChatMessage(BaseModel):
+    """One chat message of an input, as in the OpenAI chat API."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str
+
+
+class Usage(BaseModel):
+    """Token counts the answering model reported."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+
+
+class InferenceEvent(Record):
+    """One production request/response, on ``inference.events`` (the way in)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    topic_name: ClassVar[str] = "inference.events"
+
+    event_id: NonEmpty = Field(description="Idempotency key: a redelivery with the same id is the same event.")
+    input: Annotated[str, Field(min_length=1)] | Annotated[list[ChatMessage], Field(min_length=1)] = Field(
+        description="The request: a non-empty string, or a non-empty list of chat messages."
+    )
+    ts: str | StrictInt | None = Field(default=None, description="When it was served: ISO-8601 or epoch milliseconds.")
+    output: str | Json | None = Field(default=None, description="What production answered.")
+    model: str | None = Field(default=None, description="Which model answered in production.")
+    route: Literal["student", "teacher"] | None = Field(
+        default=None, description="Which path answered, when Distillery's router did."
+    )
+    label: str | Json | None = Field(
+        default=None, description="Ground truth, when a human or a downstream system knows it."
+    )
+    confidence: Probability | None = Field(default=None, description="The answering model's confidence, 0..1.")
+    usage: Usage | None = None
+    metadata: Json | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _ts_is_a_time(cls, v: str | int | None) -> str | int | None:
+        if isinstance(v, str):
+            try:
+                datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected an ISO-8601 time such as 2026-01-31T12:00:00Z") from None
+        elif isinstance(v, int) and not 0 <= v < 10**14:
+            raise ValueError("expected epoch milliseconds between 0 and 10**14")
+        return v
+
+    def ts_ms(self) -> int | None:
+        """``ts`` as epoch milliseconds, whichever form the producer sent."""
+        if self.ts is None or isinstance(self.ts, int):
+            return self.ts
+        return int(datetime.fromisoformat(self.ts.replace("Z", "+00:00")).timestamp() * 1000)
+
+    def input_text(self) -> str:
+        """The input as one string: chat messages joined as ``role: content`` lines."""
+        if isinstance(self.input, str):
+            return self.input
+        return "\n".join(f"{m.role}: {m.content}" for m in self.input)
+
+
+# ----------------------------------------------------------------- streams out
+LabelSource = Literal["production", "teacher", "teacher_batch", "router_escalation", "ground_truth"]
+
+
+class LabeledExample(Record):
+    """A teacher-labelled (or ground-truth) example, on ``distill.labeled``.
+
+    ``input`` is already PII-redacted; ``label`` is the normalised answer the
+    student trains on (a label from the set, a JSON object, or text).
+    """
+
+    topic_name: ClassVar[str] = "distill.labeled"
+
+    event_id: NonEmpty
+    input: str
+    label: str | Json
+    source: LabelSource
+    teacher_model: str | None = None
+    teacher_confidence: Probability | None = None
+    ground_truth: str | Json | None = Field(default=None, description="The event's own label, if it had one.")
+    student_output: str | Json | None = Field(
+        default=None, description="What the student answered, for agreement tracking."
+    )
+    cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    ts_ms: int = Field(default_factory=now_ms)
+
+
+class ReviewItem(Record):
+    """A teacher answer too unsure (or too odd) to train on, on ``distill.review``."""
+
+    topic_name: ClassVar[str] = "distill.review"
+
+    event_id: NonEmpty
+    input: str
+    reason: str
+    teacher_output: str | Json | None = None
+    teacher_model: str | None = None
+    teacher_confidence: Probability | None = None
+    cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
+    ts_ms: int = Field(default_factory=now_ms)
+
+
+class DeadLetter(Record):
+    """An input that could not be processed, with why and where it came from.
+
+    ``task`` is ``"_unknown"`` when the event was unreadable; the original bytes
+    travel base64-encoded so nothing is lost, whatever they were.
+    """
+
+    topic_name: ClassVar[str] = "distill.deadletter"
+
+    reason: str
+    problems: list[str] = Field(default_factory=list)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_b64: str = Field(description="The original message value, base64.")
+    original_key_b64: str | None = None
+    event_id: str | None = None
+    stage: str = Field(default="ingest", description="Which step refused it: ingest, label, store...")
+    ts_ms: int = Field(default_factory=now_ms)
+
+    @staticmethod
+    def encode(raw: bytes | None) -> str:
+        """Base64 of raw bytes (empty string for a null value)."""
+        return base64.b64encode(raw or b"").decode("ascii")
+
+    def original(self) -> bytes:
+        """The original message value, decoded."""
+        return base64.b64decode(self.original_b64)
+
+
+# ----------------------------------------------------------------- monitors out
+Severity = Literal["info", "warning", "critical"]
+
+
+class DriftEvent(Record):
+    """A drift detector fired, on ``drift.events``."""
+
+    topic_name: ClassVar[str] = "drift.events"
+
+    drift_id: NonEmpty = Field(default_factory=lambda: new_id("drift"))
+    signal: NonEmpty = Field(description="What moved: input_length, category_mix, agreement, ...")
+    detector: NonEmpty = Field(description="The river detector that fired (ADWIN, PageHinkley, ...).")
+    estimate_before: float | None = None
+    estimate_after: float | None = None
+    severity: Severity = "warning"
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = Field(default=None, description="Offset of the event where it fired.")
+    events_seen: Annotated[int, Field(ge=0)] = Field(default=0, description="Signal observations so far.")
+    event_ts_ms: int | None = Field(default=None, description="Time of the event where it fired.")
+    detected_at_ms: int = Field(default_factory=now_ms)
+    detail: Json = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ trainer in
+TrainReason = Literal["count", "schedule", "drift", "manual"]
+
+
+class TrainJob(Record):
+    """A request to train an adapter on one data snapshot, on ``train.jobs``.
+
+    ``job_id`` is derived from the task and the snapshot's hash, so a repeated
+    trigger on the same data names the same job and never trains twice.
+    """
+
+    topic_name: ClassVar[str] = "train.jobs"
+
+    job_id: NonEmpty
+    snapshot_uri: NonEmpty
+    snapshot_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    gold_uri: str | None = Field(default=None, description="Frozen gold set for the gate (Parquet).")
+    n_train: Annotated[int, Field(ge=0)] = 0
+    n_eval: Annotated[int, Field(ge=0)] = 0
+    reason: TrainReason = "count"
+    drift_id: str | None = None
+    base_model: str | None = Field(default=None, description="Overrides the task spec's student base model.")
+    created_at_ms: int = Field(default_factory=now_ms)
+
+
+# ----------------------------------------------------------------- trainer out
+class ModelScores(BaseModel):
+    """How one model did on the gold set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: Annotated[int, Field(ge=0)]
+    accuracy: Probability = Field(description="Against ground truth (exact match for extraction).")
+    teacher_agreement: Probability | None = Field(
+        default=None, description="Agreement with the teacher's pinned answers."
+    )
+    f1: Probability | None = Field(default=None, description="Field-level F1 (extraction).")
+    per_category: dict[str, Probability] = Field(default_factory=dict)
+    worst_category: str | None = None
+
+
+class GateMetrics(BaseModel):
+    """Gold-set scores of each contender, plus the verdict of every promotion rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gold_size: Annotated[int, Field(ge=0)]
+    candidate: ModelScores
+    base: ModelScores | None = None
+    production: ModelScores | None = None
+    teacher: ModelScores | None = None
+    rules: dict[str, bool] = Field(default_factory=dict, description="Each promotion rule and whether it passed.")
+
+
+class TrainingSummary(BaseModel):
+    """How the adapter was trained."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str
+    quantization: Literal["nf4", "none"]
+    steps: Annotated[int, Field(ge=0)]
+    train_examples: Annotated[int, Field(ge=0)]
+    tokens: Annotated[int, Field(ge=0)] = 0
+    seconds: Annotated[float, Field(ge=0.0)] = 0.0
+    first_loss: float | None = None
+    final_loss: float | None = None
+
+
+class AdapterPublished(Record):
+    """A promoted adapter, on ``adapters.published``: where it is and what it proved."""
+
+    topic_name: ClassVar[str] = "adapters.published"
+
+    adapter_id: NonEmpty
+    job_id: NonEmpty
+    uri: NonEmpty = Field(description="Folder with adapter_config.json and adapter_model.safetensors.")
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="SHA-256 of adapter_model.safetensors."
+    )
+    base_model: NonEmpty
+    student_prompt: str = Field(description="The short system prompt the adapter was trained with.")
+    snapshot_uri: str | None = None
+    card_uri: str | None = None
+    metrics: GateMetrics
+    training: TrainingSummary | None = None
+    router_threshold: Probability | None = Field(
+        default=None, description="Student confidence above which it answers without the teacher."
+    )
+    created_at_ms: int = Field(default_factory=now_ms)
+
+
+class AdapterRejected(Record):
+    """A train job that did not yield a promotable adapter, with the rule that failed."""
+
+    topic_name: ClassVar[str] = "adapters.rejected"
+
+    job_id: NonEmpty
+    reason: str
+    failed_rules: list[str] = Field(default_factory=list)
+    metrics: GateMetrics | None = None
+    training: TrainingSummary | None = None
+    created_at_ms: int = Field(default_factory=now_ms)
+
+
+class AdapterControl(Record):
+    """An operator's decision every subscriber follows, on ``adapters.control``."""
+
+    topic_name: ClassVar[str] = "adapters.control"
+
+    action: Literal["pin", "unpin", "rollback"]
+    adapter_id: str | None = Field(default=None, description="Required for pin.")
+    operator: str | None = None
+    note: str | None = None
+    created_at_ms: int = Field(default_factory=now_ms)
+
+    @model_validator(mode="after")
+    def _pin_names_adapter(self) -> AdapterControl:
+        if self.action == "pin" and not self.adapter_id:
+            raise ValueError("adapter_id: required when action is 'pin'; name the adapter to pin")
+        return self
+
+
+RECORDS: tuple[type[Record], ...] = (
+    InferenceEvent,
+    LabeledExample,
+    ReviewItem,
+    DeadLetter,
+    DriftEvent,
+    TrainJob,
+    AdapterPublished,
+    AdapterRejected,
+    AdapterControl,
+)
+"""Every record, in topic order; one record type per topic."""
+
+RECORD_BY_TOPIC: dict[str, type[Record]] = {r.topic_name: r for r in RECORDS}

@@ -1,0 +1,91 @@
+"""Kafka plumbing shared by every worker: broker checks, topics, typed produce.
+
+Workers that are not Faust apps (the trainer, the adapter subscriber, the CLI)
+use aiokafka directly through these helpers; all of them key records by task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from distillery.errors import BrokerUnavailableError
+from distillery.events import Record
+from distillery.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def check_broker(bootstrap: str, timeout_s: float = 5.0) -> list[str]:
+    """Ask the cluster for its topics; raise :class:`BrokerUnavailableError` if nobody answers."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        return list(await asyncio.wait_for(admin.list_topics(), timeout_s))
+    except (KafkaConnectionError, KafkaError, OSError, asyncio.TimeoutError) as exc:
+        raise BrokerUnavailableError(
+            f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}: {exc}); "
+            "start the local one with `distillery kafka up` or set KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+    finally:
+        try:
+            await admin.close()
+        except Exception:  # noqa: BLE001 - closing a half-open client must not mask the real error
+            pass
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Create the deployment's topics that do not exist yet; return those created."""
+    topics = settings.topics
+    wanted = list(names) if names is not None else topics.all()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        await admin.start()
+    except (KafkaConnectionError, OSError) as exc:
+        raise BrokerUnavailableError(
+            f"no Kafka broker answers at {settings.kafka.bootstrap_servers} ({exc})"
+        ) from None
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                name=t,
+                num_partitions=settings.kafka.partitions,
+                replication_factor=settings.kafka.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if t in topics.compacted() else {},
+            )
+            for t in wanted
+            if t not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first: that is fine
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer; records are keyed by task by the caller."""
+    conf: dict[str, object] = {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "compression_type": None,
+    }
+    conf.update(overrides)
+    return AIOKafkaProducer(**conf)
+
+
+async def send_record(producer: AIOKafkaProducer, settings: Settings, record: Record) -> None:
+    """Produce one contract record to its topic, keyed by its task, and wait for the ack."""
+    topic = settings.topics.name(record.topic_name)
+    await producer.send_and_wait(topic, record.to_json(), key=record.key())

@@ -1,0 +1,204 @@
+"""Typed settings, built once at start from a TOML file plus the environment.
+
+This is the only module that reads ``os.environ``; everything else receives a
+:class:`Settings` object. A bad file fails here, naming the file, the key and
+what is wrong. Secrets (the teacher's API key) come from the environment only
+and are held as ``SecretStr`` so they never print.
+
+Environment variables (each overrides the file):
+
+=========================== ================================================
+``DISTILLERY_CONFIG``        path of the TOML file (default ``distillery.toml``)
+``KAFKA_BOOTSTRAP_SERVERS``  use this cluster; the local broker is not started
+``DISTILLERY_TOPIC_PREFIX``  prefix in front of every topic name
+``DISTILLERY_DATA_DIR``      where DuckDB files, checkpoints and the broker live
+``DISTILLERY_ARTIFACTS``     artifact store: a folder or any fsspec URI
+``OPENAI_API_KEY``           the teacher's key (never read from the file)
+``OPENAI_BASE_URL``          the teacher's OpenAI-compatible endpoint
+=========================== ================================================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from distillery.errors import ConfigError
+from distillery.events import MAX_EVENT_BYTES
+from distillery.taskspec import TaskSpec
+from distillery.topics import Topics
+
+DEFAULT_CONFIG = "distillery.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    """Where the cluster is, and how the local one is run when none is given."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    external: bool = Field(default=False, description="True when KAFKA_BOOTSTRAP_SERVERS names a cluster.")
+    partitions: Annotated[int, Field(ge=1)] = 4
+    replication_factor: Annotated[int, Field(ge=1)] = 1
+    local_port: Annotated[int, Field(ge=1024, le=65535)] = 9092
+    local_controller_port: Annotated[int, Field(ge=1024, le=65535)] = 9093
+    local_heap: str = "768m"
+
+
+class StreamsSettings(Section):
+    """The streams worker: ingest, sampling, labelling, the DuckDB window store."""
+
+    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    store_batch_size: Annotated[int, Field(ge=1)] = 500
+    store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+
+class MonitorsSettings(Section):
+    """The monitors worker: drift detectors, Prometheus endpoint and ops page."""
+
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    web_port: Annotated[int, Field(ge=0, le=65535)] = 6067
+    alarm_cooldown_events: Annotated[int, Field(ge=0)] = 2000
+
+
+class TrainerSettings(Section):
+    """The trainer worker."""
+
+    device: str = Field(default="auto", description="auto, cuda or cpu")
+    max_poll_interval_s: Annotated[int, Field(ge=60)] = 600
+
+
+class Settings(Section):
+    """Everything a worker needs, resolved once."""
+
+    config_path: str | None = None
+    data_dir: Path = Path("var")
+    artifacts: str | None = Field(default=None, description="Folder or fsspec URI; default DATA_DIR/artifacts.")
+    topic_prefix: str = ""
+    max_event_bytes: Annotated[int, Field(ge=1024)] = MAX_EVENT_BYTES
+    kafka: KafkaSettings = KafkaSettings()
+    streams: StreamsSettings = StreamsSettings()
+    monitors: MonitorsSettings = MonitorsSettings()
+    trainer: TrainerSettings = TrainerSettings()
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+    @property
+    def artifact_root(self) -> str:
+        """The artifact store: a local folder or any fsspec URI (``s3://bucket/prefix``)."""
+        return self.artifacts or str(self.data_dir / "artifacts")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def task(self, name: str) -> TaskSpec:
+        """The spec of ``name``, or a :class:`ConfigError` listing the declared tasks."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise ConfigError(f"unknown task {name!r}; declared tasks: {known}", key="tasks") from None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests: a private topic prefix, data dir...)."""
+        return self.model_copy(update=changes)
+
+    def safe_dump(self) -> dict[str, Any]:
+        """The settings as a dict fit for logs: the API key shows only whether it is set."""
+        out = self.model_dump(mode="json", exclude={"tasks", "openai_api_key"})
+        out["openai_api_key"] = "set" if self.openai_api_key else "unset"
+        out["tasks"] = sorted(self.tasks)
+        return out
+
+
+def _format_error(err: pydantic.ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].replace("Value error, ", "")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see distillery.example.toml)"
+        shown = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r:.60})"
+        lines.append(f"{key}: {msg}{shown}")
+    return "; ".join(lines)
+
+
+def _task_tables(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    tasks = raw.get("tasks", {})
+    if not isinstance(tasks, dict):
+        raise ConfigError("expected a table of tasks, [tasks.NAME]", source=source, key="tasks")
+    out = {}
+    for name, table in tasks.items():
+        if not isinstance(table, dict):
+            raise ConfigError("expected a table", source=source, key=f"tasks.{name}")
+        out[name] = {"name": name, **table}
+    return out
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment into :class:`Settings`.
+
+    ``path`` defaults to ``$DISTILLERY_CONFIG`` or ``distillery.toml`` in the
+    current folder; a missing default file is fine (built-in defaults), a missing
+    named file is an error.
+    """
+    env = os.environ if env is None else env
+    named = path or env.get("DISTILLERY_CONFIG")
+    file = Path(named or DEFAULT_CONFIG)
+    raw: dict[str, Any] = {}
+    source = str(file)
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", source=source) from None
+    elif named:
+        raise ConfigError("config file not found; pass --config or set DISTILLERY_CONFIG", source=source)
+
+    top = dict(raw.get("distillery", {}))
+    unknown = set(raw) - {"distillery", "kafka", "streams", "monitors", "trainer", "tasks"}
+    if unknown:
+        raise ConfigError("unknown top-level table (expected distillery, kafka, streams, monitors, "
+                          "trainer, tasks)", source=source, key=sorted(unknown)[0])
+    data: dict[str, Any] = {
+        **top,
+        "config_path": str(file) if file.exists() else None,
+        "kafka": dict(raw.get("kafka", {})),
+        "streams": raw.get("streams", {}),
+        "monitors": raw.get("monitors", {}),
+        "trainer": raw.get("trainer", {}),
+        "tasks": _task_tables(raw, source),
+    }
+    if "openai_api_key" in top:
+        raise ConfigError("secrets never go in the file; set OPENAI_API_KEY in the environment",
+                          source=source, key="distillery.openai_api_key")
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        data["kafka"]["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+        data["kafka"]["external"] = True
+    elif "bootstrap_servers" not in data["kafka"]:
+        port = data["kafka"].get("local_port", KafkaSettings().local_port)
+        data["kafka"]["bootstrap_servers"] = f"127.0.0.1:{port}"
+    for var, key in (
+        ("DISTILLERY_TOPIC_PREFIX", "topic_prefix"),
+        ("DISTILLERY_DATA_DIR", "data_dir"),
+        ("DISTILLERY_ARTIFACTS", "artifacts"),
+        ("OPENAI_BASE_URL", "openai_base_url"),
+    ):
+        if env.get(var):
+            data[key] = env[var]
+    if env.get("OPENAI_API_KEY"):
+        data["openai_api_key"] = env["OPENAI_API_KEY"]
+    try:
+        return Settings.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise ConfigError(_format_error(err), source=source) from None

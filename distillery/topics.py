@@ -1,0 +1,74 @@
+"""Topic names: the contract's default names behind a configurable prefix.
+
+>>> t = Topics(prefix="acme.")
+>>> t.inference, t.deadletter
+('acme.inference.events', 'acme.distill.deadletter')
+>>> len(t.all())
+10
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distillery.events import RECORDS
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The ten topics of one deployment, all behind the same ``prefix``."""
+
+    prefix: str = ""
+
+    def name(self, base: str) -> str:
+        """The full topic name for a contract name such as ``drift.events``."""
+        return f"{self.prefix}{base}"
+
+    @property
+    def inference(self) -> str:
+        return self.name("inference.events")
+
+    @property
+    def labeled(self) -> str:
+        return self.name("distill.labeled")
+
+    @property
+    def review(self) -> str:
+        return self.name("distill.review")
+
+    @property
+    def deadletter(self) -> str:
+        return self.name("distill.deadletter")
+
+    @property
+    def drift(self) -> str:
+        return self.name("drift.events")
+
+    @property
+    def train_jobs(self) -> str:
+        return self.name("train.jobs")
+
+    @property
+    def published(self) -> str:
+        return self.name("adapters.published")
+
+    @property
+    def rejected(self) -> str:
+        return self.name("adapters.rejected")
+
+    @property
+    def control(self) -> str:
+        return self.name("adapters.control")
+
+    @property
+    def counters(self) -> str:
+        """Worker counters (ops and break-even report), compacted by key."""
+        return self.name("ops.counters")
+
+    def all(self) -> list[str]:
+        """Every topic the system uses."""
+        return [self.name(r.topic_name) for r in RECORDS] + [self.counters]
+
+    def compacted(self) -> set[str]:
+        """Topics where only the latest value per key matters."""
+        return {self.control, self.counters}

@@ -1,0 +1,195 @@
+"""Turn raw Kafka bytes into an :class:`InferenceEvent`, or every reason why not.
+
+Producers are other teams' services, so an invalid event is normal input, not an
+exception: :func:`parse_inference` returns the problems, each with the field path
+and why, and the caller routes the bytes to the dead-letter topic.
+
+>>> parse_inference(b'{"event_id": "e1", "task": "t", "input": 3}', tasks={"t"}).problems
+['input: expected string or list of messages, got int']
+>>> parse_inference(b'\\xff', tasks={"t"}).problems
+['value: not valid UTF-8 (byte 0xff at position 0)']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from distillery.errors import UnknownTaskError, ValidationError
+from distillery.events import MAX_EVENT_BYTES, InferenceEvent
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    type(None): "null",
+}
+
+_EXPECTED = {
+    "input": "string or list of messages",
+    "output": "string or object",
+    "label": "string or object",
+    "ts": "ISO-8601 string or epoch milliseconds",
+}
+
+MAX_DEPTH = 32
+"""Nesting deeper than this is refused before parsing anything (hostile input)."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The outcome of parsing one message: an event, or the problems found."""
+
+    event: InferenceEvent | None
+    problems: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.event is not None
+
+
+def _type_name(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _lookup(doc: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            doc = doc[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _clean_loc(doc: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-branch tags (``str``, ``list[ChatMessage]``) from a location."""
+    out: list[Any] = []
+    node = doc
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and i == len(loc) - 1:
+            pass  # a missing key: keep it, it is the field being reported
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+_UNION_OK = {"input": (str, list), "output": (str, dict), "label": (str, dict), "ts": (str, int)}
+
+
+def describe_errors(err: pydantic.ValidationError, doc: Any) -> list[str]:
+    """One readable line per problem, ``field.path: why``, each union field reported once."""
+    problems: list[str] = []
+    for e in err.errors():
+        loc = _clean_loc(doc, tuple(e["loc"]))
+        top = loc[0] if loc else ""
+        value = _lookup(doc, loc)
+        if e["type"] == "missing":
+            line = f"{_path(loc)}: required field is missing"
+        elif e["type"] == "extra_forbidden":
+            line = f"{_path(loc)}: unknown field"
+        elif top in _EXPECTED and len(loc) == 1 and not (
+            isinstance(value, _UNION_OK[top]) and not isinstance(value, bool)
+        ):
+            line = f"{top}: expected {_EXPECTED[top]}, got {_type_name(value)}"
+        elif top in _EXPECTED and len(loc) == 1 and e["type"].endswith("_type"):
+            continue  # the other branch of a union complaining about a value of the right type
+        else:
+            msg = e["msg"].replace("Value error, ", "").replace("Input should be", "expected")
+            shown = json.dumps(value, default=str)
+            line = f"{_path(loc)}: {msg}, got {_type_name(value)} {shown[:60]}"
+        if line not in problems:
+            problems.append(line)
+    return problems
+
+
+def _depth(doc: Any, limit: int) -> int:
+    stack = [(doc, 1)]
+    deepest = 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def parse_inference(
+    raw: bytes | None,
+    *,
+    tasks: Collection[str] | None = None,
+    max_bytes: int = MAX_EVENT_BYTES,
+) -> Parsed:
+    """Validate one ``inference.events`` message value.
+
+    ``tasks`` is the set of declared task names; ``None`` accepts any task.
+    """
+    if raw is None:
+        return Parsed(None, ["value: message has no value (tombstone)"], "empty")
+    if len(raw) > max_bytes:
+        return Parsed(None, [f"value: {len(raw)} bytes is over the {max_bytes}-byte limit"], "too_large")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start]
+        return Parsed(None, [f"value: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})"], "not_utf8")
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        return Parsed(None, [f"value: not JSON ({msg})"], "not_json")
+    if not isinstance(doc, dict):
+        return Parsed(None, [f"value: expected a JSON object, got {_type_name(doc)}"], "not_object")
+    if _depth(doc, MAX_DEPTH) > MAX_DEPTH:
+        return Parsed(None, [f"value: nested deeper than {MAX_DEPTH} levels"], "too_deep")
+    version = doc.get("schema_version", 1)
+    if version != 1:
+        return Parsed(
+            None,
+            [f"schema_version: this worker reads version 1, got {json.dumps(version)[:20]}; upgrade the worker"],
+            "schema_version",
+        )
+    try:
+        event = InferenceEvent.model_validate(doc)
+    except pydantic.ValidationError as err:
+        return Parsed(None, describe_errors(err, doc) or [str(err)], "invalid")
+    if tasks is not None and event.task not in tasks:
+        known = ", ".join(sorted(tasks)) or "none"
+        return Parsed(
+            None,
+            [f"task: unknown task {event.task!r}; declared tasks: {known} (add it to the task config)"],
+            "unknown_task",
+        )
+    return Parsed(event)
+
+
+def validate_inference(raw: bytes, **kwargs: Any) -> InferenceEvent:
+    """Like :func:`parse_inference` but raises :class:`ValidationError` on any problem."""
+    parsed = parse_inference(raw, **kwargs)
+    if parsed.event is None:
+        cls = UnknownTaskError if parsed.reason == "unknown_task" else ValidationError
+        raise cls(parsed.problems)
+    return parsed.event

@@ -1,0 +1,1 @@
+"""Online drift detection on the live distribution, drift events and ops signals."""

@@ -1,0 +1,1 @@
+"""Faust agents: validate, sample, label and store production inference events."""

@@ -1,0 +1,1 @@
+"""The GPU worker: train jobs in, proven LoRA/QLoRA adapters out."""
