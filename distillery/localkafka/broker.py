@@ -79,7 +79,7 @@ class LocalBroker:
             raise BrokerCommandError("Maven (mvn) is not on PATH; install it (apt-get install maven)")
         self.home.mkdir(parents=True, exist_ok=True)
         cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath",
-               f"-Dmdep.outputFile={self.classpath_file}"]
+               f"-Dmdep.outputFile={self.classpath_file.resolve()}"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not self.classpath_file.exists():
             tail = (proc.stdout + proc.stderr).strip()[-2000:]
@@ -102,6 +102,8 @@ class LocalBroker:
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=4",
+                    "message.max.bytes=8388608",
+                    "replica.fetch.max.bytes=8388608",
                     "offsets.topic.replication.factor=1",
                     "offsets.topic.num.partitions=8",
                     "transaction.state.log.replication.factor=1",
