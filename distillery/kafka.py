@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
@@ -89,3 +89,56 @@ async def send_record(producer: AIOKafkaProducer, settings: Settings, record: Re
     """Produce one contract record to its topic, keyed by its task, and wait for the ack."""
     topic = settings.topics.name(record.topic_name)
     await producer.send_and_wait(topic, record.to_json(), key=record.key())
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int | None = None,
+    timeout_s: float = 30.0,
+    idle_s: float = 2.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read a topic from the beginning, without a consumer group.
+
+    Stops when ``expect`` records have arrived, when nothing new came for ``idle_s``
+    (only once at least one poll found the end), or at ``timeout_s``.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        parts = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while parts is None and loop.time() < deadline:
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                parts = [TopicPartition(topic, p) for p in sorted(found)]
+            else:
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        last_new = loop.time()
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            got = [r for recs in batch.values() for r in recs]
+            if got:
+                out.extend(got)
+                last_new = loop.time()
+            if expect is not None and len(out) >= expect:
+                break
+            if expect is None and loop.time() - last_new > idle_s:
+                break
+        return out
+    finally:
+        await consumer.stop()

