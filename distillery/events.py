@@ -21,13 +21,13 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 """Bumped only on a breaking change; additive optional fields keep it."""
 
 MAX_EVENT_BYTES = 1024 * 1024

@@ -43,6 +43,11 @@ def faust_broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
 
 
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic read and written as bytes: validation is ours, so bad input never kills an agent."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
 def create_app(settings: Settings, counters: Counters | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
     topics = settings.topics
@@ -66,10 +71,9 @@ def create_app(settings: Settings, counters: Counters | None = None) -> faust.Ap
         broker_commit_interval=1.0,
         datadir=str(datadir),
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    inference_topic = app.topic(topics.inference, **raw)
-    deadletter_topic = app.topic(topics.deadletter, **raw)
-    counters_topic = app.topic(topics.counters, **raw)
+    inference_topic = raw_topic(app, topics.inference)
+    deadletter_topic = raw_topic(app, topics.deadletter)
+    counters_topic = raw_topic(app, topics.counters)
     app.distillery_counters = counters  # type: ignore[attr-defined]
 
     @app.agent(inference_topic, name="ingest")

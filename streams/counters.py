@@ -33,7 +33,8 @@ class Counters:
         self._counts[task][outcome] += n
 
     def get(self, task: str, outcome: str) -> float:
-        return self._counts.get(task, {}).get(outcome, 0)
+        counts = self._counts.get(task)
+        return counts.get(outcome, 0) if counts is not None else 0
 
     def total(self, outcome: str) -> float:
         return sum(c.get(outcome, 0) for c in self._counts.values())

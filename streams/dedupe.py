@@ -13,8 +13,10 @@ Two checks, cheapest first:
   ``>= threshold``. The banding is tuned toward recall (false-negative weight 0.9)
   because the confirmation step removes the extra false positives.
 
-Memory is bounded: at most ``capacity`` inputs are remembered and the oldest
-*inserted* one is evicted first (FIFO, not LRU), which also lets a very common
+Memory is bounded: at most ``capacity`` exact keys (~150 bytes each) and
+``near_capacity`` signatures (~2.4 KB each in datasketch's LSH tables, measured;
+default ``min(capacity, 50_000)``, about 120 MB) are remembered. The oldest
+*inserted* entry is evicted first (FIFO, not LRU), which also lets a very common
 input be re-labelled once in a while after ``capacity`` newer ones.
 
 64 permutations: measured ~45 us per probe+insert on short merchant strings
@@ -43,6 +45,7 @@ DupKind = Literal["exact", "near"]
 
 NUM_PERM = 64
 SHINGLE = 3
+LSH_MAX_THRESHOLD = 0.95
 _LSH_WEIGHTS = (0.1, 0.9)  # (false positive, false negative): favour recall, confirm after
 
 _SPACE = re.compile(r"\s+")
@@ -83,18 +86,21 @@ class Deduper:
         *,
         threshold: float = 0.9,
         capacity: int = 200_000,
+        near_capacity: int | None = None,
         mask_digits: bool = True,
         num_perm: int = NUM_PERM,
     ) -> None:
         self.threshold = threshold
         self.capacity = capacity
+        self.near_capacity = min(capacity, 50_000) if near_capacity is None else near_capacity
         self.mask_digits = mask_digits
         self.num_perm = num_perm
         self._template = MinHash(num_perm=num_perm, seed=1, hashfunc=_crc32)
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
-        # key -> signature hash values (uint32, affine32 scheme), oldest first
-        self._seen: OrderedDict[bytes, np.ndarray | None] = OrderedDict()
-        self.near_enabled = threshold < 1.0
+        # Banding for thresholds above 0.95 degenerates (b < 2); band for 0.95, confirm at the real one.
+        self._lsh = MinHashLSH(threshold=min(threshold, LSH_MAX_THRESHOLD), num_perm=num_perm, weights=_LSH_WEIGHTS)
+        self._exact: OrderedDict[bytes, None] = OrderedDict()  # oldest first
+        self._near: OrderedDict[bytes, np.ndarray] = OrderedDict()  # key -> uint32 signature
+        self.near_enabled = threshold < 1.0 and self.near_capacity > 0
 
     @classmethod
     def for_task(cls, spec: TaskSpec) -> Deduper:
@@ -105,7 +111,7 @@ class Deduper:
         )
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._exact)
 
     def key(self, text: str) -> bytes:
         """The exact-duplicate key of ``text`` (digest of its normalised form)."""
@@ -115,31 +121,33 @@ class Deduper:
         """Look ``text`` up without remembering it; ``near=False`` skips the MinHash check."""
         norm = normalise(text, mask_digits=self.mask_digits)
         key = hashlib.blake2b(norm.encode(), digest_size=16).digest()
-        if key in self._seen:
+        if key in self._exact:
             return Probe(key, None, "exact")
         if not (near and self.near_enabled):
             return Probe(key, None, None)
         sig = self._signature(norm)
-        if self._seen and self._near_hit(sig):
+        if self._near and self._near_hit(sig):
             return Probe(key, sig, "near")
         return Probe(key, sig, None)
 
     def add(self, probe: Probe) -> None:
         """Remember a probed input (evicting the oldest past ``capacity``)."""
-        if probe.key in self._seen:
+        if probe.key in self._exact:
             return
-        if probe.signature is not None:
+        self._exact[probe.key] = None
+        if probe.signature is not None and probe.key not in self._near:
             self._lsh.insert(probe.key, probe.signature, check_duplication=False)
-            self._seen[probe.key] = probe.signature.hashvalues.astype(np.uint32)
-        else:
-            self._seen[probe.key] = None
-        while len(self._seen) > self.capacity:
-            self._drop(next(iter(self._seen)))
+            self._near[probe.key] = probe.signature.hashvalues.astype(np.uint32)
+        while len(self._exact) > self.capacity:
+            self._exact.popitem(last=False)
+        while len(self._near) > self.near_capacity:
+            self._drop_near(next(iter(self._near)))
 
     def forget(self, key: bytes) -> None:
         """Drop one remembered input (its label never arrived, so a duplicate may retry)."""
-        if key in self._seen:
-            self._drop(key)
+        self._exact.pop(key, None)
+        if key in self._near:
+            self._drop_near(key)
 
     def check_and_add(self, text: str) -> DupKind | None:
         """The duplicate kind of ``text``, remembering it when it is new."""
@@ -148,10 +156,9 @@ class Deduper:
             self.add(probe)
         return probe.duplicate
 
-    def _drop(self, key: bytes) -> None:
-        values = self._seen.pop(key)
-        if values is not None:
-            self._lsh.remove(key)
+    def _drop_near(self, key: bytes) -> None:
+        del self._near[key]
+        self._lsh.remove(key)
 
     def _signature(self, norm: str) -> MinHash:
         data = norm.encode()
@@ -168,7 +175,7 @@ class Deduper:
     def _near_hit(self, sig: MinHash) -> bool:
         mine = sig.hashvalues.astype(np.uint32)
         for cand in self._lsh.query(sig):
-            other = self._seen.get(cand)
+            other = self._near.get(cand)
             if other is not None and float(np.count_nonzero(mine == other)) / len(mine) >= self.threshold:
                 return True
         return False

@@ -27,8 +27,12 @@ from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# 13-19 digits, single spaces or dashes allowed between them; Luhn decides.
-_CARD = re.compile(r"(?<![\d#])\d(?:[ -]?\d){12,18}(?!\d)")
+# 13-19 digits in one run, in 4-4-4-x groups or Amex's 4-6-5 (one separator kind); Luhn decides.
+_CARD = re.compile(
+    r"(?<![\d#])(?:\d{13,19}"
+    r"|\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
+    r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)"
+)
 _SSN = re.compile(r"(?<![\d#])\d{3}-\d{2}-\d{4}(?![\d-])")
 _PHONE = re.compile(
     r"(?<![\w#])(?:"

@@ -20,6 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from distillery.errors import ArtifactError
 from distillery.taskspec import DEFAULT_STUDENT
@@ -98,6 +99,7 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=file)
         gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=file)
         model = _plain_copy(gguf_model)
+        _align_special_tokens(tokenizer, model.config)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         marker = {
@@ -120,7 +122,19 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
     return folder
 
 
-def _plain_copy(gguf_model):  # type: ignore[no-untyped-def]
+def _align_special_tokens(tokenizer: Any, config: Any) -> None:
+    """Give the tokenizer the special tokens the GGUF metadata names.
+
+    transformers' GGUF tokenizer reader takes SmolLM2's EOS for ``<|im_start|>``;
+    the model config carries the file's own ids (EOS and pad ``<|im_end|>``).
+    """
+    for role in ("bos", "eos", "pad"):
+        token_id = getattr(config, f"{role}_token_id", None)
+        if isinstance(token_id, int) and getattr(tokenizer, f"{role}_token_id") != token_id:
+            setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(token_id))
+
+
+def _plain_copy(gguf_model: Any) -> Any:
     """The same weights in a model that carries no GGUF quantisation config.
 
     A GGUF-loaded model refuses ``save_pretrained`` even once dequantised, so its

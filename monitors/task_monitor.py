@@ -1,0 +1,255 @@
+"""Every drift signal of one task, fed from its records, emitting ``DriftEvent``s.
+
+Pure: no Kafka, no clock. The monitors worker hands each record (with its
+Kafka position) to :meth:`TaskMonitor.observe` and publishes what comes back.
+Which record feeds which signal:
+
+* ``InferenceEvent`` - input length, character-class shares, unseen-token
+  share, the answer's category, the answering model's confidence, and a 0 for
+  the dead-letter rate;
+* ``LabeledExample`` from the teacher - agreement with the student (sampled
+  events, where the student's answer is known) and a 0 for teacher rejection;
+* ``ReviewItem`` - a 1 for teacher rejection;
+* ``DeadLetter`` - a 1 for the dead-letter rate (per inbound event).
+
+State survives restarts through :meth:`TaskMonitor.state_dict` /
+:meth:`TaskMonitor.load_state` (or :meth:`to_bytes` / :meth:`from_bytes`,
+pickle): the detectors' windows, the alarm gate's open episodes and the last
+offset seen per topic partition, so records replayed after a crash are
+skipped rather than counted twice and an alarm already raised is not raised
+again. Only load checkpoints this service wrote: unpickling runs code.
+
+>>> from distillery.events import InferenceEvent
+>>> mon = TaskMonitor("transactions")
+>>> ev = InferenceEvent(event_id="e-1", task="transactions", input="SQ *BLUE BOTTLE #42", output="coffee_shops")
+>>> mon.observe(ev, Position("inference.events", 0, 7)), mon.observe(ev, Position("inference.events", 0, 7))
+([], [])
+>>> mon.signals["input_length"].events_seen, round(mon.levels()["input_length"])
+(1, 19)
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from distillery.errors import ValidationError
+from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem
+from monitors.alarm import AlarmGate, Position, build_drift_event
+from monitors.answers import answers_agree, category_of
+from monitors.signals import (
+    CHAR_CLASSES,
+    Agreement,
+    CategoryMix,
+    CharClassShare,
+    Confidence,
+    DeadLetterRate,
+    InputLength,
+    Signal,
+    TeacherRejection,
+    UnseenTokenShare,
+    char_class_shares,
+)
+
+STATE_FORMAT = 1
+"""Version of :meth:`TaskMonitor.state_dict`'s layout."""
+
+_TEACHER_SOURCES = frozenset({"teacher", "teacher_batch", "router_escalation"})
+_SAMPLED_SOURCES = frozenset({"teacher", "teacher_batch"})
+
+Record = InferenceEvent | LabeledExample | ReviewItem | DeadLetter
+
+
+class TaskMonitor:
+    """The drift signals of one task and the gate that turns their firings into alarms.
+
+    Parameters
+    ----------
+    task
+        The task name every emitted ``DriftEvent`` carries.
+    cooldown_events
+        Observations of a signal without a firing that end its alarm (see :class:`AlarmGate`).
+    vocabulary
+        The current training window's tokens, for the unseen-token share.
+    """
+
+    def __init__(self, task: str, *, cooldown_events: int = 2000, vocabulary: Iterable[str] = ()) -> None:
+        self.task = task
+        self.input_length = InputLength()
+        self.char_shares = tuple(CharClassShare(c) for c in CHAR_CLASSES)
+        self.unseen_tokens = UnseenTokenShare(vocabulary)
+        self.category_mix = CategoryMix()
+        self.confidence = Confidence()
+        self.agreement = Agreement()
+        self.teacher_rejection = TeacherRejection()
+        self.dead_letter = DeadLetterRate()
+        self.gate = AlarmGate(cooldown_events=cooldown_events)
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    @property
+    def signals(self) -> dict[str, Signal]:
+        """Every signal by name."""
+        sigs: list[Signal] = [self.input_length, *self.char_shares, self.unseen_tokens, self.category_mix,
+                              self.confidence, self.agreement, self.teacher_rejection, self.dead_letter]
+        return {s.name: s for s in sigs}
+
+    def levels(self) -> dict[str, float | None]:
+        """Each signal's current estimate (for gauges and the ops page)."""
+        return {name: s.estimate for name, s in self.signals.items()}
+
+    # ------------------------------------------------------------ references
+    def set_vocabulary(self, vocabulary: Iterable[str]) -> None:
+        """Measure unseen tokens against a new training window's vocabulary."""
+        self.unseen_tokens.set_vocabulary(vocabulary)
+
+    def set_category_reference(self, counts: Mapping[str, int]) -> None:
+        """Compare the answer mix against a known mix (e.g. the training window's labels)."""
+        self.category_mix.set_reference(dict(counts))
+
+    # --------------------------------------------------------- observations
+    def observe_input(
+        self,
+        text: str,
+        *,
+        category: str | None = None,
+        confidence: float | None = None,
+        position: Position | None = None,
+        event_ts_ms: int | None = None,
+    ) -> list[DriftEvent]:
+        """One served request: its input, the answer's category and confidence when known."""
+        if self._replayed(position):
+            return []
+        fired: list[Signal] = []
+        if self.input_length.update(len(text)):
+            fired.append(self.input_length)
+        for signal, share in zip(self.char_shares, char_class_shares(text), strict=True):
+            if signal.update(share):
+                fired.append(signal)
+        if self.unseen_tokens.observe(text):
+            fired.append(self.unseen_tokens)
+        if category is not None and self.category_mix.update(category):
+            fired.append(self.category_mix)
+        if confidence is not None and self.confidence.update(confidence):
+            fired.append(self.confidence)
+        if self.dead_letter.update(0):
+            fired.append(self.dead_letter)
+        return self._alarms(fired, position, event_ts_ms)
+
+    def observe_teacher(
+        self,
+        *,
+        rejected: bool,
+        agree: bool | None = None,
+        position: Position | None = None,
+        event_ts_ms: int | None = None,
+    ) -> list[DriftEvent]:
+        """One teacher answer: rejected to review or not, and whether the student agreed (if known)."""
+        if self._replayed(position):
+            return []
+        fired: list[Signal] = []
+        if self.teacher_rejection.update(rejected):
+            fired.append(self.teacher_rejection)
+        if agree is not None and self.agreement.update(agree):
+            fired.append(self.agreement)
+        return self._alarms(fired, position, event_ts_ms)
+
+    def observe_dead_letter(
+        self, *, position: Position | None = None, event_ts_ms: int | None = None
+    ) -> list[DriftEvent]:
+        """One inbound event refused to the dead-letter topic."""
+        if self._replayed(position):
+            return []
+        fired: list[Signal] = [self.dead_letter] if self.dead_letter.update(1) else []
+        return self._alarms(fired, position, event_ts_ms)
+
+    def observe(self, record: Record, position: Position | None = None) -> list[DriftEvent]:
+        """Feed any record this monitor reads to the signals it informs."""
+        if record.task != self.task:
+            raise ValidationError([f"task: this monitor watches {self.task!r}, got a record for {record.task!r}; "
+                                   "route records to the monitor of their task"])
+        if isinstance(record, InferenceEvent):
+            return self.observe_input(record.input_text(), category=category_of(record.output),
+                                      confidence=record.confidence, position=position, event_ts_ms=record.ts_ms())
+        if isinstance(record, LabeledExample):
+            if record.source not in _TEACHER_SOURCES:
+                return []
+            agree = None
+            if record.source in _SAMPLED_SOURCES and record.student_output is not None:
+                agree = answers_agree(record.student_output, record.label)
+            return self.observe_teacher(rejected=False, agree=agree, position=position, event_ts_ms=record.ts_ms)
+        if isinstance(record, ReviewItem):
+            return self.observe_teacher(rejected=True, position=position, event_ts_ms=record.ts_ms)
+        return self.observe_dead_letter(position=position, event_ts_ms=record.ts_ms)
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of everything a restart needs (picklable; river detectors pickle)."""
+        return copy.deepcopy({
+            "format": STATE_FORMAT,
+            "task": self.task,
+            "signals": {
+                "input_length": self.input_length,
+                "char_shares": self.char_shares,
+                "unseen_tokens": self.unseen_tokens,
+                "category_mix": self.category_mix,
+                "confidence": self.confidence,
+                "agreement": self.agreement,
+                "teacher_rejection": self.teacher_rejection,
+                "dead_letter": self.dead_letter,
+            },
+            "gate": self.gate,
+            "offsets": self.offsets,
+        })
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` of this task's monitor."""
+        if state.get("format") != STATE_FORMAT:
+            raise ValidationError([f"format: expected monitor state format {STATE_FORMAT}, "
+                                   f"got {state.get('format')!r}; start this monitor afresh"])
+        if state.get("task") != self.task:
+            raise ValidationError([f"task: the state belongs to {state.get('task')!r}, not {self.task!r}; "
+                                   "load each task's own checkpoint"])
+        state = copy.deepcopy(dict(state))
+        for attr, value in state["signals"].items():
+            setattr(self, attr, value)
+        saved: AlarmGate = state["gate"]
+        # open episodes carry over; the cooldown is this process's configuration
+        self.gate = AlarmGate(cooldown_events=self.gate.cooldown_events, hysteresis=self.gate.hysteresis,
+                              episodes=saved.episodes, folded_total=saved.folded_total)
+        self.offsets = state["offsets"]
+
+    def to_bytes(self) -> bytes:
+        """The state as one pickle, for a checkpoint file or a compacted topic."""
+        return pickle.dumps(self.state_dict(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, cooldown_events: int = 2000) -> TaskMonitor:
+        """A monitor restored from :meth:`to_bytes` (trusted input only: unpickling runs code)."""
+        state = pickle.loads(data)
+        if not isinstance(state, dict) or "task" not in state:
+            raise ValidationError(["state: not a TaskMonitor checkpoint (no task); check the checkpoint path"])
+        monitor = cls(str(state["task"]), cooldown_events=cooldown_events)
+        monitor.load_state(state)
+        return monitor
+
+    # -------------------------------------------------------------- helpers
+    def _replayed(self, position: Position | None) -> bool:
+        """True for a record at or before the last offset seen on its partition (a redelivery)."""
+        if position is None:
+            return False
+        key = (position.topic, position.partition)
+        if self.offsets.get(key, -1) >= position.offset:
+            return True
+        self.offsets[key] = position.offset
+        return False
+
+    def _alarms(self, fired: list[Signal], position: Position | None, event_ts_ms: int | None) -> list[DriftEvent]:
+        events = []
+        for signal in fired:
+            change = signal.last_change
+            if change is not None and self.gate.offer(signal, change):
+                events.append(build_drift_event(self.task, signal, change, position=position,
+                                                event_ts_ms=event_ts_ms))
+        return events

@@ -1,0 +1,127 @@
+"""Reading a chat completion into a :class:`TeacherResult` (online and Batch API alike).
+
+Pure: no I/O. A completion without a first choice holding text content is
+*malformed*; the label is parsed with :func:`streams.filters.parse_answer` and the
+confidence comes from the logprobs (:mod:`streams.confidence`) when present.
+
+>>> retry_after({"retry-after": "2"}), retry_after({"retry-after-ms": "150"}), retry_after({})
+(2.0, 0.15, None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from openai.types.chat import ChatCompletion
+
+from distillery.errors import TeacherError
+from distillery.taskspec import TaskSpec
+from streams.confidence import TokenChoice, label_confidence, sequence_confidence
+from streams.cost import cost_usd
+from streams.filters import parse_answer
+from streams.labels import label_set
+
+
+class MalformedResponse(TeacherError):
+    """The endpoint answered 2xx with a body that is not a usable chat completion."""
+
+
+@dataclass(frozen=True)
+class TeacherResult:
+    """One teacher answer with what it cost."""
+
+    text: str
+    label: str | dict[str, Any] | None
+    confidence: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    model: str
+    latency_s: float = 0.0
+    attempts: int = 1
+    batch: bool = False
+    prompt_chars: int = 0
+    finish_reason: str | None = None
+
+    def replace(self, **changes: Any) -> TeacherResult:
+        return dataclasses.replace(self, **changes)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response asks to wait (``retry-after-ms``, ``retry-after`` secs or date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _tokens(choice: Any) -> list[TokenChoice]:
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not content:
+        return []
+    return [
+        TokenChoice(t.token, float(t.logprob), tuple((a.token, float(a.logprob)) for a in (t.top_logprobs or ())))
+        for t in content
+    ]
+
+
+def result_from_completion(
+    spec: TaskSpec,
+    completion: ChatCompletion,
+    *,
+    latency_s: float,
+    attempts: int,
+    batch: bool = False,
+) -> TeacherResult:
+    """The :class:`TeacherResult` of ``completion``; :class:`MalformedResponse` if unusable."""
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise MalformedResponse("the response has no choices")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    text = getattr(message, "content", None)
+    if not isinstance(text, str):
+        raise MalformedResponse("choices[0].message.content is missing or not text")
+    label, _, _ = parse_answer(spec, text)
+    tokens = _tokens(choice)
+    confidence: float | None = None
+    if tokens:
+        if spec.kind == "classification" and isinstance(label, str):
+            confidence = label_confidence(tokens, label_set(tuple(spec.labels)), label)
+        if confidence is None:
+            confidence = sequence_confidence(tokens)
+    usage = getattr(completion, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    return TeacherResult(
+        text=text,
+        label=label,
+        confidence=confidence,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd(prompt_tokens, completion_tokens, spec.teacher, batch=batch),
+        model=str(getattr(completion, "model", "") or spec.teacher.model),
+        latency_s=latency_s,
+        attempts=attempts,
+        batch=batch,
+        finish_reason=getattr(choice, "finish_reason", None),
+    )

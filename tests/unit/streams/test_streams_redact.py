@@ -1,0 +1,81 @@
+"""PII redaction: exactly what changes, what stays, and the counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillery.errors import ConfigError
+from distillery.taskspec import TaskSpec
+from streams.redact import Redactor, luhn_ok
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "counts"),
+    [
+        ("ZELLE TO jane.doe+bank@mail.example.com", "ZELLE TO [EMAIL]", {"email": 1}),
+        ("CARD 4111 1111 1111 1111 DECLINED", "CARD [CARD] DECLINED", {"card": 1}),
+        ("CARD 5500-0000-0000-0004", "CARD [CARD]", {"card": 1}),
+        ("CARD 378282246310005", "CARD [CARD]", {"card": 1}),  # Amex, 15 digits
+        ("VENMO *J SMITH (206) 555-0199", "VENMO *J SMITH [PHONE]", {"phone": 1}),
+        ("AMZN MKTP US*2K4LJ3 866-216-1072 WA", "AMZN MKTP US*2K4LJ3 [PHONE] WA", {"phone": 1}),
+        ("CALL +44 20 7946 0958 NOW", "CALL [PHONE] NOW", {"phone": 1}),
+        ("ZELLE TO 2065550199", "ZELLE TO [PHONE]", {"phone": 1}),
+        ("SSN 123-45-6789 ON FILE", "SSN [SSN] ON FILE", {"ssn": 1}),
+        ("AMEX 3782 822463 10005", "AMEX [CARD]", {"card": 1}),
+        ("4111 1111 1111 1111 206-555-0199", "[CARD] [PHONE]", {"card": 1, "phone": 1}),
+        (
+            "a@b.io and c@d.io 4111111111111111",
+            "[EMAIL] and [EMAIL] [CARD]",
+            {"email": 2, "card": 1},
+        ),
+    ],
+)
+def test_redacts_pii(text: str, expected: str, counts: dict[str, int]) -> None:
+    r = Redactor().redact(text)
+    assert r.text == expected
+    assert r.counts == counts
+    assert r.changed and r.total == sum(counts.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "STARBUCKS #1234 SEATTLE WA",
+        "SHELL OIL 57444 PORTLAND OR",
+        "WM SUPERCENTER #5678 CARD 0423",
+        "CHECKCARD 0115 TARGET T-2345",
+        "PURCHASE AUTHORIZED ON 01/15 KROGER #0423",
+        "REF 20240115123 ACH",  # 11 digits, not a phone shape, not a card length
+        "CARD 4111 1111 1111 1112",  # card-shaped but fails Luhn
+        "POS 1234567890123 X",  # 13 digits, fails Luhn
+        "#2065550199",  # a store/ref number behind '#', not a phone
+        "AMAZON.COM*2K4LJ3ZX0",
+    ],
+)
+def test_leaves_merchant_numbers_alone(text: str) -> None:
+    r = Redactor().redact(text)
+    assert r.text == text
+    assert r.counts == {} and not r.changed
+
+
+def test_task_patterns_become_redacted_placeholders() -> None:
+    spec = TaskSpec(name="t", kind="classification", labels=["a", "b"], redact_patterns=[r"ACCT\s*\d{6,}", "MRN-\\w+"])
+    r = Redactor.for_task(spec).redact("ACCT 00123456 MRN-77AB x@y.org")
+    assert r.text == "[REDACTED] [REDACTED] [EMAIL]"
+    assert r.counts == {"custom": 2, "email": 1}
+
+
+def test_bad_task_pattern_fails_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"redact_patterns\[1\] = '\(unclosed'"):
+        Redactor(["ok", "(unclosed"])
+
+
+def test_redaction_is_idempotent() -> None:
+    red = Redactor()
+    once = red.redact("jane@x.com 4111111111111111 206-555-0199").text
+    assert red.redact(once).text == once
+    assert red.redact(once).counts == {}
+
+
+def test_luhn() -> None:
+    assert [luhn_ok(n) for n in ("4111111111111111", "79927398713", "79927398710", "0")] == [True, True, False, True]

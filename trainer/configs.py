@@ -1,0 +1,64 @@
+"""peft's LoraConfig and trl's SFTConfig, built from a task spec's ``lora`` and ``sft`` tables.
+
+The task spec holds plain keyword arguments for those two classes; nothing here
+re-invents them. Keys are checked against the classes' own fields first, so a
+typo fails naming the key, the table and the nearest real key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from distillery.errors import ConfigError
+from distillery.taskspec import TaskSpec
+
+
+def lora_config(spec: TaskSpec) -> Any:
+    """``peft.LoraConfig`` from ``[tasks.NAME.lora]`` (task type defaults to causal LM)."""
+    from peft import LoraConfig
+
+    kwargs = {"task_type": "CAUSAL_LM", **spec.lora}
+    return _build(LoraConfig, kwargs, f"tasks.{spec.name}.lora")
+
+
+def sft_config(spec: TaskSpec, output_dir: Path, *, device: str) -> Any:
+    """``trl.SFTConfig`` from ``[tasks.NAME.sft]`` on top of the trainer's defaults.
+
+    Defaults: log every step (the loss curve), never write checkpoints (the
+    adapter is saved once, at the end), report to nothing. On the CPU: fp32 and
+    no gradient checkpointing (a small model fits, and recomputing costs ~30%);
+    on CUDA: bf16 compute and gradient checkpointing. The spec overrides any of
+    them, except ``output_dir``, which the trainer owns.
+    """
+    from trl import SFTConfig
+
+    defaults: dict[str, Any] = {
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+    }
+    if device == "cpu":
+        defaults |= {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
+    else:
+        defaults |= {"bf16": True, "gradient_checkpointing": True}
+    kwargs = {**defaults, **spec.sft, "output_dir": str(output_dir)}
+    return _build(SFTConfig, kwargs, f"tasks.{spec.name}.sft")
+
+
+def _build(cls: type, kwargs: Mapping[str, Any], table: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    for key in kwargs:
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; see {cls.__module__}.{cls.__name__}"
+            raise ConfigError(f"unknown key {key!r} for {cls.__name__}{hint}", key=table)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{cls.__name__} refused {dict(kwargs)!r}: {exc}", key=table) from exc

@@ -1,0 +1,140 @@
+"""The promotion gate (pure): gold-set scores of every contender, then the rules.
+
+An adapter ships only if every rule of the task's :class:`GateSpec` holds on
+the frozen gold set. A rule whose contender is missing (no production adapter
+yet, no pinned teacher answers) is left out of ``rules`` rather than passed.
+Categories with fewer than ``min_category_support`` gold rows are too noisy to
+judge alone: they are kept in ``per_category`` but never decide ``worst`` or a
+regression.
+
+>>> gold = [GoldRow("a", "x", "x", "x"), GoldRow("b", "y", "y", "y")]
+>>> scores = model_scores(gold, ["x", "x"], min_category_support=1)
+>>> scores.accuracy, scores.teacher_agreement, scores.worst_category
+(0.5, 0.5, 'y')
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from distillery.events import GateMetrics, Json, ModelScores
+from distillery.taskspec import GateSpec
+from trainer.data import answer_text
+from trainer.extraction import exact_match, field_f1
+
+EPS = 1e-9
+"""Slack on every comparison, so 0.80 >= 0.81 - 0.01 holds despite float rounding."""
+
+Answer = str | Json
+
+
+@dataclass(frozen=True)
+class GoldRow:
+    """One frozen gold example: the ground truth, its category and the teacher's pinned answer."""
+
+    input: str
+    label: Answer
+    category: str
+    teacher: Answer | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The metrics to publish and the names of the rules that failed (empty: promote)."""
+
+    metrics: GateMetrics
+    failed: list[str]
+
+    @property
+    def promoted(self) -> bool:
+        return not self.failed
+
+
+def same(answer: Answer | None, truth: Answer | None) -> bool:
+    """An answer matches: a label verbatim after trimming, a JSON object field by field."""
+    if answer is None or truth is None:
+        return False
+    if isinstance(truth, dict):
+        return exact_match(answer, truth)
+    return answer_text(answer) == answer_text(truth)
+
+
+def model_scores(
+    gold: Sequence[GoldRow], predictions: Sequence[Answer | None], *, min_category_support: int
+) -> ModelScores:
+    """Accuracy vs ground truth, agreement with the teacher, and per-category accuracy."""
+    if len(predictions) != len(gold):
+        raise ValueError(f"predictions: {len(predictions)} answers for {len(gold)} gold rows; one per row")
+    hits = [same(p, g.label) for p, g in zip(predictions, gold, strict=True)]
+    pinned = [(p, g.teacher) for p, g in zip(predictions, gold, strict=True) if g.teacher is not None]
+    by_cat: dict[str, list[bool]] = defaultdict(list)
+    for hit, row in zip(hits, gold, strict=True):
+        by_cat[row.category].append(hit)
+    per_category = {c: sum(v) / len(v) for c, v in sorted(by_cat.items())}
+    supported = [c for c, v in by_cat.items() if len(v) >= min_category_support]
+    worst = min(sorted(supported), key=lambda c: per_category[c]) if supported else None
+    f1 = None
+    if any(isinstance(g.label, dict) for g in gold):
+        f1 = sum(field_f1(p, g.label) for p, g in zip(predictions, gold, strict=True)) / max(len(gold), 1)
+    return ModelScores(
+        n=len(gold),
+        accuracy=sum(hits) / len(gold) if gold else 0.0,
+        teacher_agreement=sum(same(p, t) for p, t in pinned) / len(pinned) if pinned else None,
+        f1=f1,
+        per_category=per_category,
+        worst_category=worst,
+    )
+
+
+def evaluate_gate(
+    gold: Sequence[GoldRow],
+    spec: GateSpec,
+    *,
+    candidate: Sequence[Answer | None],
+    base: Sequence[Answer | None] | None = None,
+    production: Sequence[Answer | None] | None = None,
+    teacher: Sequence[Answer | None] | None = None,
+) -> GateDecision:
+    """Score each contender and apply every rule of ``spec`` to the candidate.
+
+    ``teacher`` defaults to the gold rows' pinned teacher answers when every row has one.
+    """
+    if teacher is None and gold and all(g.teacher is not None for g in gold):
+        teacher = [g.teacher for g in gold]
+    support = spec.min_category_support
+
+    def score(preds: Sequence[Answer | None] | None) -> ModelScores | None:
+        return None if preds is None else model_scores(gold, preds, min_category_support=support)
+
+    cand = model_scores(gold, candidate, min_category_support=support)
+    base_s, prod_s, teach_s = score(base), score(production), score(teacher)
+    rules: dict[str, bool] = {"min_accuracy": cand.accuracy >= spec.min_accuracy - EPS}
+    if teach_s is not None:
+        rules["within_teacher"] = cand.accuracy >= teach_s.accuracy - spec.max_below_teacher - EPS
+    if cand.worst_category is not None:
+        rules["min_worst_category"] = cand.per_category[cand.worst_category] >= spec.min_worst_category - EPS
+    if prod_s is not None:
+        rules["no_category_regression"] = not regressed_categories(gold, cand, prod_s, spec)
+    if spec.must_beat_base and base_s is not None:
+        rules["beats_base"] = cand.accuracy > base_s.accuracy + EPS
+    metrics = GateMetrics(
+        gold_size=len(gold), candidate=cand, base=base_s, production=prod_s, teacher=teach_s, rules=rules
+    )
+    return GateDecision(metrics=metrics, failed=[name for name, ok in rules.items() if not ok])
+
+
+def regressed_categories(
+    gold: Sequence[GoldRow], candidate: ModelScores, production: ModelScores, spec: GateSpec
+) -> list[str]:
+    """Supported categories where the candidate is more than the allowed margin below production."""
+    counts: dict[str, int] = defaultdict(int)
+    for row in gold:
+        counts[row.category] += 1
+    return [
+        c
+        for c, n in sorted(counts.items())
+        if n >= spec.min_category_support
+        and candidate.per_category[c] < production.per_category[c] - spec.max_category_regression - EPS
+    ]

@@ -1,0 +1,137 @@
+"""Train one LoRA (QLoRA on CUDA) adapter with trl's SFTTrainer.
+
+The adapter is saved in peft's own format (``adapter_config.json`` +
+``adapter_model.safetensors``) with its loss curve beside it; the result maps
+onto :class:`distillery.events.TrainingSummary` for the published event.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distillery.errors import TrainingError
+from distillery.events import TrainingSummary
+from distillery.taskspec import TaskSpec
+from trainer.configs import lora_config, sft_config
+from trainer.curve import write_loss_curve
+from trainer.data import Example, sft_dataset
+from trainer.progress import use_loss_bar
+from trainer.loading import Quantization, load_base, load_tokenizer, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the adapter is and how its training went."""
+
+    adapter_dir: Path
+    device: str
+    quantization: Quantization
+    steps: int
+    train_examples: int
+    tokens: int
+    seconds: float
+    losses: tuple[tuple[int, float], ...] = ()
+    curve_files: tuple[Path, ...] = field(default=())
+
+    @property
+    def first_loss(self) -> float | None:
+        return self.losses[0][1] if self.losses else None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.losses[-1][1] if self.losses else None
+
+    def summary(self) -> TrainingSummary:
+        """The part of the result that travels on ``adapters.published`` / ``adapters.rejected``."""
+        return TrainingSummary(
+            device=self.device,
+            quantization=self.quantization,
+            steps=self.steps,
+            train_examples=self.train_examples,
+            tokens=self.tokens,
+            seconds=round(self.seconds, 3),
+            first_loss=self.first_loss,
+            final_loss=self.final_loss,
+        )
+
+
+def train_adapter(
+    base_model: str,
+    examples: Sequence[Example],
+    spec: TaskSpec,
+    adapter_dir: Path,
+    *,
+    device: str = "auto",
+    progress: bool = True,
+) -> TrainResult:
+    """Train a LoRA adapter for ``spec`` on ``examples`` and save it into ``adapter_dir``.
+
+    ``base_model`` is a loadable path or hub id (see ``trainer.student.resolve_base_model``);
+    ``device`` is the trainer's setting (``auto``, ``cuda`` or ``cpu``).
+    """
+    from trl import SFTTrainer
+
+    if not examples:
+        raise TrainingError("examples: nothing to train on; the snapshot has no training rows")
+    device = resolve_device(device)
+    adapter_dir = Path(adapter_dir)
+    with tempfile.TemporaryDirectory(prefix="distillery-sft-") as scratch:
+        lora = lora_config(spec)
+        args = sft_config(spec, Path(scratch), device=device)
+        tokenizer = load_tokenizer(base_model)
+        model, quantization = load_base(
+            base_model, device, for_training=True, gradient_checkpointing=args.gradient_checkpointing
+        )
+        dataset = sft_dataset(examples, spec.student.system_prompt, tokenizer)
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora
+        )
+        use_loss_bar(trainer, show=progress)
+        started = time.perf_counter()
+        try:
+            trainer.train()
+        except _out_of_memory() as exc:
+            raise TrainingError(
+                f"sft: out of memory on {device} ({exc}); lower tasks.{spec.name}.sft.per_device_train_batch_size "
+                "or max_length"
+            ) from exc
+        seconds = time.perf_counter() - started
+        trainer.model.save_pretrained(str(adapter_dir))
+    history = trainer.state.log_history
+    losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
+    tokens = max((int(h.get("num_tokens", 0)) for h in history), default=0)
+    curve = write_loss_curve(adapter_dir, losses)
+    result = TrainResult(
+        adapter_dir=adapter_dir,
+        device=device,
+        quantization=quantization,
+        steps=int(trainer.state.global_step),
+        train_examples=len(examples),
+        tokens=tokens,
+        seconds=seconds,
+        losses=losses,
+        curve_files=tuple(curve),
+    )
+    log.info(
+        "trained %s on %d examples: %d steps, %d tokens in %.1fs (%.0f tokens/s), loss %s -> %s",
+        adapter_dir, len(examples), result.steps, tokens, seconds, tokens / max(seconds, 1e-9),
+        _fmt(result.first_loss), _fmt(result.final_loss),
+    )
+    return result
+
+
+def _out_of_memory() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.OutOfMemoryError,)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
