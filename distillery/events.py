@@ -21,9 +21,8 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Annotated, Any, ClassVar, Final, Literal
-
 from datetime import datetime
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 

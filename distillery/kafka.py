@@ -27,7 +27,7 @@ async def check_broker(bootstrap: str, timeout_s: float = 5.0) -> list[str]:
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         return list(await asyncio.wait_for(admin.list_topics(), timeout_s))
-    except (KafkaConnectionError, KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError) as exc:
         raise BrokerUnavailableError(
             f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}: {exc}); "
             "start the local one with `distillery kafka up` or set KAFKA_BOOTSTRAP_SERVERS"

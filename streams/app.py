@@ -3,10 +3,18 @@ teacher-labelled training data.
 
 Agents (each short; the logic lives in pure modules):
 
-* ``ingest`` reads ``inference.events`` as raw bytes, validates each one against
-  the contract (:mod:`streams.ingest`) and dead-letters what fails, with the
-  reason, the source topic/partition/offset and the original bytes;
+* ``ingest`` reads ``inference.events`` in batches as raw bytes and hands each
+  batch to :class:`streams.pipeline.Pipeline`: validate (dead-letter what fails,
+  with the reason, source topic/partition/offset and original bytes), redact PII,
+  sample, ask the teacher, filter its answers, write the batch to the task's
+  DuckDB file in one transaction, then produce ``distill.labeled``,
+  ``distill.review`` and ``train.jobs``; only then is the batch acknowledged;
+* ``drift-boost`` reads ``drift.events`` and boosts sampling for the task (and
+  arms the drift retrain trigger);
 * a timer publishes the worker's outcome counters to ``ops.counters``.
+
+``drift.events`` is keyed by task like ``inference.events``, so both topics are
+co-partitioned: the worker that owns a task's events also hears its drift.
 
 Scale out by starting more workers: they join the same consumer group (the app
 id) and Kafka splits the partitions between them.
@@ -20,17 +28,21 @@ Quick start::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
+import pydantic
 
-from distillery.events import DeadLetter
+from distillery.events import DriftEvent
 from distillery.settings import Settings
 from streams.counters import Counters
-from streams.ingest import Source, triage
+from streams.pipeline import Pipeline
+from streams.source import Source
+from streams.teacher import TeacherClient
 
 log = logging.getLogger("distillery.streams")
 
@@ -48,13 +60,22 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-def create_app(settings: Settings, counters: Counters | None = None) -> faust.App:
+def parse_drift(value: bytes | None, source: Source) -> DriftEvent | None:
+    """A drift event, or ``None`` (logged) for a malformed or foreign message: it must not stop us."""
+    try:
+        return DriftEvent.model_validate_json(value or b"")
+    except pydantic.ValidationError as exc:
+        log.warning("ignored a message on %s that is not a drift event: %s", source, str(exc)[:200])
+        return None
+
+
+def create_app(settings: Settings, counters: Counters | None = None,
+               teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
     topics = settings.topics
     counters = counters or Counters("streams")
     datadir = settings.data_dir / "faust" / "streams"
     datadir.mkdir(parents=True, exist_ok=True)
-    task_names = set(settings.tasks)
     app = faust.App(
         f"{settings.topic_prefix}distillery-streams",
         broker=faust_broker_url(settings.kafka.bootstrap_servers),
@@ -74,23 +95,49 @@ def create_app(settings: Settings, counters: Counters | None = None) -> faust.Ap
     inference_topic = raw_topic(app, topics.inference)
     deadletter_topic = raw_topic(app, topics.deadletter)
     counters_topic = raw_topic(app, topics.counters)
-    app.distillery_counters = counters  # type: ignore[attr-defined]
+    drift_topic = raw_topic(app, topics.drift)
+    labeled_topic = raw_topic(app, topics.labeled)
+    review_topic = raw_topic(app, topics.review)
+    jobs_topic = raw_topic(app, topics.train_jobs)
+    pipeline = Pipeline(settings, counters, teacher_factory)
+    app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
+    batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
 
     @app.agent(inference_topic, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            msg = event.message
-            source = Source(msg.topic, msg.partition, msg.offset)
-            result = triage(
-                event.value, event.key, source, tasks=task_names, max_bytes=settings.max_event_bytes
-            )
-            if isinstance(result, DeadLetter):
-                log.warning("dead-lettered %s: %s", source, "; ".join(result.problems)[:500])
-                await deadletter_topic.send(key=result.key(), value=result.to_json())
-                counters.incr(result.task, "deadlettered")
-            else:
-                counters.incr(result.task, "valid")
+        # take_events acks a batch only when the loop comes back for the next one,
+        # i.e. after the DuckDB commit and the sends below: at-least-once, no loss.
+        async for batch in stream.take_events(batch_size, within=within):  # type: ignore[attr-defined]
+            raws = [(e.value, e.key, Source(e.message.topic, e.message.partition, e.message.offset))
+                    for e in batch]
+            out = await pipeline.process(raws)
+            for dl in out.deadletters:
+                await deadletter_topic.send(key=dl.key(), value=dl.to_json())
+            for ex in out.labeled:
+                await labeled_topic.send(key=ex.key(), value=ex.to_json())
+            for item in out.review:
+                await review_topic.send(key=item.key(), value=item.to_json())
+            for job in out.jobs:
+                await (await jobs_topic.send(key=job.key(), value=job.to_json()))
+                pipeline.published(job)
             yield None
+
+    @app.agent(drift_topic, name="drift-boost")
+    async def drift_boost(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            drift = parse_drift(event.value, Source(event.message.topic, event.message.partition,
+                                                    event.message.offset))
+            if drift is not None:
+                log.info("drift on %s (%s): boosting sampling", drift.task, drift.signal)
+                pipeline.on_drift(drift.task, drift.detected_at_ms)
+            yield None
+
+    @app.task
+    async def _close_on_stop() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await pipeline.close()
 
     @app.timer(interval=2.0)
     async def publish_counters() -> None:

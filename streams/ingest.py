@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from distillery.events import DeadLetter, InferenceEvent
 from distillery.validation import parse_inference
+from streams.source import Source
 
 UNKNOWN_TASK = "_unknown"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a message was read: logged and carried on every rejection."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
 def triage(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from distillery.errors import TrainingError
 from distillery.events import TrainingSummary
@@ -70,13 +71,19 @@ def train_adapter(
     *,
     device: str = "auto",
     progress: bool = True,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train a LoRA adapter for ``spec`` on ``examples`` and save it into ``adapter_dir``.
 
     ``base_model`` is a loadable path or hub id (see ``trainer.student.resolve_base_model``);
-    ``device`` is the trainer's setting (``auto``, ``cuda`` or ``cpu``).
+    ``device`` is the trainer's setting (``auto``, ``cuda`` or ``cpu``); ``callbacks``
+    are extra ``transformers.TrainerCallback`` objects (heartbeats, evaluation).
+    On the CPU the loss projects only completion positions through the LM head
+    (see ``trainer.lean``); on CUDA trl's own fused kernel already does.
     """
     from trl import SFTTrainer
+
+    from trainer.lean import CompletionHeadSFTTrainer
 
     if not examples:
         raise TrainingError("examples: nothing to train on; the snapshot has no training rows")
@@ -90,8 +97,14 @@ def train_adapter(
             base_model, device, for_training=True, gradient_checkpointing=args.gradient_checkpointing
         )
         dataset = sft_dataset(examples, spec.student.system_prompt, tokenizer)
-        trainer = SFTTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora
+        trainer_class = CompletionHeadSFTTrainer if device == "cpu" else SFTTrainer
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=list(callbacks),
         )
         use_loss_bar(trainer, show=progress)
         started = time.perf_counter()
@@ -106,7 +119,7 @@ def train_adapter(
         trainer.model.save_pretrained(str(adapter_dir))
     history = trainer.state.log_history
     losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
-    tokens = max((int(h.get("num_tokens", 0)) for h in history), default=0)
+    tokens = getattr(trainer, "tokens_seen", 0) or max((int(h.get("num_tokens", 0)) for h in history), default=0)
     curve = write_loss_curve(adapter_dir, losses)
     result = TrainResult(
         adapter_dir=adapter_dir,

@@ -1,0 +1,234 @@
+"""One batch of raw inference events in; rows, labels, reviews and jobs out.
+
+The streams agent hands each batch here, writes what comes back to Kafka, and
+only then lets Faust acknowledge the batch, so offsets are committed after the
+DuckDB transaction that holds the rows (and after the records are produced).
+
+Every valid event ends in the ``events`` table with its outcome: sampled and
+labelled, sent to review, skipped by rate, duplicate or budget, taken from
+production, or a gold example. Invalid ones become dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distillery.artifacts import ArtifactStore
+from distillery.events import DeadLetter, InferenceEvent, LabeledExample, ReviewItem, TrainJob
+from distillery.settings import Settings
+from distillery.taskspec import TaskSpec
+from streams.counters import Counters
+from streams.filters import judge
+from streams.ingest import triage
+from streams.labeller import label_all
+from streams.redact import Redactor
+from streams.rows import as_text, event_row, example_row, gold_row, labeled_record, review_record, review_row
+from streams.sampling import Decision, Outcome, Sampler
+from streams.source import Source
+from streams.store.db import StoreBatch, TaskStore, split_for
+from streams.store.snapshot import export, mark_published
+from streams.teacher import TeacherClient
+from streams.triggers import retrain_reason
+
+log = logging.getLogger("distillery.streams")
+
+Raw = tuple[bytes | None, bytes | None, Source]
+
+
+@dataclass
+class Outputs:
+    """What a batch produced, for the agent to write to Kafka."""
+
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    labeled: list[LabeledExample] = field(default_factory=list)
+    review: list[ReviewItem] = field(default_factory=list)
+    jobs: list[TrainJob] = field(default_factory=list)
+
+
+@dataclass
+class _TaskWork:
+    batch: StoreBatch = field(default_factory=StoreBatch)
+    to_label: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
+    labeled: list[LabeledExample] = field(default_factory=list)
+    review: list[ReviewItem] = field(default_factory=list)
+
+
+class Pipeline:
+    """The streams worker's state: samplers, stores, teacher clients, counters."""
+
+    def __init__(self, settings: Settings, counters: Counters,
+                 teacher_factory: Callable[[str], TeacherClient] | None = None) -> None:
+        self.settings = settings
+        self.counters = counters
+        self.sampler = Sampler(settings.tasks)
+        self.redactors = {t: Redactor.for_task(spec) for t, spec in settings.tasks.items()}
+        self.teacher_factory = teacher_factory or (lambda task: TeacherClient.from_settings(settings, task))
+        self.teachers: dict[str, TeacherClient] = {}
+        self.stores: dict[str, TaskStore] = {}
+        self.artifacts = ArtifactStore(settings.artifact_root)
+        self.drift_ms: dict[str, int] = {}
+        self.stop = asyncio.Event()
+
+    def store(self, task: str) -> TaskStore:
+        if task not in self.stores:
+            self.stores[task] = TaskStore(store_path(self.settings, task))
+        return self.stores[task]
+
+    def teacher(self, task: str) -> TeacherClient:
+        if task not in self.teachers:
+            self.teachers[task] = self.teacher_factory(task)
+        return self.teachers[task]
+
+    async def close(self) -> None:
+        self.stop.set()
+        for client in self.teachers.values():
+            await client.aclose()
+
+    def on_drift(self, task: str, at_ms: int) -> None:
+        """A drift event on ``task``: boost its sampling and arm the drift retrain trigger."""
+        if task in self.settings.tasks:
+            self.sampler.on_drift(task, at_ms)
+            self.drift_ms[task] = max(at_ms, self.drift_ms.get(task, 0))
+
+    # ---------------------------------------------------------------- a batch
+    async def process(self, raws: Sequence[Raw]) -> Outputs:
+        out = Outputs()
+        by_task: dict[str, list[tuple[InferenceEvent, Source]]] = defaultdict(list)
+        for value, key, source in raws:
+            result = triage(value, key, source, tasks=self.settings.tasks.keys(),
+                            max_bytes=self.settings.max_event_bytes)
+            if isinstance(result, DeadLetter):
+                log.warning("dead-lettered %s: %s", source, "; ".join(result.problems)[:300])
+                out.deadletters.append(result)
+                self.counters.incr(result.task, "deadlettered")
+            else:
+                by_task[result.task].append((result, source))
+        for task, items in by_task.items():
+            await self._process_task(task, items, out)
+        return out
+
+    async def _process_task(self, task: str, items: list[tuple[InferenceEvent, Source]], out: Outputs) -> None:
+        spec = self.settings.task(task)
+        store = self.store(task)
+        first: dict[str, tuple[InferenceEvent, Source]] = {}
+        for ev, src in items:
+            first.setdefault(ev.event_id, (ev, src))
+        known = store.known(list(first))
+        self.counters.incr(task, "redelivered", len(items) - len(first) + len(known))
+        work = _TaskWork()
+        redactor = self.redactors[task]
+        for event_id, (ev, src) in first.items():
+            if event_id in known:
+                continue
+            redaction = redactor(ev.input_text())
+            text = redaction.text
+            if redaction.changed:
+                self.counters.incr(task, "pii_redacted")
+            if ev.label is not None:
+                work.batch.gold.append(gold_row(ev, text, spec))
+                work.batch.events.append(event_row(ev, text, spec, "gold", src))
+                self.counters.incr(task, "gold")
+                continue
+            decision = self.sampler.decide(ev, text=text)
+            for change in decision.transitions:
+                log.warning("task %s: %s", task, change)
+            if decision.outcome is Outcome.PRODUCTION_LABEL:
+                self._judge(work, spec, ev, text, src, as_text(ev.output) or "", None, "production",
+                            spec.teacher.model, cost=0.0, batch=False)
+            elif decision.outcome in (Outcome.CALL_TEACHER, Outcome.CALL_TEACHER_BATCH):
+                work.to_label.append((ev, text, decision, src))
+            else:
+                work.batch.events.append(event_row(ev, text, spec, decision.outcome.value, src))
+                self.counters.incr(task, decision.outcome.value)
+        if work.to_label:
+            await self._label(task, spec, work)
+        if len(work.batch):
+            store.write(work.batch)
+        out.labeled.extend(work.labeled)
+        out.review.extend(work.review)
+        job = self._maybe_trigger(task, spec, store)
+        if job is not None:
+            out.jobs.append(job)
+
+    async def _label(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
+        texts = [text for _, text, _, _ in work.to_label]
+        results = await label_all(self.teacher(task), texts, stop=self.stop)
+        for (ev, text, decision, src), got in zip(work.to_label, results, strict=True):
+            self.counters.incr(task, "teacher_calls")
+            if got.result is None:
+                self.sampler.settle(decision, 0.0, labelled=False)
+                work.batch.review.append(review_row(ev, text, got.error or "teacher_error", None, None, "error"))
+                work.batch.events.append(event_row(ev, text, spec, "review", src))
+                work.review.append(review_record(ev, text, got.error or "teacher_error", None, spec.teacher.model, None))
+                self.counters.incr(task, "review")
+                continue
+            r = got.result
+            self.counters.incr(task, "spend_usd", r.cost_usd)
+            work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
+                                     r.model, int(time.time() * 1000)))
+            accepted = self._judge(work, spec, ev, text, src, r.text, r.confidence,
+                                   "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
+                                   batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
+            self.sampler.settle(decision, r.cost_usd, labelled=accepted,
+                                prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+
+    def _judge(self, work: _TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source, answer: str,
+               confidence: float | None, source: str, model: str | None, *, cost: float, batch: bool,
+               tokens: tuple[int, int] = (0, 0)) -> bool:
+        verdict = judge(spec, answer, confidence)
+        task = ev.task
+        if verdict.accepted and verdict.label is not None:
+            split = split_for(text, spec.retrain.eval_fraction)
+            work.batch.examples.append(example_row(ev, text, verdict.label, spec, source=source,  # type: ignore[arg-type]
+                                                   teacher_model=model, confidence=confidence, split=split))
+            work.batch.events.append(event_row(ev, text, spec, "labeled", src))
+            work.labeled.append(labeled_record(ev, text, verdict.label, source=source,  # type: ignore[arg-type]
+                                               teacher_model=model, confidence=confidence, cost_usd=cost,
+                                               prompt_tokens=tokens[0], completion_tokens=tokens[1]))
+            self.counters.incr(task, "labeled")
+            return True
+        status = "review" if verdict.status.value == "review" else "rejected"
+        reason = verdict.describe() if status == "review" else f"rejected: {verdict.describe()}"
+        work.batch.review.append(review_row(ev, text, reason, answer, confidence, status))
+        work.batch.events.append(event_row(ev, text, spec, status, src))
+        work.review.append(review_record(ev, text, reason, answer, model, confidence, cost))
+        self.counters.incr(task, status)
+        return False
+
+    # -------------------------------------------------------------- triggers
+    def _maybe_trigger(self, task: str, spec: TaskSpec, store: TaskStore) -> TrainJob | None:
+        row = store.query(
+            "SELECT count(*) FILTER (WHERE split = 'train'), "
+            "(SELECT max(created_ms) FROM snapshots WHERE published), "
+            "count(*) FILTER (WHERE ingested_ms > coalesce((SELECT max(created_ms) FROM snapshots "
+            "WHERE published), 0)) FROM examples"
+        )[0]
+        total, last_job_ms, new = int(row[0] or 0), row[1], int(row[2] or 0)
+        now = int(time.time() * 1000)
+        reason = retrain_reason(spec.retrain, total=total, new=new, now_ms=now, last_job_ms=last_job_ms,
+                                drift_ms=self.drift_ms.get(task))
+        if reason is None:
+            return None
+        snap = export(store, self.artifacts, task, reason=reason)
+        published = store.scalar("SELECT published FROM snapshots WHERE job_id = ?", [snap.job.job_id])
+        if published:
+            return None  # same data as a job already sent: a repeated trigger starts nothing
+        log.info("task %s: retrain (%s) on %d train / %d eval examples -> job %s", task, reason,
+                 snap.job.n_train, snap.job.n_eval, snap.job.job_id)
+        self.counters.incr(task, "train_jobs")
+        return snap.job
+
+    def published(self, job: TrainJob) -> None:
+        """The job's event is on Kafka: later triggers count from now."""
+        mark_published(self.store(job.task), job.job_id)
+
+
+def store_path(settings: Settings, task: str) -> Path:
+    """The task's DuckDB file."""
+    return settings.data_dir / "store" / f"{settings.topic_prefix}{task}.duckdb"

@@ -1,0 +1,86 @@
+"""Rows and records built from one event and what became of it (pure).
+
+Each helper returns the tuple for a store table (column order from
+:mod:`streams.store.db`) or the contract record for a topic, so the pipeline only
+decides *what* happened and these say *how it is written down*.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from distillery.events import InferenceEvent, LabeledExample, LabelSource, ReviewItem
+from distillery.taskspec import TaskSpec
+from streams.labels import label_set
+from streams.source import Source
+
+WINDOW_MS = 15 * 60_000
+"""Time windows of labelled examples (per-category counts are kept per window)."""
+
+
+def as_text(value: str | dict[str, Any] | None) -> str | None:
+    """A label or output as stored text (objects as compact JSON)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def category_of(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | None:
+    """The category an answer falls in: its label for classification, else ``None``."""
+    if spec.kind != "classification" or not isinstance(answer, str):
+        return None
+    return label_set(tuple(spec.labels)).match(answer)
+
+
+def event_row(event: InferenceEvent, text: str, spec: TaskSpec, outcome: str, source: Source) -> tuple[Any, ...]:
+    usage = event.usage
+    return (
+        event.event_id, text, as_text(event.output), event.model, event.route, event.confidence,
+        category_of(spec, event.output), outcome, event.ts_ms(), int(time.time() * 1000),
+        source.partition, source.offset,
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+    )
+
+
+def example_row(event: InferenceEvent, text: str, label: str | dict[str, Any], spec: TaskSpec, *,
+                source: LabelSource, teacher_model: str | None, confidence: float | None,
+                split: str) -> tuple[Any, ...]:
+    now = int(time.time() * 1000)
+    student = as_text(event.output) if event.route == "student" else None
+    category = label if isinstance(label, str) else None
+    return (event.event_id, text, as_text(label), category, source, teacher_model, confidence, student, split,
+            now // WINDOW_MS, now)
+
+
+def labeled_record(event: InferenceEvent, text: str, label: str | dict[str, Any], *, source: LabelSource,
+                   teacher_model: str | None, confidence: float | None, cost_usd: float = 0.0,
+                   prompt_tokens: int = 0, completion_tokens: int = 0) -> LabeledExample:
+    return LabeledExample(
+        task=event.task, event_id=event.event_id, input=text, label=label, source=source,
+        teacher_model=teacher_model, teacher_confidence=confidence,
+        student_output=event.output if event.route == "student" else None,
+        cost_usd=cost_usd, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+    )
+
+
+def review_row(event: InferenceEvent, text: str, reason: str, teacher_output: str | None,
+               confidence: float | None, status: str) -> tuple[Any, ...]:
+    return (event.event_id, text, reason, teacher_output, confidence, status, int(time.time() * 1000))
+
+
+def review_record(event: InferenceEvent, text: str, reason: str, teacher_output: str | None,
+                  teacher_model: str | None, confidence: float | None, cost_usd: float = 0.0) -> ReviewItem:
+    return ReviewItem(task=event.task, event_id=event.event_id, input=text, reason=reason,
+                      teacher_output=teacher_output, teacher_model=teacher_model,
+                      teacher_confidence=confidence, cost_usd=cost_usd)
+
+
+def gold_row(event: InferenceEvent, text: str, spec: TaskSpec) -> tuple[Any, ...]:
+    """A ground-truth event joins the frozen gold set; production's teacher answer is pinned."""
+    assert event.label is not None
+    label = as_text(event.label)
+    pinned = as_text(event.output) if event.model == spec.teacher.model else None
+    return (event.event_id, text, label, category_of(spec, event.label) or label, "event", pinned,
+            event.confidence if pinned else None, int(time.time() * 1000))

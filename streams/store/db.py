@@ -1,0 +1,137 @@
+"""A task's DuckDB store: batched, idempotent writes from its one writer.
+
+The file is opened for each batch and closed after the transaction commits, so a
+partition that moves to another worker on a rebalance leaves no lock behind, and
+readers (the report, ``distillery gold``) can open it between batches.
+Every insert is ``INSERT OR IGNORE`` on the event id: Kafka delivers at least
+once, and a redelivered event never becomes a second row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from distillery.errors import ArtifactError
+from streams.dedupe import normalise
+from streams.store.schema import create
+
+LOCK_RETRY_S = 30.0
+
+EVENT_COLS = ("event_id", "input", "output", "model", "route", "confidence", "category", "outcome", "ts_ms",
+              "ingested_ms", "kafka_partition", "kafka_offset", "prompt_tokens", "completion_tokens")
+EXAMPLE_COLS = ("event_id", "input", "label", "category", "source", "teacher_model", "teacher_confidence",
+                "student_output", "split", "window_id", "ingested_ms")
+REVIEW_COLS = ("event_id", "input", "reason", "teacher_output", "teacher_confidence", "status", "ingested_ms")
+GOLD_COLS = ("gold_id", "input", "label", "category", "source", "teacher_label", "teacher_confidence", "added_ms")
+SPEND_COLS = ("event_id", "cost_usd", "prompt_tokens", "completion_tokens", "batch", "model", "ts_ms")
+
+
+def split_for(text: str, eval_fraction: float) -> str:
+    """``train`` or ``eval`` from a stable hash of the normalised input.
+
+    Inputs that normalise alike (store numbers, case, spacing) share a split, so no
+    input is ever in both.
+
+    >>> split_for("STARBUCKS #123 SEATTLE", 0.1) == split_for("starbucks  #987 seattle", 0.1)
+    True
+    """
+    h = int.from_bytes(hashlib.blake2b(normalise(text).encode(), digest_size=8).digest(), "big")
+    return "eval" if h / 2**64 < eval_fraction else "train"
+
+
+@dataclass
+class StoreBatch:
+    """Rows one batch of events adds to each table (tuples in the *_COLS order)."""
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    examples: list[tuple[Any, ...]] = field(default_factory=list)
+    review: list[tuple[Any, ...]] = field(default_factory=list)
+    gold: list[tuple[Any, ...]] = field(default_factory=list)
+    spend: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.gold)
+
+
+def _table(cols: Sequence[str], rows: list[tuple[Any, ...]]) -> pa.Table:
+    return pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
+
+
+class TaskStore:
+    """One task's DuckDB file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            create(con)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, waiting out another process's lock for a while."""
+        deadline = time.monotonic() + LOCK_RETRY_S
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise ArtifactError(f"cannot open store {self.path}: {exc}") from None
+                time.sleep(0.05)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def write(self, batch: StoreBatch) -> dict[str, int]:
+        """Insert a batch in one transaction; return how many rows each table gained."""
+        gained: dict[str, int] = {}
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, cols, rows in (
+                    ("events", EVENT_COLS, batch.events),
+                    ("examples", EXAMPLE_COLS, batch.examples),
+                    ("review", REVIEW_COLS, batch.review),
+                    ("gold", GOLD_COLS, batch.gold),
+                    ("spend", SPEND_COLS, batch.spend),
+                ):
+                    if not rows:
+                        continue
+                    before = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+                    staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
+                    con.execute(f"INSERT OR IGNORE INTO {name} SELECT * FROM staged")
+                    after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+                    gained[name] = int(after[0] if after else 0) - int(before[0] if before else 0)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return gained
+
+    def known(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events are already stored (a redelivery: no second teacher call)."""
+        if not event_ids:
+            return set()
+        with self.connect() as con:
+            ids = pa.table({"event_id": list(event_ids)})  # noqa: F841 - read by name in the SQL
+            rows = con.execute("SELECT e.event_id FROM events e JOIN ids USING (event_id)").fetchall()
+        return {r[0] for r in rows}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query and return all rows."""
+        with self.connect() as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None

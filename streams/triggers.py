@@ -1,0 +1,49 @@
+"""When a task's new data should become a train job (pure).
+
+Three triggers, from the task's ``[retrain]`` spec: enough new accepted examples
+since the last job, a schedule, or a drift event (after a cooldown). None fires
+before the task has ``min_train_examples`` to train on.
+
+>>> from distillery.taskspec import RetrainSpec
+>>> spec = RetrainSpec(min_new_examples=100, cooldown_minutes=10, min_train_examples=50)
+>>> retrain_reason(spec, total=80, new=100, now_ms=0, last_job_ms=None, drift_ms=None)
+'count'
+>>> retrain_reason(spec, total=80, new=5, now_ms=11 * 60_000, last_job_ms=0, drift_ms=60_000)
+'drift'
+>>> retrain_reason(spec, total=80, new=5, now_ms=5 * 60_000, last_job_ms=0, drift_ms=60_000) is None
+True
+"""
+
+from __future__ import annotations
+
+from distillery.events import TrainReason
+from distillery.taskspec import RetrainSpec
+
+MINUTE_MS = 60_000
+
+
+def retrain_reason(
+    spec: RetrainSpec,
+    *,
+    total: int,
+    new: int,
+    now_ms: int,
+    last_job_ms: int | None,
+    drift_ms: int | None,
+) -> TrainReason | None:
+    """The trigger that fires now, or ``None``.
+
+    ``total`` is the task's train-split examples, ``new`` those added since the
+    last job, ``drift_ms`` the time of the latest drift event on the task.
+    """
+    if total < spec.min_train_examples or new <= 0:
+        return None
+    if new >= spec.min_new_examples:
+        return "count"
+    since_job = None if last_job_ms is None else now_ms - last_job_ms
+    cooled = since_job is None or since_job >= spec.cooldown_minutes * MINUTE_MS
+    if spec.on_drift and drift_ms is not None and (last_job_ms is None or drift_ms > last_job_ms) and cooled:
+        return "drift"
+    if spec.schedule_minutes > 0 and (since_job is None or since_job >= spec.schedule_minutes * MINUTE_MS):
+        return "schedule"
+    return None
