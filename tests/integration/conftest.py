@@ -51,16 +51,18 @@ def kafka_settings(settings_factory, bootstrap: str):
     return make
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
+def worker_env(settings: Settings, config: Path | None = None, **extra: str) -> dict[str, str]:
     """Environment that points a worker subprocess at the test's settings."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DISTILLERY_"))}
     env.update(
-        DISTILLERY_CONFIG=str(ROOT / "distillery.toml"),
+        DISTILLERY_CONFIG=str(config or ROOT / "distillery.toml"),
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         DISTILLERY_TOPIC_PREFIX=settings.topic_prefix,
         DISTILLERY_DATA_DIR=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
+        HF_HUB_OFFLINE="1",
     )
+    env.update(extra)
     return env
 
 
@@ -69,9 +71,9 @@ def spawn_worker(tmp_path: Path) -> Iterator:
     """Start ``distillery <args>`` as a subprocess with a test's settings; stop it after."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(settings: Settings, *args: str, config: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "distillery", *args], env=worker_env(settings),
+        proc = subprocess.Popen([sys.executable, "-m", "distillery", *args], env=worker_env(settings, config, **env),
                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         proc.log_path = log.name  # type: ignore[attr-defined]
         procs.append(proc)
