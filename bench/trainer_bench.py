@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def optimised_lora() -> dict[str, Any]:
     """All projections, on the upper half of SmolLM2's 30 layers only (no backward below layer 15)."""
-    return {**BASE_LORA, "target_modules": PROJECTIONS, "layers_to_transform": list(range(15, 30))}
+    return dict(BASE_LORA) if os.environ.get("ALL") else {**BASE_LORA, "target_modules": PROJECTIONS, "layers_to_transform": list(range(15, 30))}
 
 
 def summarise(

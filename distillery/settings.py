@@ -59,6 +59,7 @@ class StreamsSettings(Section):
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
     store_batch_size: Annotated[int, Field(ge=1)] = 500
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
+    batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
 
 
 class MonitorsSettings(Section):
@@ -66,7 +67,11 @@ class MonitorsSettings(Section):
 
     http_port: Annotated[int, Field(ge=0, le=65535)] = 9464
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6067
+    host: str = Field(default="0.0.0.0", description="Address the metrics endpoint and ops page listen on.")
     alarm_cooldown_events: Annotated[int, Field(ge=0)] = 2000
+    checkpoint_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    chart_bucket_events: Annotated[int, Field(ge=1)] = 100
+    chart_points: Annotated[int, Field(ge=2)] = 500
 
 
 class TrainerSettings(Section):

@@ -132,6 +132,23 @@ def create_app(settings: Settings, counters: Counters | None = None,
                 pipeline.on_drift(drift.task, drift.detected_at_ms)
             yield None
 
+    @app.timer(interval=settings.streams.batch_poll_seconds)
+    async def poll_batches() -> None:
+        if not any(spec.teacher.batch for spec in settings.tasks.values()):
+            return
+        out = await pipeline.poll_batches()
+        for ex in out.labeled:
+            await labeled_topic.send(key=ex.key(), value=ex.to_json())
+        for item in out.review:
+            await review_topic.send(key=item.key(), value=item.to_json())
+        for job in out.jobs:
+            await (await jobs_topic.send(key=job.key(), value=job.to_json()))
+            pipeline.published(job)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        pipeline.revoked()
+
     @app.task
     async def _close_on_stop() -> None:
         try:

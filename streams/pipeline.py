@@ -28,12 +28,22 @@ from streams.filters import judge
 from streams.ingest import triage
 from streams.labeller import label_all
 from streams.redact import Redactor
-from streams.rows import as_text, event_row, example_row, gold_row, labeled_record, review_record, review_row
+from streams.rows import (
+    as_text,
+    event_row,
+    example_row,
+    gold_row,
+    labeled_record,
+    pinned_teacher_answer,
+    review_record,
+    review_row,
+)
 from streams.sampling import Decision, Outcome, Sampler
 from streams.source import Source
 from streams.store.db import StoreBatch, TaskStore, split_for
 from streams.store.snapshot import export, mark_published
 from streams.teacher import TeacherClient
+from streams.teacher_batch import FINAL, BatchLabeler
 from streams.triggers import retrain_reason
 
 log = logging.getLogger("distillery.streams")
@@ -55,6 +65,7 @@ class Outputs:
 class _TaskWork:
     batch: StoreBatch = field(default_factory=StoreBatch)
     to_label: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
+    to_pin: list[tuple[InferenceEvent, str]] = field(default_factory=list)
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
 
@@ -74,6 +85,9 @@ class Pipeline:
         self.artifacts = ArtifactStore(settings.artifact_root)
         self.drift_ms: dict[str, int] = {}
         self.stop = asyncio.Event()
+        self.owned: set[str] = set()
+        """Tasks whose partition this worker has read since the last rebalance (it may write their store)."""
+        self.pending_decisions: dict[str, Decision] = {}
 
     def store(self, task: str) -> TaskStore:
         if task not in self.stores:
@@ -114,6 +128,7 @@ class Pipeline:
         return out
 
     async def _process_task(self, task: str, items: list[tuple[InferenceEvent, Source]], out: Outputs) -> None:
+        self.owned.add(task)
         spec = self.settings.task(task)
         store = self.store(task)
         first: dict[str, tuple[InferenceEvent, Source]] = {}
@@ -131,7 +146,12 @@ class Pipeline:
             if redaction.changed:
                 self.counters.incr(task, "pii_redacted")
             if ev.label is not None:
-                work.batch.gold.append(gold_row(ev, text, spec))
+                pinned = pinned_teacher_answer(ev, spec)
+                if pinned is None:
+                    work.to_pin.append((ev, text))  # the teacher answers each gold input once
+                else:
+                    work.batch.gold.append(gold_row(ev, text, spec, teacher_label=pinned,
+                                                    teacher_confidence=ev.confidence))
                 work.batch.events.append(event_row(ev, text, spec, "gold", src))
                 self.counters.incr(task, "gold")
                 continue
@@ -141,13 +161,21 @@ class Pipeline:
             if decision.outcome is Outcome.PRODUCTION_LABEL:
                 self._judge(work, spec, ev, text, src, as_text(ev.output) or "", None, "production",
                             spec.teacher.model, cost=0.0, batch=False)
-            elif decision.outcome in (Outcome.CALL_TEACHER, Outcome.CALL_TEACHER_BATCH):
+            elif decision.outcome is Outcome.CALL_TEACHER:
                 work.to_label.append((ev, text, decision, src))
+            elif decision.outcome is Outcome.CALL_TEACHER_BATCH:
+                # not urgent: waits for the next Batch API job (half price); see poll_batches
+                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, int(time.time() * 1000)))
+                work.batch.events.append(event_row(ev, text, spec, "pending_batch", src))
+                self.pending_decisions[ev.event_id] = decision
+                self.counters.incr(task, "pending_batch")
             else:
                 work.batch.events.append(event_row(ev, text, spec, decision.outcome.value, src))
                 self.counters.incr(task, decision.outcome.value)
         if work.to_label:
             await self._label(task, spec, work)
+        if work.to_pin:
+            await self._pin(task, spec, work)
         if len(work.batch):
             store.write(work.batch)
         out.labeled.extend(work.labeled)
@@ -172,34 +200,113 @@ class Pipeline:
             self.counters.incr(task, "spend_usd", r.cost_usd)
             work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
                                      r.model, int(time.time() * 1000)))
-            accepted = self._judge(work, spec, ev, text, src, r.text, r.confidence,
-                                   "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
-                                   batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
-            self.sampler.settle(decision, r.cost_usd, labelled=accepted,
+            status = self._judge(work, spec, ev, text, src, r.text, r.confidence,
+                                 "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
+                                 batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
+            self.sampler.settle(decision, r.cost_usd, labelled=status == "labeled",
                                 prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
 
-    def _judge(self, work: _TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source, answer: str,
+    async def _pin(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
+        """Pin the teacher's answer on new gold inputs (scored once, frozen): the eval build's cost."""
+        results = await label_all(self.teacher(task), [text for _, text in work.to_pin], stop=self.stop)
+        for (ev, text), got in zip(work.to_pin, results, strict=True):
+            r = got.result
+            answer = judge(spec, r.text, None).label if r is not None else None
+            work.batch.gold.append(gold_row(ev, text, spec, teacher_label=as_text(answer),
+                                            teacher_confidence=r.confidence if r else None))
+            if r is not None:
+                self.counters.incr(task, "teacher_calls")
+                self.counters.incr(task, "spend_usd", r.cost_usd)
+                work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
+                                         r.model, int(time.time() * 1000)))
+
+    def _judge(self, work: _TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source | None, answer: str,
                confidence: float | None, source: str, model: str | None, *, cost: float, batch: bool,
-               tokens: tuple[int, int] = (0, 0)) -> bool:
+               tokens: tuple[int, int] = (0, 0)) -> str:
+        """File one answer as an example or a review item; return the event's outcome.
+
+        ``src`` is ``None`` for an event already stored (a batch result): its row is updated by the caller.
+        """
         verdict = judge(spec, answer, confidence)
         task = ev.task
         if verdict.accepted and verdict.label is not None:
             split = split_for(text, spec.retrain.eval_fraction)
             work.batch.examples.append(example_row(ev, text, verdict.label, spec, source=source,  # type: ignore[arg-type]
                                                    teacher_model=model, confidence=confidence, split=split))
-            work.batch.events.append(event_row(ev, text, spec, "labeled", src))
+            if src is not None:
+                work.batch.events.append(event_row(ev, text, spec, "labeled", src))
             work.labeled.append(labeled_record(ev, text, verdict.label, source=source,  # type: ignore[arg-type]
                                                teacher_model=model, confidence=confidence, cost_usd=cost,
                                                prompt_tokens=tokens[0], completion_tokens=tokens[1]))
             self.counters.incr(task, "labeled")
-            return True
+            return "labeled"
         status = "review" if verdict.status.value == "review" else "rejected"
         reason = verdict.describe() if status == "review" else f"rejected: {verdict.describe()}"
         work.batch.review.append(review_row(ev, text, reason, answer, confidence, status))
-        work.batch.events.append(event_row(ev, text, spec, status, src))
+        if src is not None:
+            work.batch.events.append(event_row(ev, text, spec, status, src))
         work.review.append(review_record(ev, text, reason, answer, model, confidence, cost))
         self.counters.incr(task, status)
-        return False
+        return status
+
+    # ---------------------------------------------------------- batch labels
+    async def poll_batches(self) -> Outputs:
+        """Submit waiting events as Batch API jobs, and take in the jobs that finished."""
+        out = Outputs()
+        for task in sorted(self.owned):
+            spec = self.settings.task(task)
+            if not spec.teacher.batch:
+                continue
+            store = self.store(task)
+            labeler = BatchLabeler(self.teacher(task))
+            waiting = store.query("SELECT event_id, input FROM pending WHERE batch_id IS NULL LIMIT 5000")
+            if waiting:
+                batch_id = await labeler.submit(dict(waiting))
+                with store.connect() as con:
+                    con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
+                                    [[batch_id, event_id] for event_id, _ in waiting])
+                log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
+            for (batch_id,) in store.query("SELECT DISTINCT batch_id FROM pending WHERE batch_id IS NOT NULL"):
+                batch = await labeler.retrieve(batch_id)
+                if batch.status not in FINAL:
+                    continue
+                rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id = ?", [batch_id])
+                outcome = await labeler.collect(batch, [r[0] for r in rows])
+                work = _TaskWork()
+                for event_id, event_json in rows:
+                    ev = InferenceEvent.model_validate_json(event_json)
+                    text = self.redactors[task](ev.input_text()).text
+                    decision = self.pending_decisions.pop(event_id, None)
+                    result = outcome.results.get(event_id)
+                    if result is None:
+                        # failed or expired in the batch: back in the queue for the next job
+                        work.batch.resolved[event_id] = "pending_batch"
+                        with store.connect() as con:
+                            con.execute("UPDATE pending SET batch_id = NULL WHERE event_id = ?", [event_id])
+                        continue
+                    work.batch.spend.append((event_id, result.cost_usd, result.prompt_tokens,
+                                             result.completion_tokens, True, result.model, int(time.time() * 1000)))
+                    self.counters.incr(task, "teacher_calls")
+                    self.counters.incr(task, "spend_usd", result.cost_usd)
+                    status = self._judge(work, spec, ev, text, None, result.text, result.confidence,
+                                         "teacher_batch", result.model, cost=result.cost_usd, batch=True)
+                    work.batch.resolved[event_id] = status  # the event row exists: its outcome is updated
+                    if decision is not None:
+                        self.sampler.settle(decision, result.cost_usd, labelled=status == "labeled")
+                work.batch.resolved = {k: v for k, v in work.batch.resolved.items() if v != "pending_batch"}
+                store.write(work.batch)
+                out.labeled.extend(work.labeled)
+                out.review.extend(work.review)
+                log.info("task %s: Batch API job %s %s, %d labels", task, batch_id, batch.status,
+                         len(outcome.results))
+            job = self._maybe_trigger(task, spec, store)
+            if job is not None:
+                out.jobs.append(job)
+        return out
+
+    def revoked(self) -> None:
+        """Partitions were taken away: stop writing any task's store until we read it again."""
+        self.owned.clear()
 
     # -------------------------------------------------------------- triggers
     def _maybe_trigger(self, task: str, spec: TaskSpec, store: TaskStore) -> TrainJob | None:

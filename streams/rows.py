@@ -34,12 +34,13 @@ def category_of(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | No
     return label_set(tuple(spec.labels)).match(answer)
 
 
-def event_row(event: InferenceEvent, text: str, spec: TaskSpec, outcome: str, source: Source) -> tuple[Any, ...]:
+def event_row(event: InferenceEvent, text: str, spec: TaskSpec, outcome: str,
+              source: Source | None) -> tuple[Any, ...]:
     usage = event.usage
     return (
         event.event_id, text, as_text(event.output), event.model, event.route, event.confidence,
         category_of(spec, event.output), outcome, event.ts_ms(), int(time.time() * 1000),
-        source.partition, source.offset,
+        source.partition if source else None, source.offset if source else None,
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
     )
 
@@ -77,10 +78,16 @@ def review_record(event: InferenceEvent, text: str, reason: str, teacher_output:
                       teacher_confidence=confidence, cost_usd=cost_usd)
 
 
-def gold_row(event: InferenceEvent, text: str, spec: TaskSpec) -> tuple[Any, ...]:
-    """A ground-truth event joins the frozen gold set; production's teacher answer is pinned."""
+def pinned_teacher_answer(event: InferenceEvent, spec: TaskSpec) -> str | None:
+    """The teacher's answer a gold event already carries (production ran on the teacher)."""
+    return as_text(event.output) if event.output is not None and event.model == spec.teacher.model else None
+
+
+def gold_row(event: InferenceEvent, text: str, spec: TaskSpec, *, teacher_label: str | None,
+             teacher_confidence: float | None) -> tuple[Any, ...]:
+    """A ground-truth event joins the frozen gold set, with the teacher's answer pinned once."""
     assert event.label is not None
     label = as_text(event.label)
-    pinned = as_text(event.output) if event.model == spec.teacher.model else None
-    return (event.event_id, text, label, category_of(spec, event.label) or label, "event", pinned,
-            event.confidence if pinned else None, int(time.time() * 1000))
+    origin = str((event.metadata or {}).get("gold_source", "event"))
+    return (event.event_id, text, label, category_of(spec, event.label) or label, origin, teacher_label,
+            teacher_confidence, int(time.time() * 1000))

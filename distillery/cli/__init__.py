@@ -46,9 +46,19 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from distillery.cli import config_cmd, kafka_cmd, replay_cmd, schemas_cmd, workers_cmd
+    from distillery.cli import (
+        config_cmd,
+        gold_cmd,
+        kafka_cmd,
+        monitors_cmd,
+        replay_cmd,
+        report_cmd,
+        schemas_cmd,
+        workers_cmd,
+    )
 
-    for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd):
+    for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd, gold_cmd, report_cmd,
+                monitors_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -33,6 +33,7 @@ EXAMPLE_COLS = ("event_id", "input", "label", "category", "source", "teacher_mod
 REVIEW_COLS = ("event_id", "input", "reason", "teacher_output", "teacher_confidence", "status", "ingested_ms")
 GOLD_COLS = ("gold_id", "input", "label", "category", "source", "teacher_label", "teacher_confidence", "added_ms")
 SPEND_COLS = ("event_id", "cost_usd", "prompt_tokens", "completion_tokens", "batch", "model", "ts_ms")
+PENDING_COLS = ("event_id", "input", "event_json", "batch_id", "created_ms")
 
 
 def split_for(text: str, eval_fraction: float) -> str:
@@ -57,9 +58,12 @@ class StoreBatch:
     review: list[tuple[Any, ...]] = field(default_factory=list)
     gold: list[tuple[Any, ...]] = field(default_factory=list)
     spend: list[tuple[Any, ...]] = field(default_factory=list)
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
+    resolved: dict[str, str] = field(default_factory=dict)
+    """Pending events that now have an outcome (event id -> outcome)."""
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.gold)
+        return len(self.events) + len(self.gold) + len(self.resolved)
 
 
 def _table(cols: Sequence[str], rows: list[tuple[Any, ...]]) -> pa.Table:
@@ -104,6 +108,7 @@ class TaskStore:
                     ("review", REVIEW_COLS, batch.review),
                     ("gold", GOLD_COLS, batch.gold),
                     ("spend", SPEND_COLS, batch.spend),
+                    ("pending", PENDING_COLS, batch.pending),
                 ):
                     if not rows:
                         continue
@@ -112,6 +117,9 @@ class TaskStore:
                     con.execute(f"INSERT OR IGNORE INTO {name} SELECT * FROM staged")
                     after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
                     gained[name] = int(after[0] if after else 0) - int(before[0] if before else 0)
+                for event_id, outcome in batch.resolved.items():
+                    con.execute("UPDATE events SET outcome = ? WHERE event_id = ?", [outcome, event_id])
+                    con.execute("DELETE FROM pending WHERE event_id = ?", [event_id])
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")

@@ -4,7 +4,8 @@
 and what sampling decided; ``examples`` the labels fit to train on; ``review``
 what a human should look at; ``gold`` the frozen gold set, never trained on;
 ``spend`` one row per teacher call, so money is counted once per event;
-``snapshots`` every exported training snapshot and the job it became.
+``snapshots`` every exported training snapshot and the job it became;
+``pending`` the events waiting on a Batch API job (non-urgent tasks).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS snapshots (
         job_id VARCHAR PRIMARY KEY, sha256 VARCHAR, uri VARCHAR, gold_uri VARCHAR, n_train INTEGER,
         n_eval INTEGER, reason VARCHAR, created_ms BIGINT, published BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS pending (
+        event_id VARCHAR PRIMARY KEY, input VARCHAR, event_json VARCHAR, batch_id VARCHAR, created_ms BIGINT)""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
 )
 

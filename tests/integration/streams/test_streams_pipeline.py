@@ -29,13 +29,13 @@ PII = ["jane.doe@example.com", "+1 (415) 555-0142", "4111 1111 1111 1111"]
 
 def _events(n: int, *, seed: int = 3, pii_every: int = 10, gold_every: int = 25,
             production_every: int = 4) -> list[InferenceEvent]:
-    """Transaction events: some answered in production by the teacher, some gold, some with PII."""
+    """Transaction events: some answered in production by the teacher, some gold, some with PII (0: none)."""
     out = []
     for i, (text, category) in enumerate(TransactionGenerator(seed=seed).stream(n)):
-        if i % pii_every == 0:
+        if pii_every and i % pii_every == 0:
             text = f"{text} REF {PII[(i // pii_every) % len(PII)]}"
-        gold = i % gold_every == 0
-        production = i % production_every == 1
+        gold = bool(gold_every) and i % gold_every == gold_every - 1
+        production = bool(production_every) and i % production_every == 1
         out.append(InferenceEvent(
             event_id=f"ev-{seed}-{i:05d}", task="transactions", input=text, ts=1_780_000_000_000 + i,
             label=category if gold else None,
@@ -192,7 +192,7 @@ def test_spent_budget_stops_teacher_calls(kafka_settings, spawn_worker, teacher,
     # about 0.0001 USD a call at these prices and prompt sizes: 0.002 buys a handful
     config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 1.0",
                                   "budget_usd_per_hour = 5.0": "budget_usd_per_hour = 0.002"})
-    events = [e for e in _events(200, seed=9, production_every=10**9, gold_every=10**9)]
+    events = [e for e in _events(200, seed=9, production_every=0, gold_every=0)]
     worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
     asyncio.run(_produce(s, [e.to_json() for e in events]))
     outcomes = _wait_outcomes(s, len(events), worker)
@@ -201,3 +201,48 @@ def test_spent_budget_stops_teacher_calls(kafka_settings, spawn_worker, teacher,
     assert 0 < calls < 40
     assert skipped > 100
     assert "budget" in Path(worker.log_path).read_text().lower()
+
+
+def test_non_urgent_task_labels_through_the_batch_api_at_half_price(
+    kafka_settings, spawn_worker, teacher, tmp_path: Path
+) -> None:
+    s = kafka_settings()
+    config = _config(tmp_path, **{
+        "base_rate = 0.2": "base_rate = 1.0",
+        "concurrency = 16": "concurrency = 16\nbatch = true",
+        "[monitors]": "[streams]\nbatch_poll_seconds = 1.0\n\n[monitors]",
+    })
+    events = _events(60, seed=11, production_every=0, gold_every=0, pii_every=0)
+    worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
+    asyncio.run(_produce(s, [e.to_json() for e in events]))
+    deadline = time.monotonic() + 90
+    outcomes: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+        try:
+            outcomes = _outcomes(s)
+        except (duckdb.IOException, duckdb.CatalogException):
+            outcomes = {}
+        if len(outcomes) == len(events) and "pending_batch" not in outcomes.values():
+            break
+        time.sleep(1)
+    assert len(outcomes) == len(events) and "pending_batch" not in outcomes.values(), outcomes
+    assert teacher.count("/v1/chat/completions") == 0  # nothing went online
+    assert teacher.count("/v1/batches") >= 1
+    con = duckdb.connect(str(store_path(s, "transactions")), read_only=True)
+    try:
+        rows = con.execute("SELECT bool_and(batch), sum(cost_usd), sum(prompt_tokens), sum(completion_tokens), "
+                           "count(*) FROM spend").fetchone()
+        sources = dict(con.execute("SELECT source, count(*) FROM examples GROUP BY 1").fetchall())
+        (pending,) = con.execute("SELECT count(*) FROM pending").fetchone() or (0,)
+    finally:
+        con.close()
+    assert rows is not None
+    all_batch, cost, p_tok, c_tok, n = rows
+    tally: dict[str, int] = {}
+    for o in outcomes.values():
+        tally[o] = tally.get(o, 0) + 1
+    assert all_batch and n == len(events) - sum(v for k, v in tally.items() if k.startswith("skip")), tally
+    full_price = (p_tok * 2.0 + c_tok * 8.0) / 1e6  # the task's online prices per million tokens
+    assert cost == pytest.approx(full_price / 2, rel=1e-6)
+    assert set(sources) == {"teacher_batch"} and pending == 0

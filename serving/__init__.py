@@ -1,0 +1,1 @@
+"""The serving side: adapter subscriber, escalation router, break-even report."""

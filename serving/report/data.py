@@ -1,0 +1,172 @@
+"""Gather a report's inputs: the task's DuckDB store and the adapter, drift and counter topics.
+
+The store is only ever opened read-only, waiting out the streams worker's lock
+(it holds the file for one batch at a time). Topics are read from the beginning
+without a consumer group, so a report never moves anyone's offsets. Kafka
+records can also be handed in directly (:class:`TopicRecords`), which is how
+tests and offline runs feed the pure computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+from aiokafka import ConsumerRecord
+
+from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record
+from distillery.kafka import check_broker, read_topic
+from distillery.settings import Settings
+from monitors.answers import answers_agree
+from serving.report.model import ReportInputs, StoreFacts, TokenAverage, WindowAgreement
+from streams.counters import merge
+from streams.pipeline import store_path
+from streams.store.db import TaskStore
+
+log = logging.getLogger("distillery.report")
+
+R = TypeVar("R", bound=Record)
+
+
+class _StoreReader(TaskStore):
+    """A task store opened only to read: the lock-waiting ``connect`` without creating tables."""
+
+    def __init__(self, path: Path) -> None:
+        # TaskStore's own __init__ is skipped on purpose: it opens the file to write the schema.
+        self.path = path
+
+
+def _answer(text: str) -> str | dict[str, Any]:
+    """Stored answer text back to what it was: JSON objects were stored as compact JSON."""
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return text
+        if isinstance(value, dict):
+            return value
+    return text
+
+
+def _usage(row: tuple[Any, ...] | None) -> TokenAverage | None:
+    if not row or not row[0]:
+        return None
+    return TokenAverage(int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0))
+
+
+def read_store(path: Path, teacher_model: str) -> StoreFacts:
+    """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet."""
+    if not path.exists():
+        return StoreFacts()
+    with _StoreReader(path).connect(read_only=True) as con:
+        ev = con.execute(
+            "SELECT count(*), min(coalesce(ts_ms, ingested_ms)), max(coalesce(ts_ms, ingested_ms)), "
+            "avg(length(input)), count(*) FILTER (WHERE route = 'student'), "
+            "count(*) FILTER (WHERE route = 'teacher') FROM events").fetchone()
+        teacher = con.execute(
+            "SELECT count(*), avg(prompt_tokens), avg(completion_tokens) FROM events WHERE prompt_tokens > 0 "
+            "AND (route = 'teacher' OR (route IS NULL AND model = ?))", [teacher_model]).fetchone()
+        student = con.execute(
+            "SELECT count(*), avg(prompt_tokens), avg(completion_tokens) FROM events "
+            "WHERE prompt_tokens > 0 AND route = 'student'").fetchone()
+        spend = con.execute(
+            "SELECT count(*), coalesce(sum(cost_usd), 0), avg(prompt_tokens), avg(completion_tokens) "
+            "FROM spend").fetchone()
+        gold = con.execute("SELECT count(*) FROM gold").fetchone()
+        pairs = con.execute(
+            "SELECT window_id, label, student_output FROM examples "
+            "WHERE student_output IS NOT NULL AND label IS NOT NULL ORDER BY window_id").fetchall()
+    assert ev is not None and spend is not None and gold is not None  # aggregates always return a row
+    windows: dict[int, list[int]] = {}
+    for window_id, label, student_output in pairs:
+        tally = windows.setdefault(int(window_id), [0, 0])
+        tally[0] += 1
+        tally[1] += answers_agree(_answer(label), _answer(student_output))
+    return StoreFacts(
+        events_seen=int(ev[0]), first_ms=ev[1], last_ms=ev[2],
+        avg_input_chars=float(ev[3]) if ev[3] is not None else None,
+        teacher_usage=_usage(teacher), student_usage=_usage(student),
+        routed_student=int(ev[4]), routed_teacher=int(ev[5]),
+        labelling_calls=int(spend[0]), labelling_usd=float(spend[1]),
+        labelling_usage=_usage((spend[0], spend[2], spend[3])),
+        gold_count=int(gold[0]),
+        agreement=tuple(WindowAgreement(w, n, a) for w, (n, a) in sorted(windows.items())),
+    )
+
+
+@dataclass(frozen=True)
+class TopicRecords:
+    """What the adapter, drift and counter topics hold, for every task."""
+
+    published: tuple[AdapterPublished, ...] = ()
+    rejected: tuple[AdapterRejected, ...] = ()
+    drift: tuple[DriftEvent, ...] = ()
+    counters: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _parse(kind: type[R], records: Iterable[ConsumerRecord[bytes, bytes]]) -> tuple[R, ...]:
+    out = []
+    for r in records:
+        try:
+            out.append(kind.model_validate_json(r.value or b""))
+        except pydantic.ValidationError as exc:
+            log.warning("skipped a record on %s@%d that is not a %s: %s", r.topic, r.offset, kind.__name__,
+                        str(exc)[:200])
+    return tuple(out)
+
+
+def latest_counters(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[str, dict[str, float]]:
+    """The latest snapshot of every worker (the topic is keyed by worker id), summed per task."""
+    latest: dict[bytes, dict[str, Any]] = {}
+    for r in sorted(records, key=lambda x: (x.partition, x.offset)):
+        key = r.key or b""
+        if r.value is None:
+            latest.pop(key, None)  # a tombstone: the worker is gone
+            continue
+        try:
+            latest[key] = json.loads(r.value)
+        except json.JSONDecodeError:
+            log.warning("skipped a counters record at offset %d that is not JSON", r.offset)
+    return merge(list(latest.values()))
+
+
+async def read_records(settings: Settings, *, timeout_s: float = 20.0, idle_s: float = 2.0) -> TopicRecords:
+    """Read the adapter, drift and counter topics from the beginning (topics not created yet read empty)."""
+    bootstrap = settings.kafka.bootstrap_servers
+    existing = set(await check_broker(bootstrap))
+    t = settings.topics
+    names = (t.published, t.rejected, t.drift, t.counters)
+
+    async def read(name: str) -> list[ConsumerRecord[bytes, bytes]]:
+        return await read_topic(bootstrap, name, timeout_s=timeout_s, idle_s=idle_s) if name in existing else []
+
+    published, rejected, drift, counters = await asyncio.gather(*(read(n) for n in names))
+    return TopicRecords(_parse(AdapterPublished, published), _parse(AdapterRejected, rejected),
+                        _parse(DriftEvent, drift), latest_counters(counters))
+
+
+def gather(settings: Settings, task: str, records: TopicRecords | None) -> ReportInputs:
+    """One task's inputs: its store plus its share of ``records`` (``None``: Kafka was not read)."""
+    spec = settings.task(task)
+    got = records or TopicRecords()
+    return ReportInputs(
+        spec=spec,
+        store=read_store(store_path(settings, task), spec.teacher.model),
+        published=tuple(p for p in got.published if p.task == task),
+        rejected=tuple(r for r in got.rejected if r.task == task),
+        drift=tuple(d for d in got.drift if d.task == task),
+        counters=dict(got.counters.get(task, {})),
+        kafka_read=records is not None,
+    )
+
+
+def collect(settings: Settings, tasks: Iterable[str], *, use_kafka: bool = True) -> list[ReportInputs]:
+    """Inputs of several tasks, reading the topics once."""
+    records = asyncio.run(read_records(settings)) if use_kafka else None
+    return [gather(settings, task, records) for task in tasks]

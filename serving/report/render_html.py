@@ -1,0 +1,139 @@
+"""The report as one self-contained HTML page: inline CSS and SVG charts, no scripts, no links out.
+
+Per task: the verdict, the key figures, the break-even chart (cumulative cost of
+the distilled setup against cumulative savings, the crossing marked), the
+teacher-student agreement per window, and the tables behind them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from serving.report.fmt import count, months, pct, usd
+from serving.report.model import TaskReport
+from serving.report.svg import HLine, Marker, Series, line_chart
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1080px;color:#1d2733;padding:0 1rem}
+h1{font-size:1.5rem}h2{margin-top:2.5rem;border-bottom:1px solid #d8dee6;padding-bottom:.3rem}
+.verdict{padding:.7rem 1rem;border-radius:6px;font-weight:600;font-size:1.05rem}
+.v-specialise{background:#e3f6e8;color:#14632f}.v-route_only{background:#fff4d6;color:#7a5200}
+.v-low_volume,.v-treadmill,.v-no_eval{background:#fde4e4;color:#8a1c1c}
+.figures{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.figure{border:1px solid #d8dee6;border-radius:6px;padding:.5rem .9rem;min-width:10rem}
+.figure b{display:block;font-size:1.25rem}.figure span{color:#5b6775;font-size:.85rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.9rem}
+th,td{border-bottom:1px solid #e6eaef;padding:.3rem .7rem;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#14632f;font-weight:600}.fail{color:#a11;font-weight:700}.na{color:#8793a0}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:1rem}
+svg.chart{width:100%;height:auto;background:#fbfcfd;border:1px solid #e6eaef;border-radius:6px}
+svg .grid{stroke:#e6eaef}svg .axis{stroke:#7d8894}svg .ref{stroke:#7d8894;stroke-dasharray:5 4}
+svg text{font:11px system-ui,sans-serif;fill:#4a5562}svg .chart-title{font-size:13px;font-weight:600;fill:#1d2733}
+svg .marker{fill:none;stroke:#1d2733;stroke-width:2}svg .marker-label{font-weight:600;fill:#1d2733}
+.notes{color:#7a5200}.empty{color:#8793a0;font-style:italic}
+"""
+
+COST, SAVINGS, AGREEMENT = "#c0392b", "#1e8449", "#2e6fb7"
+RESULT = {True: "pass", False: "FAIL", None: "n/a"}
+
+
+def _money_axis(v: float) -> str:
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"${v / div:g}{suffix}"
+    return f"${v:g}"
+
+
+def break_even_chart(r: TaskReport) -> str:
+    """Cumulative cost against cumulative savings by month, the break-even marked where it falls."""
+    e = r.economics
+    cost = [(float(p.month), p.cost_usd) for p in r.curve]
+    savings = [(float(p.month), p.savings_usd) for p in r.curve]
+    markers = []
+    if not math.isinf(e.months) and r.curve and e.months <= r.curve[-1].month:
+        markers.append(Marker(e.months, e.one_time_usd + e.months * e.running_monthly_usd,
+                              f"break-even: {months(e.months)}"))
+    return line_chart([Series("cumulative cost", cost, COST), Series("cumulative savings", savings, SAVINGS)],
+                      title="Cost and savings by month", x_label="months from now", y_label="USD",
+                      y_fmt=_money_axis, markers=markers)
+
+
+def _clock(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+
+
+def agreement_chart(r: TaskReport) -> str:
+    """Teacher-student agreement per 15-minute window of labelled examples."""
+    if not r.agreement:
+        return '<p class="empty">No labelled example carries a student answer yet: no agreement to chart.</p>'
+    pts = [(float(w.start_ms), w.rate) for w in r.agreement]
+    return line_chart([Series("teacher-student agreement", pts, AGREEMENT)],
+                      title="Agreement per window", x_label="window start (UTC)", y_label="agreement",
+                      x_fmt=_clock, y_fmt=lambda v: f"{100 * v:.0f}%", y_min=0.0, y_max=1.0,
+                      hlines=[HLine(r.target_accuracy, f"target {pct(r.target_accuracy)}")])
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], num: Sequence[int] = ()) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figures(r: TaskReport) -> str:
+    e, s = r.economics, r.share
+    items = [(months(e.months), "to break even"), (usd(e.net_monthly_usd), "net savings per month"),
+             (usd(e.one_time_usd), "one-time spend"), (pct(s.value), f"student share ({s.source})"),
+             (count(r.monthly_volume), "requests per month")]
+    return '<div class="figures">' + "".join(
+        f'<div class="figure"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in items) + "</div>"
+
+
+def task_section(r: TaskReport) -> str:
+    """One task's section of the page."""
+    e, cls = r.economics, {True: "pass", False: "fail", None: "na"}
+    per_request = _table(["path", "prompt tokens", "answer tokens", "cost / request", "tokens from"],
+                         [[p.path, f"{p.prompt_tokens:,.1f}", f"{p.completion_tokens:,.1f}", usd(p.request_usd),
+                           escape(p.source)] for p in (r.teacher, r.student)], num=(1, 2, 3))
+    money = _table(["item", "USD"], [
+        [f"teacher labelling ({count(r.labelling_calls)} calls)", usd(r.one_time_usd["labelling"])],
+        [f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"])],
+        ["eval build", usd(r.one_time_usd["eval_build"])],
+        ["data curation", usd(r.one_time_usd["data_curation"])],
+        ["<b>one-time total</b>", f"<b>{usd(e.one_time_usd)}</b>"],
+        ["teacher only, per month", usd(e.teacher_only_monthly_usd)],
+        ["gross savings per month", usd(e.gross_monthly_usd)],
+        [f"escalated to the teacher ({pct(1 - r.share.value)}) per month", usd(-e.escalation_monthly_usd)],
+        ["ops and fixed serving per month", usd(-sum(r.monthly_fixed_usd.values()))],
+        ["<b>net savings per month</b>", f"<b>{usd(e.net_monthly_usd)}</b>"],
+        [f"volume to break even within {r.horizon_months:g} months", count(r.volume_needed) + " req/mo"],
+    ], num=(1,))
+    decision = _table(["condition", "measured", "threshold", "result"], [
+        [escape(row.name), escape(row.measured), escape(row.threshold),
+         f'<span class="{cls[row.passed]}">{RESULT[row.passed]}</span>']
+        for row in r.decision.rows])
+    threshold = f"{r.share.router_threshold:.3f}" if r.share.router_threshold is not None else "none published"
+    facts = (f"<p>Router threshold {escape(threshold)}; {count(r.share.routed_events)} routed events. "
+             f"Drift: {r.drift.alarms} alarms in {r.drift.episodes} episodes over {count(r.drift.events_seen)} "
+             f"events. Gold: {r.evidence.store_gold} in the store, candidate ({escape(r.evidence.source)}) "
+             f"scored on {r.evidence.gold_size}.</p>")
+    notes = "".join(f'<p class="notes">{escape(n)}</p>' for n in r.notes)
+    return (f'<section id="task-{escape(r.task)}"><h2>{escape(r.task)}</h2>'
+            f'<div class="verdict v-{r.decision.verdict}">{escape(r.decision.headline)}</div>{_figures(r)}'
+            f'<div class="charts"><figure data-chart="break-even">{break_even_chart(r)}</figure>'
+            f'<figure data-chart="agreement">{agreement_chart(r)}</figure></div>'
+            f"<h3>Decision</h3>{decision}<h3>Per request</h3>{per_request}<h3>Money</h3>{money}{facts}{notes}"
+            "</section>")
+
+
+def render_page(reports: Sequence[TaskReport], generated_at_ms: int) -> str:
+    """The whole page, one section per task."""
+    when = datetime.fromtimestamp(generated_at_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sections = "".join(task_section(r) for r in reports)
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Distillery break-even report'
+            f'</title><meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style>'
+            f"</head><body><h1>Distillery break-even report</h1><p>Generated {when}.</p>{sections}</body></html>\n")
