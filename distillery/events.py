@@ -319,6 +319,9 @@ class AdapterPublished(Record):
     router_threshold: Probability | None = Field(
         default=None, description="Student confidence above which it answers without the teacher."
     )
+    router_coverage: Probability | None = Field(
+        default=None, description="Share of gold inputs the student answers at that threshold."
+    )
     created_at_ms: int = Field(default_factory=now_ms)
 
 

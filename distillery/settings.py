@@ -60,6 +60,7 @@ class StreamsSettings(Section):
     store_batch_size: Annotated[int, Field(ge=1)] = 500
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
+    store_hold_seconds: Annotated[float, Field(ge=0)] = 3.0
 
 
 class MonitorsSettings(Section):

@@ -163,7 +163,8 @@ def parse_inference(
         return Parsed(None, [f"value: not JSON ({msg})"], "not_json")
     if not isinstance(doc, dict):
         return Parsed(None, [f"value: expected a JSON object, got {_type_name(doc)}"], "not_object")
-    if _depth(doc, MAX_DEPTH) > MAX_DEPTH:
+    # only a value with enough brackets can nest that deep: skip the walk for the rest
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(doc, MAX_DEPTH) > MAX_DEPTH:
         return Parsed(None, [f"value: nested deeper than {MAX_DEPTH} levels"], "too_deep")
     version = doc.get("schema_version", 1)
     if version != 1:

@@ -27,6 +27,7 @@ from streams.counters import Counters
 from streams.filters import judge
 from streams.ingest import triage
 from streams.labeller import label_all
+from streams.recent import RecentIds
 from streams.redact import Redactor
 from streams.rows import (
     as_text,
@@ -49,6 +50,12 @@ from streams.triggers import retrain_reason
 log = logging.getLogger("distillery.streams")
 
 Raw = tuple[bytes | None, bytes | None, Source]
+
+RECENT_IDS = 500_000
+"""Event ids remembered per task, to catch a producer sending the same id twice."""
+
+READER_TURN_S = 0.1
+"""How long the writer leaves a store closed when it lets go, so readers can get in."""
 
 
 @dataclass
@@ -85,13 +92,15 @@ class Pipeline:
         self.artifacts = ArtifactStore(settings.artifact_root)
         self.drift_ms: dict[str, int] = {}
         self.stop = asyncio.Event()
+        self.high_water: dict[str, dict[int, int]] = {}
+        self.recent: dict[str, RecentIds] = {}
         self.owned: set[str] = set()
         """Tasks whose partition this worker has read since the last rebalance (it may write their store)."""
         self.pending_decisions: dict[str, Decision] = {}
 
     def store(self, task: str) -> TaskStore:
         if task not in self.stores:
-            self.stores[task] = TaskStore(store_path(self.settings, task))
+            self.stores[task] = TaskStore(store_path(self.settings, task), hold_s=self.settings.streams.store_hold_seconds)
         return self.stores[task]
 
     def teacher(self, task: str) -> TeacherClient:
@@ -101,6 +110,8 @@ class Pipeline:
 
     async def close(self) -> None:
         self.stop.set()
+        for store in self.stores.values():
+            store.close()
         for client in self.teachers.values():
             await client.aclose()
 
@@ -125,6 +136,8 @@ class Pipeline:
                 by_task[result.task].append((result, source))
         for task, items in by_task.items():
             await self._process_task(task, items, out)
+        if any([store.release_if_due() for store in self.stores.values()]):
+            await asyncio.sleep(READER_TURN_S)  # a reader waiting on the file gets in now
         return out
 
     async def _process_task(self, task: str, items: list[tuple[InferenceEvent, Source]], out: Outputs) -> None:
@@ -134,7 +147,17 @@ class Pipeline:
         first: dict[str, tuple[InferenceEvent, Source]] = {}
         for ev, src in items:
             first.setdefault(ev.event_id, (ev, src))
-        known = store.known(list(first))
+        # only events at or below the stored high-water mark can be redeliveries: look those up
+        if task not in self.high_water:
+            self.high_water[task] = store.high_water()
+        marks = self.high_water[task]
+        recent = self.recent.setdefault(task, RecentIds(RECENT_IDS))
+        maybe_seen = [eid for eid, (_, src) in first.items() if src.offset <= marks.get(src.partition, -1)]
+        known = store.known(maybe_seen) | {eid for eid in first if eid in recent}
+        recent.add_all(first)
+        for _, src in first.values():
+            if src.offset > marks.get(src.partition, -1):
+                marks[src.partition] = src.offset
         self.counters.incr(task, "redelivered", len(items) - len(first) + len(known))
         work = _TaskWork()
         redactor = self.redactors[task]
@@ -307,6 +330,9 @@ class Pipeline:
     def revoked(self) -> None:
         """Partitions were taken away: stop writing any task's store until we read it again."""
         self.owned.clear()
+        self.high_water.clear()
+        for store in self.stores.values():
+            store.close()
 
     # -------------------------------------------------------------- triggers
     def _maybe_trigger(self, task: str, spec: TaskSpec, store: TaskStore) -> TrainJob | None:

@@ -86,7 +86,7 @@ def show(ctx: Context, task_name: str | None) -> None:
         if not path.exists():
             console.print(f"{task}: no store yet ({path})")
             continue
-        rows = TaskStore(path).query(
+        rows = TaskStore(path, read_only=True).query(
             "SELECT category, count(*), avg(CASE WHEN teacher_label = label THEN 1.0 ELSE 0.0 END) "
             "FROM gold GROUP BY category ORDER BY 2 DESC")
         table = Table(title=f"gold set: {task}")

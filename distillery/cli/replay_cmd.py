@@ -46,6 +46,8 @@ async def produce(settings: Settings, task: str, rows: Iterator[Row], *, total: 
     sent = {"events": 0, "malformed": 0, "gold": 0}
     out = manifest.open("w") if manifest else None
     topic = settings.topics.inference
+    # production ran on the teacher with its long prompt: usage says so, as a real service's would
+    prompt_overhead = settings.task(task).economics.teacher_prompt_tokens
     await producer.start()
     start = time.monotonic()
     progress = Progress(TextColumn("[bold]replay[/]"), BarColumn(), MofNCompleteColumn(),
@@ -63,7 +65,8 @@ async def produce(settings: Settings, task: str, rows: Iterator[Row], *, total: 
                         out.write(json.dumps({"malformed": True, "value": value.decode("latin-1")}) + "\n")
                 gold = row.label is not None and rng.random() < gold_share
                 ev = to_event(row, task=task, event_id=f"{run_id}-{i:08d}", ts_ms=int(time.time() * 1000),
-                              production_model=production_model, with_label=gold)
+                              production_model=production_model, with_label=gold,
+                              prompt_tokens=prompt_overhead + max(1, len(row.input) // 4))
                 await producer.send(topic, ev.to_json(), key=ev.key())
                 sent["events"] += 1
                 sent["gold"] += int(gold)

@@ -1,7 +1,7 @@
 """Gather a report's inputs: the task's DuckDB store and the adapter, drift and counter topics.
 
 The store is only ever opened read-only, waiting out the streams worker's lock
-(it holds the file for one batch at a time). Topics are read from the beginning
+(it lets go of the file every few seconds for readers). Topics are read from the beginning
 without a consumer group, so a report never moves anyone's offsets. Kafka
 records can also be handed in directly (:class:`TopicRecords`), which is how
 tests and offline runs feed the pure computation.
@@ -34,14 +34,6 @@ log = logging.getLogger("distillery.report")
 R = TypeVar("R", bound=Record)
 
 
-class _StoreReader(TaskStore):
-    """A task store opened only to read: the lock-waiting ``connect`` without creating tables."""
-
-    def __init__(self, path: Path) -> None:
-        # TaskStore's own __init__ is skipped on purpose: it opens the file to write the schema.
-        self.path = path
-
-
 def _answer(text: str) -> str | dict[str, Any]:
     """Stored answer text back to what it was: JSON objects were stored as compact JSON."""
     if text.lstrip().startswith("{"):
@@ -64,7 +56,7 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
     """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet."""
     if not path.exists():
         return StoreFacts()
-    with _StoreReader(path).connect(read_only=True) as con:
+    with TaskStore(path, read_only=True).connect() as con:
         ev = con.execute(
             "SELECT count(*), min(coalesce(ts_ms, ingested_ms)), max(coalesce(ts_ms, ingested_ms)), "
             "avg(length(input)), count(*) FILTER (WHERE route = 'student'), "

@@ -9,8 +9,9 @@ not reach the bar on gold keeps the teacher for the hard tail (route only).
 Stability is measured in drift *episodes*: one real shift fires several signals
 at once, and no more than one drift retrain follows alarms within a cooldown.
 Its threshold comes from the task's own retrain cadence: after each episode the
-stream needs ``min_new_examples / base_rate`` events to gather a retrain's fresh
-labels, and the student serves that traffic stale. Episodes are counted per
+stream needs ``min_new_examples`` divided by the sampling rate (the drift-boosted
+one when boosting is on) events to gather a retrain's fresh labels, and the
+student serves that traffic stale. Episodes are counted per
 100k events (replays compress time) and, once a week of traffic has been seen,
 per week as well.
 """

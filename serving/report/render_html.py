@@ -30,7 +30,7 @@ th,td{border-bottom:1px solid #e6eaef;padding:.3rem .7rem;text-align:left;vertic
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#14632f;font-weight:600}.fail{color:#a11;font-weight:700}.na{color:#8793a0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:1rem}
-svg.chart{width:100%;height:auto;background:#fbfcfd;border:1px solid #e6eaef;border-radius:6px}
+figure{margin:0}svg.chart{width:100%;height:auto;background:#fbfcfd;border:1px solid #e6eaef;border-radius:6px}
 svg .grid{stroke:#e6eaef}svg .axis{stroke:#7d8894}svg .ref{stroke:#7d8894;stroke-dasharray:5 4}
 svg text{font:11px system-ui,sans-serif;fill:#4a5562}svg .chart-title{font-size:13px;font-weight:600;fill:#1d2733}
 svg .marker{fill:none;stroke:#1d2733;stroke-width:2}svg .marker-label{font-weight:600;fill:#1d2733}
@@ -57,9 +57,11 @@ def break_even_chart(r: TaskReport) -> str:
     if not math.isinf(e.months) and r.curve and e.months <= r.curve[-1].month:
         markers.append(Marker(e.months, e.one_time_usd + e.months * e.running_monthly_usd,
                               f"break-even: {months(e.months)}"))
+    last = r.curve[-1].month if r.curve else 0
+    step = max(1, math.ceil(last / 6))
     return line_chart([Series("cumulative cost", cost, COST), Series("cumulative savings", savings, SAVINGS)],
                       title="Cost and savings by month", x_label="months from now", y_label="USD",
-                      y_fmt=_money_axis, markers=markers)
+                      y_fmt=_money_axis, markers=markers, x_ticks=[float(m) for m in range(0, last + 1, step)])
 
 
 def _clock(ms: float) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 
 W, H = 680, 300
-LEFT, RIGHT, TOP, BOTTOM = 76, 16, 30, 44
+LEFT, RIGHT, TOP, BOTTOM = 76, 16, 46, 44
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,11 @@ def _range(values: Sequence[float], lo: float | None, hi: float | None) -> tuple
 def line_chart(series: Sequence[Series], *, title: str, x_label: str = "", y_label: str = "",
                x_fmt: Callable[[float], str] = lambda v: f"{v:g}", y_fmt: Callable[[float], str] = lambda v: f"{v:g}",
                y_min: float | None = None, y_max: float | None = None, markers: Sequence[Marker] = (),
-               hlines: Sequence[HLine] = ()) -> str:
-    """An SVG line chart of ``series`` with axes, gridlines, a legend, markers and reference lines."""
+               hlines: Sequence[HLine] = (), x_ticks: Sequence[float] | None = None) -> str:
+    """An SVG line chart of ``series`` with axes, gridlines, a legend, markers and reference lines.
+
+    ``x_ticks`` places the x labels (default: six evenly spaced).
+    """
     xs = [x for s in series for x, _ in s.points] + [m.x for m in markers]
     ys = [y for s in series for _, y in s.points] + [m.y for m in markers] + [h.y for h in hlines]
     x0, x1 = _range(xs or [0.0], None, None)
@@ -84,10 +87,10 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "", y_lab
         out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                    f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(y_fmt(tick))}</text>')
         tick += step
-    for i in range(6):
-        xv = x0 + (x1 - x0) * i / 5
+    for xv in x_ticks if x_ticks is not None else [x0 + (x1 - x0) * i / 5 for i in range(6)]:
+        anchor = "end" if px(xv) > W - RIGHT - 30 else "middle"  # the last label stays inside the box
         out.append(f'<text class="tick" x="{px(xv):.1f}" y="{H - BOTTOM + 16}" '
-                   f'text-anchor="middle">{escape(x_fmt(xv))}</text>')
+                   f'text-anchor="{anchor}">{escape(x_fmt(xv))}</text>')
     out.append(f'<line class="axis" x1="{LEFT}" x2="{W - RIGHT}" y1="{TOP + ph}" y2="{TOP + ph}"/>'
                f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + ph}"/>'
                f'<text class="label" x="{LEFT + pw / 2:.1f}" y="{H - 6}" text-anchor="middle">{escape(x_label)}</text>'
@@ -104,9 +107,9 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str = "", y_lab
         for x, y in s.points:
             out.append(f'<circle class="point" data-series="{name}" cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" '
                        f'fill="{s.color}"><title>{name}: {escape(x_fmt(x))}, {escape(y_fmt(y))}</title></circle>')
-        lx = LEFT + 10 + k * 190
-        out.append(f'<rect x="{lx}" y="{TOP + 4}" width="12" height="12" fill="{s.color}"/>'
-                   f'<text class="legend" x="{lx + 18}" y="{TOP + 14}">{name}</text>')
+        lx = LEFT + k * 190
+        out.append(f'<rect x="{lx}" y="{TOP - 20}" width="12" height="12" fill="{s.color}"/>'
+                   f'<text class="legend" x="{lx + 18}" y="{TOP - 10}">{name}</text>')
     for m in markers:
         out.append(f'<circle class="marker" cx="{px(m.x):.1f}" cy="{py(m.y):.1f}" r="6"><title>{escape(m.label)}'
                    f'</title></circle><text class="marker-label" x="{px(m.x) + 9:.1f}" y="{py(m.y) + 18:.1f}">'

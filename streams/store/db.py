@@ -1,8 +1,10 @@
 """A task's DuckDB store: batched, idempotent writes from its one writer.
 
-The file is opened for each batch and closed after the transaction commits, so a
-partition that moves to another worker on a rebalance leaves no lock behind, and
-readers (the report, ``distillery gold``) can open it between batches.
+Opening a DuckDB file costs milliseconds, so the writer keeps its connection for
+up to ``hold_s`` seconds and then lets go briefly (:meth:`TaskStore.release_if_due`):
+readers in other processes (the report, ``distillery gold show``) get their turn,
+and a partition that moves to another worker on a rebalance leaves no lock behind
+(:meth:`TaskStore.close`). With ``hold_s=0`` every use opens and closes the file.
 Every insert is ``INSERT OR IGNORE`` on the event id: Kafka delivers at least
 once, and a redelivered event never becomes a second row.
 """
@@ -73,50 +75,72 @@ def _table(cols: Sequence[str], rows: list[tuple[Any, ...]]) -> pa.Table:
 class TaskStore:
     """One task's DuckDB file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, hold_s: float = 0.0, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
-            create(con)
+        self.hold_s = hold_s
+        self.read_only = read_only
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened = 0.0
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connect() as con:
+                create(con)
 
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _open(self) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting out another process's lock for a while."""
         deadline = time.monotonic() + LOCK_RETRY_S
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
+                return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise ArtifactError(f"cannot open store {self.path}: {exc}") from None
-                time.sleep(0.05)
-        try:
-            yield con
-        finally:
-            con.close()
+                time.sleep(0.02)
 
-    def write(self, batch: StoreBatch) -> dict[str, int]:
-        """Insert a batch in one transaction; return how many rows each table gained."""
-        gained: dict[str, int] = {}
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection: the held one, or a fresh one closed after use when nothing is held."""
+        if self.hold_s <= 0:
+            con = self._open()
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        if self._con is None:
+            self._con = self._open()
+            self._opened = time.monotonic()
+        yield self._con
+
+    def release_if_due(self) -> bool:
+        """Close a connection held longer than ``hold_s``; True when it did."""
+        if self._con is not None and time.monotonic() - self._opened >= self.hold_s:
+            self.close()
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def write(self, batch: StoreBatch) -> None:
+        """Insert a batch in one transaction; rows whose key exists already are ignored."""
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                for name, cols, rows in (
-                    ("events", EVENT_COLS, batch.events),
-                    ("examples", EXAMPLE_COLS, batch.examples),
-                    ("review", REVIEW_COLS, batch.review),
-                    ("gold", GOLD_COLS, batch.gold),
-                    ("spend", SPEND_COLS, batch.spend),
-                    ("pending", PENDING_COLS, batch.pending),
+                for name, cols, rows, keyed in (
+                    ("events", EVENT_COLS, batch.events, False),
+                    ("examples", EXAMPLE_COLS, batch.examples, False),
+                    ("review", REVIEW_COLS, batch.review, True),
+                    ("gold", GOLD_COLS, batch.gold, True),
+                    ("spend", SPEND_COLS, batch.spend, True),
+                    ("pending", PENDING_COLS, batch.pending, True),
                 ):
-                    if not rows:
-                        continue
-                    before = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                    staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
-                    con.execute(f"INSERT OR IGNORE INTO {name} SELECT * FROM staged")
-                    after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                    gained[name] = int(after[0] if after else 0) - int(before[0] if before else 0)
+                    if rows:
+                        staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
+                        verb = "INSERT OR IGNORE" if keyed else "INSERT"  # see schema: unkeyed hot tables
+                        con.execute(f"{verb} INTO {name} SELECT * FROM staged")
                 for event_id, outcome in batch.resolved.items():
                     con.execute("UPDATE events SET outcome = ? WHERE event_id = ?", [outcome, event_id])
                     con.execute("DELETE FROM pending WHERE event_id = ?", [event_id])
@@ -124,7 +148,11 @@ class TaskStore:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-        return gained
+
+    def high_water(self) -> dict[int, int]:
+        """The highest stored Kafka offset per partition: anything above it is new for sure."""
+        return {int(p): int(o) for p, o in self.query(
+            "SELECT kafka_partition, max(kafka_offset) FROM events WHERE kafka_partition IS NOT NULL GROUP BY 1")}
 
     def known(self, event_ids: Sequence[str]) -> set[str]:
         """Which of these events are already stored (a redelivery: no second teacher call)."""

@@ -5,6 +5,11 @@ and what sampling decided; ``examples`` the labels fit to train on; ``review``
 what a human should look at; ``gold`` the frozen gold set, never trained on;
 ``spend`` one row per teacher call, so money is counted once per event;
 ``snapshots`` every exported training snapshot and the job it became;
+
+``events`` and ``examples`` carry no primary-key index: it would triple the cost
+of every insert on the hot path. Their writer guarantees one row per event id
+instead (:class:`streams.pipeline.Pipeline` checks ids at or below the stored
+Kafka high-water mark, and remembers recent ids); the low-volume tables keep theirs.
 ``pending`` the events waiting on a Batch API job (non-urgent tasks).
 """
 
@@ -14,11 +19,11 @@ import duckdb
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS events (
-        event_id VARCHAR PRIMARY KEY, input VARCHAR, output VARCHAR, model VARCHAR, route VARCHAR,
+        event_id VARCHAR NOT NULL, input VARCHAR, output VARCHAR, model VARCHAR, route VARCHAR,
         confidence DOUBLE, category VARCHAR, outcome VARCHAR, ts_ms BIGINT, ingested_ms BIGINT,
         kafka_partition INTEGER, kafka_offset BIGINT, prompt_tokens INTEGER, completion_tokens INTEGER)""",
     """CREATE TABLE IF NOT EXISTS examples (
-        event_id VARCHAR PRIMARY KEY, input VARCHAR, label VARCHAR, category VARCHAR, source VARCHAR,
+        event_id VARCHAR NOT NULL, input VARCHAR, label VARCHAR, category VARCHAR, source VARCHAR,
         teacher_model VARCHAR, teacher_confidence DOUBLE, student_output VARCHAR, split VARCHAR,
         window_id BIGINT, ingested_ms BIGINT)""",
     """CREATE TABLE IF NOT EXISTS review (

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from distillery.events import (
 )
 from distillery.settings import Settings
 from serving.report.build import build_report
-from serving.report.data import TopicRecords, gather
+from serving.report.data import TopicRecords, gather, read_store
 from serving.report.render_terminal import render
 from streams.pipeline import store_path
 from streams.store.db import StoreBatch, TaskStore
@@ -233,3 +236,23 @@ def test_report_command_writes_json_and_html(settings_factory, tmp_path: Path) -
 
     bad = runner.invoke(report_command, ["--no-kafka", "--task", "nope"], obj=_ctx(s))
     assert bad.exit_code != 0 and "unknown task 'nope'" in str(bad.exception)
+
+
+def test_store_locked_by_a_writer_is_read_once_the_lock_goes(settings_factory) -> None:
+    s = settings_factory()
+    path = write_fixture_store(s)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time\n"
+        f"con = duckdb.connect({str(path)!r})\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(1.5)\n"
+        "con.close()\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        facts = read_store(path, "gpt-4.1")
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(10)
+    assert facts.events_seen == 5 and facts.labelling_calls == 3
+    assert waited > 0.5  # it waited for the writer instead of failing

@@ -1,0 +1,142 @@
+"""Streams throughput: the real worker beside a plain aiokafka loop, same topic, same run.
+
+The worker validates, redacts, samples (production answers from the teacher model
+are labels: dedupe, filters) and writes every event to the task's DuckDB file,
+committing offsets after each transaction. The baseline only consumes the same
+messages in a consumer group and does nothing with them. Both are timed from
+their first message to their last.
+
+Run (the local broker must be up: ``distillery kafka up``)::
+
+    python bench/streams_bench.py [--events 60000] [--out bench/results/streams.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from distillery.events import InferenceEvent  # noqa: E402
+from distillery.kafka import ensure_topics  # noqa: E402
+from distillery.settings import load_settings  # noqa: E402
+from distillery.sim.transactions import TransactionGenerator  # noqa: E402
+from streams.pipeline import store_path  # noqa: E402
+
+
+async def produce(bootstrap: str, topic: str, n: int) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=512 * 1024)
+    await p.start()
+    try:
+        for i, (text, cat) in enumerate(TransactionGenerator(seed=42).stream(n)):
+            ev = InferenceEvent(event_id=f"b-{i}", task="transactions", input=text, output=cat, model="gpt-4.1",
+                                ts=1_780_000_000_000 + i)
+            await p.send(topic, ev.to_json(), key=b"transactions")
+        await p.flush()
+    finally:
+        await p.stop()
+
+
+async def plain_loop(bootstrap: str, topic: str, n: int) -> float:
+    """Events/s of a bare group consumer: the ceiling for one process on this broker."""
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"plain-{uuid.uuid4().hex[:8]}",
+                         auto_offset_reset="earliest", enable_auto_commit=True)
+    await c.start()
+    got, first = 0, None
+    try:
+        while got < n:
+            batch = await c.getmany(timeout_ms=500, max_records=5000)
+            for recs in batch.values():
+                if recs and first is None:
+                    first = time.perf_counter()
+                got += len(recs)
+        last = time.perf_counter()
+    finally:
+        await c.stop()
+    return n / (last - (first or last))
+
+
+def worker_rate(settings_env: dict[str, str], db: Path, n: int, log: Path) -> float:
+    """Events/s of one streams worker, from its first stored row to its last."""
+    proc = subprocess.Popen([sys.executable, "-m", "distillery", "streams", "--loglevel", "warning"],
+                            env=settings_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    first_t, first_n = None, 0
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the worker died:\n{log.read_text()[-2000:]}")
+            stored = 0
+            if db.exists():
+                try:
+                    con = duckdb.connect(str(db), read_only=True)
+                    try:
+                        row = con.execute("SELECT count(*) FROM events").fetchone()
+                        stored = int(row[0]) if row else 0
+                    finally:
+                        con.close()
+                except duckdb.Error:
+                    stored = -1  # the writer holds the file right now
+            if stored > 0 and first_t is None:
+                first_t, first_n = time.perf_counter(), stored
+            if stored >= n:
+                return (stored - first_n) / (time.perf_counter() - (first_t or 0.0))
+            time.sleep(0.05)
+        raise SystemExit("the worker did not finish in time")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--quick", action="store_true", help="20,000 events")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "streams.json")
+    args = ap.parse_args()
+    n = 20_000 if args.quick else args.events
+    base = load_settings(ROOT / "distillery.toml")
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    tmp = Path(tempfile.mkdtemp(prefix="distillery-bench-"))
+    s = base.with_overrides(topic_prefix=prefix, data_dir=tmp)
+    asyncio.run(ensure_topics(s))
+    print(f"producing {n} events to {s.topics.inference} ...", flush=True)
+    asyncio.run(produce(s.kafka.bootstrap_servers, s.topics.inference, n))
+    plain = asyncio.run(plain_loop(s.kafka.bootstrap_servers, s.topics.inference, n))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLERY_", "OPENAI_"))}
+    env.update(DISTILLERY_CONFIG=str(ROOT / "distillery.toml"), DISTILLERY_TOPIC_PREFIX=prefix,
+               DISTILLERY_DATA_DIR=str(tmp), KAFKA_BOOTSTRAP_SERVERS=s.kafka.bootstrap_servers,
+               OPENAI_BASE_URL="http://127.0.0.1:9/v1")  # never called: production answers are the labels
+    worker = worker_rate(env, store_path(s, "transactions"), n, tmp / "worker.log")
+    result = {
+        "benchmark": "streams_throughput",
+        "events": n,
+        "worker_events_per_s": round(worker, 1),
+        "plain_aiokafka_events_per_s": round(plain, 1),
+        "ratio": round(worker / plain, 3),
+        "aims": {"ratio_at_least": 0.6, "worker_events_per_s_at_least": 10_000},
+        "machine": {"cpus": os.cpu_count()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"{'streams worker':<22}{worker:>12,.0f} events/s")
+    print(f"{'plain aiokafka loop':<22}{plain:>12,.0f} events/s")
+    print(f"{'ratio':<22}{worker / plain:>12.2f}   (aim >= 0.60, and >= 10,000 events/s)")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
