@@ -16,14 +16,19 @@ ifdef QUICK
 DEMO_ARGS += --quick
 endif
 
-.PHONY: install demo test lint typecheck unit integration kafka-up kafka-down bench clean help
+.PHONY: install chromium demo test lint typecheck kafka-up kafka-down bench clean help
 
 help:
 	@echo "make demo    run the loop locally on the embedded default (QUICK=1 for a short run)"
 	@echo "make test    install, start Kafka, lint, type-check, run every test, stop Kafka"
 	@echo "make bench   run the benchmarks, JSON under bench/results/"
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Headless Chromium renders the monitors' ops page in its test; installed once, from Debian.
+chromium:
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 # Idempotent: re-runs only when pyproject.toml changes; pip's cache keeps torch warm.
 $(STAMP): pyproject.toml

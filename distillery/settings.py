@@ -57,7 +57,7 @@ class StreamsSettings(Section):
     """The streams worker: ingest, sampling, labelling, the DuckDB window store."""
 
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
-    store_batch_size: Annotated[int, Field(ge=1)] = 500
+    store_batch_size: Annotated[int, Field(ge=1)] = 2000
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
     store_hold_seconds: Annotated[float, Field(ge=0)] = 3.0

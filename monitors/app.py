@@ -77,6 +77,20 @@ _PARSED: dict[str, type[LabeledExample] | type[ReviewItem] | type[DeadLetter]] =
 }
 
 
+def describe(exc: pydantic.ValidationError, limit: int = 3) -> str:
+    """A validation failure on one line: ``field: why`` for the first few problems.
+
+    >>> try:
+    ...     DriftEvent.model_validate_json(b'{"task": "t"}')
+    ... except pydantic.ValidationError as exc:
+    ...     print(describe(exc))
+    signal: Field required; detector: Field required
+    """
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()]
+    more = f" (+{len(problems) - limit} more)" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more
+
+
 def group_id(settings: Settings) -> str:
     """The monitors' consumer group: every monitors process of a deployment shares it."""
     return f"{settings.topic_prefix}distillery-monitors"
@@ -176,7 +190,7 @@ class MonitorsWorker:
         try:
             record = cls.model_validate_json(rec.value or b"")
         except pydantic.ValidationError as exc:
-            return self._malformed(rec, str(exc))
+            return self._malformed(rec, describe(exc))
         if record.task not in self.settings.tasks:
             if isinstance(record, DeadLetter):
                 self.ops.deadlettered_unknown += 1
@@ -186,8 +200,10 @@ class MonitorsWorker:
 
     def _malformed(self, rec: ConsumerRecord[bytes, bytes], why: str) -> list[DriftEvent]:
         self.ops.malformed[rec.topic] += 1
+        if rec.value is None:
+            why = "empty message (tombstone)"
         log.warning("ignored an unreadable or foreign message at %s[%d]@%d: %s", rec.topic, rec.partition,
-                    rec.offset, why.replace("\n", " ")[:300])
+                    rec.offset, why[:300])
         return []
 
     def _observe(self, record: InferenceEvent | LabeledExample | ReviewItem | DeadLetter,
@@ -222,7 +238,7 @@ class MonitorsWorker:
         try:
             job = TrainJob.model_validate_json(rec.value or b"")
         except pydantic.ValidationError as exc:
-            self._malformed(rec, str(exc))
+            self._malformed(rec, describe(exc))
             return
         if job.task not in self.settings.tasks:
             self._malformed(rec, f"task {job.task!r} is not declared in the task config")
@@ -312,7 +328,7 @@ class MonitorsWorker:
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            parts = consumer.partitions_for_topic(topic)
+            parts = None
             while not parts and not stop.is_set():
                 await consumer._client.force_metadata_update()
                 parts = consumer.partitions_for_topic(topic)

@@ -168,7 +168,6 @@ class Ops:
     tasks: dict[str, TaskStats] = field(default_factory=dict)
     invalid: Counter[str] = field(default_factory=Counter)
     malformed: Counter[str] = field(default_factory=Counter)
-    foreign: Counter[str] = field(default_factory=Counter)
     deadlettered_unknown: int = 0
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     worker_counters: dict[str, dict[str, Any]] = field(default_factory=dict)

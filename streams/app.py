@@ -40,7 +40,7 @@ import pydantic
 from distillery.events import DriftEvent
 from distillery.settings import Settings
 from streams.counters import Counters
-from streams.pipeline import Pipeline
+from streams.pipeline import Outputs, Pipeline
 from streams.source import Source
 from streams.teacher import TeacherClient
 
@@ -93,15 +93,23 @@ def create_app(settings: Settings, counters: Counters | None = None,
         datadir=str(datadir),
     )
     inference_topic = raw_topic(app, topics.inference)
-    deadletter_topic = raw_topic(app, topics.deadletter)
     counters_topic = raw_topic(app, topics.counters)
     drift_topic = raw_topic(app, topics.drift)
-    labeled_topic = raw_topic(app, topics.labeled)
-    review_topic = raw_topic(app, topics.review)
-    jobs_topic = raw_topic(app, topics.train_jobs)
     pipeline = Pipeline(settings, counters, teacher_factory)
     app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
     batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
+
+    async def publish(out: Outputs) -> None:
+        """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
+        pending = []
+        for topic, records in ((topics.deadletter, out.deadletters), (topics.labeled, out.labeled),
+                               (topics.review, out.review), (topics.train_jobs, out.jobs)):
+            for rec in records:
+                pending.append(await app.producer.send(topic, rec.key(), rec.to_json(), None, None, None))
+        if pending:
+            await asyncio.gather(*pending)
+        for job in out.jobs:
+            pipeline.published(job)
 
     @app.agent(inference_topic, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -111,15 +119,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
             raws = [(e.value, e.key, Source(e.message.topic, e.message.partition, e.message.offset))
                     for e in batch]
             out = await pipeline.process(raws)
-            for dl in out.deadletters:
-                await deadletter_topic.send(key=dl.key(), value=dl.to_json())
-            for ex in out.labeled:
-                await labeled_topic.send(key=ex.key(), value=ex.to_json())
-            for item in out.review:
-                await review_topic.send(key=item.key(), value=item.to_json())
-            for job in out.jobs:
-                await (await jobs_topic.send(key=job.key(), value=job.to_json()))
-                pipeline.published(job)
+            await publish(out)
             yield None
 
     @app.agent(drift_topic, name="drift-boost")
@@ -136,14 +136,11 @@ def create_app(settings: Settings, counters: Counters | None = None,
     async def poll_batches() -> None:
         if not any(spec.teacher.batch for spec in settings.tasks.values()):
             return
-        out = await pipeline.poll_batches()
-        for ex in out.labeled:
-            await labeled_topic.send(key=ex.key(), value=ex.to_json())
-        for item in out.review:
-            await review_topic.send(key=item.key(), value=item.to_json())
-        for job in out.jobs:
-            await (await jobs_topic.send(key=job.key(), value=job.to_json()))
-            pipeline.published(job)
+        await publish(await pipeline.poll_batches())
+
+    @app.timer(interval=1.0)
+    async def release_idle_stores() -> None:
+        pipeline.release_idle()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:

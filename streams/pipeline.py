@@ -327,6 +327,11 @@ class Pipeline:
                 out.jobs.append(job)
         return out
 
+    def release_idle(self) -> None:
+        """Let go of stores held past their time when no batch came to do it (an idle stream)."""
+        for store in self.stores.values():
+            store.release_if_due()
+
     def revoked(self) -> None:
         """Partitions were taken away: stop writing any task's store until we read it again."""
         self.owned.clear()

@@ -1,13 +1,16 @@
 """When a task's new data should become a train job (pure).
 
 Three triggers, from the task's ``[retrain]`` spec: enough new accepted examples
-since the last job, a schedule, or a drift event (after a cooldown). None fires
-before the task has ``min_train_examples`` to train on.
+since the last job, a schedule, or a drift event. None fires before the task has
+``min_train_examples`` to train on, nor within ``cooldown_minutes`` of the last
+job: a trainer cannot use a job a second, and each export costs a snapshot.
 
 >>> from distillery.taskspec import RetrainSpec
 >>> spec = RetrainSpec(min_new_examples=100, cooldown_minutes=10, min_train_examples=50)
 >>> retrain_reason(spec, total=80, new=100, now_ms=0, last_job_ms=None, drift_ms=None)
 'count'
+>>> retrain_reason(spec, total=80, new=100, now_ms=60_000, last_job_ms=0, drift_ms=None) is None
+True
 >>> retrain_reason(spec, total=80, new=5, now_ms=11 * 60_000, last_job_ms=0, drift_ms=60_000)
 'drift'
 >>> retrain_reason(spec, total=80, new=5, now_ms=5 * 60_000, last_job_ms=0, drift_ms=60_000) is None
@@ -38,11 +41,12 @@ def retrain_reason(
     """
     if total < spec.min_train_examples or new <= 0:
         return None
+    since_job = None if last_job_ms is None else now_ms - last_job_ms
+    if since_job is not None and since_job < spec.cooldown_minutes * MINUTE_MS:
+        return None
     if new >= spec.min_new_examples:
         return "count"
-    since_job = None if last_job_ms is None else now_ms - last_job_ms
-    cooled = since_job is None or since_job >= spec.cooldown_minutes * MINUTE_MS
-    if spec.on_drift and drift_ms is not None and (last_job_ms is None or drift_ms > last_job_ms) and cooled:
+    if spec.on_drift and drift_ms is not None and (last_job_ms is None or drift_ms > last_job_ms):
         return "drift"
     if spec.schedule_minutes > 0 and (since_job is None or since_job >= spec.schedule_minutes * MINUTE_MS):
         return "schedule"

@@ -28,7 +28,9 @@ class Calibration:
     accuracy: float | None
 
 
-def calibrate_threshold(confidences: Sequence[float], correct: Sequence[bool], target_accuracy: float) -> Calibration:
+def calibrate_threshold(
+    confidences: Sequence[float], correct: Sequence[bool], target_accuracy: float
+) -> Calibration:
     """Smallest threshold whose answered share is at least ``target_accuracy`` accurate."""
     if len(confidences) != len(correct):
         raise ValueError(f"correct: {len(correct)} flags for {len(confidences)} confidences; one per item")

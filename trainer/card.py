@@ -60,7 +60,9 @@ def build_card(
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The card as Markdown: summary, gate verdicts, scores per contender, training."""
-    verdict = "promoted" if card["promoted"] else f"rejected ({', '.join(card['failed_rules']) or 'no metrics'})"
+    verdict = (
+        "promoted" if card["promoted"] else f"rejected ({', '.join(card['failed_rules']) or 'no metrics'})"
+    )
     lines = [
         f"# {card['task']} adapter `{card['adapter_id']}`",
         "",

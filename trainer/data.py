@@ -55,11 +55,14 @@ def answer_text(label: Any) -> str:
     return str(label).strip()
 
 
-def read_snapshot(path: Path | str, *, min_train_examples: int) -> Snapshot:
+def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "classification") -> Snapshot:
     """Read a snapshot, or raise :class:`TrainingError` saying why it cannot be trained on.
 
     Rows with an empty input or label are dropped (and counted in the log): they
-    teach nothing and would only dilute the loss.
+    teach nothing and would only dilute the loss. For an extraction task, labels
+    stored as JSON text are re-written in the one canonical form (compact, keys
+    sorted), so the student never learns two spellings of an answer; a label
+    that is not JSON is dropped as unusable.
     """
     import pyarrow.parquet as pq
 
@@ -78,6 +81,8 @@ def read_snapshot(path: Path | str, *, min_train_examples: int) -> Snapshot:
     dropped = 0
     for row in table.select(list(REQUIRED_COLUMNS)).to_pylist():
         text, label = row["input"], row["label"]
+        if kind == "extraction" and isinstance(label, str):
+            label = _json_or_none(label)
         if not isinstance(text, str) or not text.strip() or label is None or not answer_text(label):
             dropped += 1
             continue
@@ -86,13 +91,23 @@ def read_snapshot(path: Path | str, *, min_train_examples: int) -> Snapshot:
         example = Example(str(row["event_id"]), text, answer, str(category))
         (train if row["split"] == TRAIN_SPLIT else held_out).append(example)
     if dropped:
-        log.warning("snapshot %s: dropped %d row(s) with an empty input or label", path, dropped)
+        log.warning(
+            "snapshot %s: dropped %d row(s) with an empty input or an empty or unusable label", path, dropped
+        )
     if len(train) < min_train_examples:
         raise TrainingError(
-            f"snapshot_uri: {path} has {len(train)} usable training row(s) (split={TRAIN_SPLIT!r}), fewer than "
-            f"retrain.min_train_examples={min_train_examples}; wait for more labelled data or lower that setting"
+            f"snapshot_uri: {path} has {len(train)} usable training row(s) (split={TRAIN_SPLIT!r}), "
+            f"fewer than retrain.min_train_examples={min_train_examples}; wait for more labelled data "
+            "or lower that setting"
         )
     return Snapshot(train, held_out)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def prompt_messages(system_prompt: str, text: str) -> list[dict[str, str]]:
@@ -116,7 +131,9 @@ def sft_records(examples: Sequence[Example], system_prompt: str, tokenizer: Any)
             }
             for ex in examples
         ]
-    return [{"prompt": plain_prompt(system_prompt, ex.input), "completion": " " + ex.label} for ex in examples]
+    return [
+        {"prompt": plain_prompt(system_prompt, ex.input), "completion": " " + ex.label} for ex in examples
+    ]
 
 
 def sft_dataset(examples: Sequence[Example], system_prompt: str, tokenizer: Any) -> Any:
@@ -158,7 +175,9 @@ def encode_prompt(tokenizer: Any, system_prompt: str, text: str) -> list[int]:
     return list(tokenizer(text=plain_prompt(system_prompt, text))["input_ids"])
 
 
-def _chat_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> list[int]:
+def _chat_ids(
+    tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False
+) -> list[int]:
     out = tokenizer.apply_chat_template(
         messages, tokenize=True, return_dict=True, add_generation_prompt=add_generation_prompt
     )

@@ -62,7 +62,9 @@ def exact_match(prediction: Any, gold: Any) -> bool:
 def mean_field_f1(predictions: Sequence[Any], golds: Sequence[Any]) -> float:
     """Average per-example field F1 over a gold set (0.0 for an empty one)."""
     if len(predictions) != len(golds):
-        raise ValueError(f"predictions: {len(predictions)} answers for {len(golds)} gold answers; one per answer")
+        raise ValueError(
+            f"predictions: {len(predictions)} answers for {len(golds)} gold answers; one per answer"
+        )
     return sum(field_f1(p, g) for p, g in zip(predictions, golds, strict=True)) / len(golds) if golds else 0.0
 
 

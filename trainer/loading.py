@@ -25,7 +25,9 @@ def resolve_device(setting: str) -> str:
     if setting not in ("auto", "cuda", "cpu"):
         raise ConfigError(f"device: expected auto, cuda or cpu, got {setting!r}", key="trainer")
     if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' asked for but torch sees no CUDA device; use auto or cpu", key="trainer")
+        raise ConfigError(
+            "device: 'cuda' asked for but torch sees no CUDA device; use auto or cpu", key="trainer"
+        )
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return setting
@@ -42,7 +44,9 @@ def load_tokenizer(path: str) -> Any:
     return tokenizer
 
 
-def load_base(path: str, device: str, *, for_training: bool = False, gradient_checkpointing: bool = True) -> tuple[Any, Quantization]:
+def load_base(
+    path: str, device: str, *, for_training: bool = False, gradient_checkpointing: bool = True
+) -> tuple[Any, Quantization]:
     """The base model on ``device``: 4-bit NF4 on CUDA, fp32 on the CPU."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -55,7 +59,11 @@ def load_base(path: str, device: str, *, for_training: bool = False, gradient_ch
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         model = AutoModelForCausalLM.from_pretrained(
-            path, quantization_config=quant, dtype=torch.bfloat16, device_map={"": 0}, attn_implementation="sdpa"
+            path,
+            quantization_config=quant,
+            dtype=torch.bfloat16,
+            device_map={"": 0},
+            attn_implementation="sdpa",
         )
         if for_training:
             from peft import prepare_model_for_kbit_training
@@ -65,7 +73,7 @@ def load_base(path: str, device: str, *, for_training: bool = False, gradient_ch
     if for_training:
         log.warning("no CUDA device: training plain LoRA in fp32 on the CPU, without 4-bit quantisation")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
-    return model.to("cpu"), "none"
+    return model, "none"
 
 
 def load_with_adapter(base_path: str, adapter_dir: Path | str | None, device: str) -> Any:
@@ -74,5 +82,6 @@ def load_with_adapter(base_path: str, adapter_dir: Path | str | None, device: st
 
     model, _ = load_base(base_path, device)
     if adapter_dir is not None:
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        loader: Any = PeftModel  # peft's decorator hides the classmethod's signature from mypy
+        model = loader.from_pretrained(model, str(adapter_dir))
     return model.eval()

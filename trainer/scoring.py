@@ -33,7 +33,9 @@ class LabelScore:
     """Probability of each label, in the order the labels were given."""
 
 
-def label_completions(tokenizer: Any, labels: Sequence[str], system_prompt: str, probe: str) -> list[list[int]]:
+def label_completions(
+    tokenizer: Any, labels: Sequence[str], system_prompt: str, probe: str
+) -> list[list[int]]:
     """Completion token ids of every label, rendered after a probe prompt.
 
     A chat template renders the assistant turn the same way whatever the user
@@ -68,7 +70,8 @@ def score_labels(
     implementation = getattr(causal.config, "_attn_implementation", None)
     if implementation in FLASH_IMPLEMENTATIONS:
         raise TrainingError(
-            f"attn_implementation: {implementation} ignores the tree mask label scoring needs; load with sdpa or eager"
+            f"attn_implementation: {implementation} ignores the tree mask label scoring needs; "
+            "load the model with sdpa or eager"
         )
     completions = label_completions(tokenizer, labels, system_prompt, texts[0])
     was_training = model.training
@@ -77,7 +80,9 @@ def score_labels(
         with torch.inference_mode():
             out: list[LabelScore] = []
             for start in range(0, len(texts), batch_size):
-                prompts = [encode_prompt(tokenizer, system_prompt, t) for t in texts[start : start + batch_size]]
+                prompts = [
+                    encode_prompt(tokenizer, system_prompt, t) for t in texts[start : start + batch_size]
+                ]
                 logps = _batch_logprobs(causal, tokenizer, prompts, completions)
                 out.extend(_to_score(row, labels) for row in logps.tolist())
             return out
@@ -85,7 +90,9 @@ def score_labels(
         model.train(was_training)
 
 
-def _batch_logprobs(causal: Any, tokenizer: Any, prompts: list[list[int]], completions: list[list[int]]) -> Any:
+def _batch_logprobs(
+    causal: Any, tokenizer: Any, prompts: list[list[int]], completions: list[list[int]]
+) -> Any:
     """[batch, labels] log-probability of each label's completion after each prompt."""
     import torch
 
@@ -100,7 +107,9 @@ def _batch_logprobs(causal: Any, tokenizer: Any, prompts: list[list[int]], compl
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     positions = torch.zeros((len(prompts), width), dtype=torch.long)
-    allowed = torch.eye(width, dtype=torch.bool).repeat(len(prompts), 1, 1)  # pads see themselves: no empty rows
+    allowed = torch.eye(width, dtype=torch.bool).repeat(
+        len(prompts), 1, 1
+    )  # pads see themselves: no empty rows
     sources = torch.zeros((len(prompts), len(tail)), dtype=torch.long)
     for b, prompt in enumerate(prompts):
         n = len(prompt)

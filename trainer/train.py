@@ -21,8 +21,8 @@ from distillery.taskspec import TaskSpec
 from trainer.configs import lora_config, sft_config
 from trainer.curve import write_loss_curve
 from trainer.data import Example, sft_dataset
-from trainer.progress import use_loss_bar
 from trainer.loading import Quantization, load_base, load_tokenizer, resolve_device
+from trainer.progress import use_loss_bar
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def train_adapter(
         )
         dataset = sft_dataset(examples, spec.student.system_prompt, tokenizer)
         trainer_class = CompletionHeadSFTTrainer if device == "cpu" else SFTTrainer
-        trainer = trainer_class(
+        trainer: Any = trainer_class(
             model=model,
             args=args,
             train_dataset=dataset,
@@ -112,14 +112,16 @@ def train_adapter(
             trainer.train()
         except _out_of_memory() as exc:
             raise TrainingError(
-                f"sft: out of memory on {device} ({exc}); lower tasks.{spec.name}.sft.per_device_train_batch_size "
-                "or max_length"
+                f"sft: out of memory on {device} ({exc}); lower "
+                f"tasks.{spec.name}.sft.per_device_train_batch_size or max_length"
             ) from exc
         seconds = time.perf_counter() - started
         trainer.model.save_pretrained(str(adapter_dir))
     history = trainer.state.log_history
     losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
-    tokens = getattr(trainer, "tokens_seen", 0) or max((int(h.get("num_tokens", 0)) for h in history), default=0)
+    tokens = getattr(trainer, "tokens_seen", 0) or max(
+        (int(h.get("num_tokens", 0)) for h in history), default=0
+    )
     curve = write_loss_curve(adapter_dir, losses)
     result = TrainResult(
         adapter_dir=adapter_dir,
@@ -134,8 +136,14 @@ def train_adapter(
     )
     log.info(
         "trained %s on %d examples: %d steps, %d tokens in %.1fs (%.0f tokens/s), loss %s -> %s",
-        adapter_dir, len(examples), result.steps, tokens, seconds, tokens / max(seconds, 1e-9),
-        _fmt(result.first_loss), _fmt(result.final_loss),
+        adapter_dir,
+        len(examples),
+        result.steps,
+        tokens,
+        seconds,
+        tokens / max(seconds, 1e-9),
+        _fmt(result.first_loss),
+        _fmt(result.final_loss),
     )
     return result
 

@@ -87,11 +87,14 @@ def format_skipped(rec: ConsumerRecord[bytes, bytes], why: str) -> Text:
 async def tail(settings: Settings, console: Console, *, from_beginning: bool, task: str | None,
                stop: asyncio.Event | None = None) -> None:
     """Print drift events as they arrive (all of them first with ``from_beginning``)."""
+    from monitors.app import describe
+
     stop = stop or asyncio.Event()
     topic = settings.topics.drift
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
+        await consumer._client.force_metadata_update()
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             console.print(f"[dim]waiting for topic {topic}…[/]")
@@ -106,12 +109,13 @@ async def tail(settings: Settings, console: Console, *, from_beginning: bool, ta
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500)
             for rec in sorted((r for recs in batch.values() for r in recs), key=lambda r: r.timestamp):
+                if rec.value is None:
+                    console.print(format_skipped(rec, "empty message (tombstone)"))
+                    continue
                 try:
-                    ev = DriftEvent.model_validate_json(rec.value or b"")
+                    ev = DriftEvent.model_validate_json(rec.value)
                 except pydantic.ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(p) for p in first["loc"]) or "value"
-                    console.print(format_skipped(rec, f"{where}: {first['msg']}"))
+                    console.print(format_skipped(rec, describe(exc)))
                     continue
                 if task is None or ev.task == task:
                     console.print(format_drift(ev))

@@ -4,6 +4,8 @@ the ops page, and detector state that survives a stop, a hard kill and a restart
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 from monitors_support import (
     TASK,
@@ -102,3 +104,33 @@ def test_restart_keeps_detector_state_and_does_not_alarm_again(kafka_settings, s
     got = drift_events(s)
     assert {a.drift_id for a in got} == {expected[0].drift_id}
     assert len(got) == 1, [(a.signal, a.source_offset) for a in got]
+
+
+def test_a_second_worker_takes_a_share_and_the_task_keeps_its_state(kafka_settings, start_monitors) -> None:
+    s = kafka_settings()
+    labeled = labeled_stream(seed=0, n_before=CHANGE_AT, n_after=1500)
+    uninterrupted, expected = expected_monitor({s.topics.labeled: labeled})
+
+    first = start_monitors(s)
+    produce(s, s.topics.labeled, labeled[:1500])
+    first.wait_for("1500 answers", lambda st: task_seen(st, "agreement") == 1500)
+    second = start_monitors(s)  # joins the group: a rebalance splits the partitions between the two
+    deadline = time.monotonic() + 40
+    while not ("monitoring" in second.log() and first.log().count("monitoring") >= 2):
+        assert time.monotonic() < deadline, f"no rebalance:\n{first.log()[-2000:]}\n{second.log()[-2000:]}"
+        time.sleep(0.3)
+    produce(s, s.topics.labeled, labeled[1500:])
+
+    def owner_done() -> dict[str, Any] | None:
+        states = [w.state() for w in (first, second)]
+        owners = [st for st in states if TASK in st["tasks"]]
+        assert len(owners) == 1, "a task must live in exactly one worker"
+        return owners[0] if task_seen(owners[0], "agreement") == len(labeled) else None
+
+    deadline = time.monotonic() + 40
+    while (st := owner_done()) is None:
+        assert time.monotonic() < deadline, f"{first.log()[-2000:]}\n{second.log()[-2000:]}"
+        time.sleep(0.3)
+    assert st["tasks"][TASK]["levels"]["agreement"] == uninterrupted.levels()["agreement"]
+    got = drift_events(s)
+    assert [a.drift_id for a in got] == [expected[0].drift_id]
