@@ -29,11 +29,12 @@ def sft_config(spec: TaskSpec, output_dir: Path, *, device: str) -> Any:
     """``trl.SFTConfig`` from ``[tasks.NAME.sft]`` on top of the trainer's defaults.
 
     Defaults: log every step (the loss curve), never write checkpoints (the
-    adapter is saved once, at the end), report to nothing. On the CPU: fp32, no
-    gradient checkpointing (a small model fits, and recomputing costs ~30%) and
-    batches of similar lengths (less padding); on CUDA: bf16 compute and
-    gradient checkpointing. The spec overrides any of
-    them, except ``output_dir``, which the trainer owns.
+    adapter is saved once, at the end), report to nothing. On the CPU: fp32 and
+    no gradient checkpointing (a small model fits, and checkpointing re-runs the forward);
+    on CUDA: bf16 compute and gradient checkpointing. Batches stay random:
+    length-grouped batches padded 20% less but, lengths following merchants and
+    so labels, learned slower per step (bench/trainer_bench.py). The spec
+    overrides any of them, except ``output_dir``, which the trainer owns.
     """
     from trl import SFTConfig
 
@@ -45,13 +46,7 @@ def sft_config(spec: TaskSpec, output_dir: Path, *, device: str) -> Any:
         "dataloader_num_workers": 0,
     }
     if device == "cpu":
-        defaults |= {
-            "use_cpu": True,
-            "bf16": False,
-            "fp16": False,
-            "gradient_checkpointing": False,
-            "train_sampling_strategy": "group_by_length",
-        }
+        defaults |= {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
     else:
         defaults |= {"bf16": True, "gradient_checkpointing": True}
     kwargs = {**defaults, **spec.sft, "output_dir": str(output_dir)}

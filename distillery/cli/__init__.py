@@ -48,6 +48,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 def _register() -> None:
     from distillery.cli import (
         config_cmd,
+        demo_cmd,
         gold_cmd,
         kafka_cmd,
         monitors_cmd,
@@ -57,7 +58,7 @@ def _register() -> None:
         workers_cmd,
     )
 
-    for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd, gold_cmd, report_cmd,
+    for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd, gold_cmd, report_cmd, demo_cmd,
                 monitors_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)

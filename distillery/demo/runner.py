@@ -1,0 +1,140 @@
+"""Run the whole loop locally: Kafka, a teacher, the workers, drifting traffic, a report.
+
+Each run gets its own topic prefix and data folder (``var/demo/<run>``), so runs
+never see each other's data. Production traffic is answered by the teacher (as
+before any distillation), so the first adapter is distilled from logged traffic;
+halfway through, the traffic drifts (new merchants; EV charging, once rare,
+becomes common) and the monitors should say so after the change, not before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from distillery.cli.replay_cmd import produce, synthetic_rows
+from distillery.demo.processes import Workers
+from distillery.demo.watch import DemoState, Follower, render
+from distillery.kafka import ensure_topics
+from distillery.replay import Row
+from distillery.settings import Settings
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How big a run is."""
+
+    events: int
+    rate: float
+    drift_at: int | None
+    train_wait_s: float
+    malformed_share: float = 0.002
+    gold_share: float = 0.06
+    seed: int = 7
+
+    @classmethod
+    def full(cls) -> DemoPlan:
+        return cls(events=60_000, rate=300.0, drift_at=30_000, train_wait_s=480.0)
+
+    @classmethod
+    def quick(cls) -> DemoPlan:
+        return cls(events=12_000, rate=300.0, drift_at=6_000, train_wait_s=150.0)
+
+
+@contextlib.contextmanager
+def _teacher(settings: Settings, console: Console) -> Iterator[dict[str, str]]:
+    """A real teacher when OPENAI_API_KEY is set, else the simulated one over HTTP."""
+    if settings.openai_api_key is not None:
+        console.print("teacher: the real endpoint from OPENAI_API_KEY / OPENAI_BASE_URL")
+        yield {}
+        return
+    from distillery.sim.teacher_server import SimTeacherServer
+
+    server = SimTeacherServer(latency_s=0.05, batch_delay_s=2.0)
+    with server.run_in_thread() as running:
+        console.print(f"teacher: simulated frontier model at {running.base_url} "
+                      "(about 95% right, one blind spot; set OPENAI_API_KEY for a real one)")
+        yield {"OPENAI_BASE_URL": running.base_url}
+
+
+def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iterator[Row] | None = None,
+             total: int | None = None, task: str = "transactions") -> DemoState:
+    """Run the loop end to end and return what was seen (the caller prints the report)."""
+    state = DemoState(sent_total=total or plan.events, drift_at=plan.drift_at)
+    asyncio.run(ensure_topics(settings))
+    follower = Follower(settings, state)
+    with _teacher(settings, console) as teacher_env:
+        workers = Workers(settings, settings.data_dir / "logs", env=teacher_env)
+        for name, args in (("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
+                           ("trainer", ["trainer"]), ("adapters", ["adapters", "watch"])):
+            workers.start(name, *args)
+        follower.start()
+        try:
+            with Live(render(state), console=console, refresh_per_second=2, transient=False) as live:
+                state.phase = "traffic (production on the teacher)"
+                source = rows if rows is not None else synthetic_rows(
+                    plan.events, seed=plan.seed, drift_at=plan.drift_at, teacher_accuracy=0.95)
+
+                def counted(it: Iterator[Row]) -> Iterator[Row]:
+                    for i, row in enumerate(it):
+                        if plan.drift_at is not None and i == plan.drift_at:
+                            state.drift_sent_ms = int(time.time() * 1000)
+                            state.phase = "traffic, drifted"
+                        state.sent = i + 1
+                        live.update(render(state))
+                        yield row
+
+                asyncio.run(produce(settings, task, counted(source), total=state.sent_total, rate=plan.rate,
+                                    run_id=f"demo{plan.seed}", production_model=settings.task(task).teacher.model,
+                                    gold_share=plan.gold_share, malformed_share=plan.malformed_share,
+                                    seed=plan.seed, manifest=settings.data_dir / "manifest.jsonl", quiet=True))
+                state.phase = "training and judging the last adapters"
+                deadline = time.monotonic() + plan.train_wait_s
+                while time.monotonic() < deadline:
+                    live.update(render(state))
+                    done = {p.job_id for p in state.published} | {r.job_id for r in state.rejected}
+                    if state.jobs and all(j.job_id in done for j in state.jobs) and time.monotonic() > deadline - plan.train_wait_s + 20:
+                        break
+                    dead = workers.dead()
+                    if dead:
+                        state.notes.append(f"worker(s) exited: {', '.join(dead)}; see {workers.log_dir}")
+                    time.sleep(1)
+                state.phase = "done"
+                live.update(render(state))
+        finally:
+            follower.stop()
+            workers.stop()
+    return state
+
+
+def summary_lines(state: DemoState) -> list[str]:
+    """The change point against the first alarm after it, in words."""
+    lines = []
+    if state.drift_at is not None:
+        lines.append(f"injected change: event #{state.drift_at:,}")
+        after = [d for d in state.drifts if state.drift_sent_ms is None or d.detected_at_ms >= state.drift_sent_ms]
+        before = [d for d in state.drifts if d not in after]
+        if after:
+            first = min(after, key=lambda d: d.detected_at_ms)
+            lag = (first.detected_at_ms - (state.drift_sent_ms or first.detected_at_ms)) / 1000
+            lines.append(f"first alarm after it: {first.signal} ({first.detector}) {lag:.1f}s later, "
+                         f"{len(after)} alarm(s) in all")
+        else:
+            lines.append("no drift alarm after the change")
+        lines.append(f"alarms before the change (false alarms): {len(before)}")
+    lines.append(f"adapters: {len(state.published)} promoted, {len(state.rejected)} rejected, "
+                 f"{len(state.jobs)} train job(s)")
+    return lines
+
+
+def demo_settings(settings: Settings, run_id: str) -> Settings:
+    """The run's own topic prefix and data folder."""
+    root = Path(settings.data_dir) / "demo" / run_id
+    return settings.with_overrides(topic_prefix=f"{settings.topic_prefix}demo-{run_id}.", data_dir=root)

@@ -1,0 +1,149 @@
+"""What the demo shows while it runs, read from Kafka like any other consumer.
+
+A background thread follows the demo's counters, drift, job and adapter topics
+and keeps a :class:`DemoState`; :func:`render` turns it into the live panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pydantic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, GateMetrics, TrainJob
+from distillery.settings import Settings
+
+
+@dataclass
+class DemoState:
+    """Everything the live view and the final summary need."""
+
+    sent: int = 0
+    sent_total: int = 0
+    drift_at: int | None = None
+    drift_sent_ms: int | None = None
+    counts: dict[str, dict[str, float]] = field(default_factory=dict)
+    drifts: list[DriftEvent] = field(default_factory=list)
+    jobs: list[TrainJob] = field(default_factory=list)
+    published: list[AdapterPublished] = field(default_factory=list)
+    rejected: list[AdapterRejected] = field(default_factory=list)
+    served_by: str = "teacher"
+    phase: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+    notes: list[str] = field(default_factory=list)
+    _workers: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def total(self, outcome: str, task: str | None = None) -> float:
+        return sum(c.get(outcome, 0) for t, c in self.counts.items() if task in (None, t))
+
+
+class Follower:
+    """Follows the demo's topics in a thread until stopped."""
+
+    def __init__(self, settings: Settings, state: DemoState) -> None:
+        self.settings = settings
+        self.state = state
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._follow())
+
+    async def _follow(self) -> None:
+        t = self.settings.topics
+        wanted = [t.counters, t.drift, t.train_jobs, t.published, t.rejected]
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(name, p) for name in wanted for p in range(self.settings.kafka.partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=300, max_records=2000)
+                for recs in batch.values():
+                    for r in recs:
+                        self._apply(r.topic, r.key, r.value)
+        finally:
+            await consumer.stop()
+
+    def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        t, s = self.settings.topics, self.state
+        try:
+            if topic == t.counters and key is not None:
+                snap = json.loads(value or b"{}")
+                s._workers[key.decode()] = snap.get("counts", {})
+                merged: dict[str, dict[str, float]] = {}
+                for counts in s._workers.values():
+                    for task, c in counts.items():
+                        for k, v in c.items():
+                            merged.setdefault(task, {})[k] = merged.get(task, {}).get(k, 0) + v
+                s.counts = merged
+            elif topic == t.drift:
+                s.drifts.append(DriftEvent.model_validate_json(value or b""))
+            elif topic == t.train_jobs:
+                s.jobs.append(TrainJob.model_validate_json(value or b""))
+            elif topic == t.published:
+                s.published.append(AdapterPublished.model_validate_json(value or b""))
+            elif topic == t.rejected:
+                s.rejected.append(AdapterRejected.model_validate_json(value or b""))
+        except (ValueError, pydantic.ValidationError):
+            s.notes.append(f"skipped a malformed message on {topic}")
+
+
+def render(state: DemoState) -> Panel:
+    """The live panel: traffic, labels, spend, drift, jobs and adapters."""
+    elapsed = time.monotonic() - state.started
+    head = Text.assemble(("phase ", "dim"), (state.phase, "bold cyan"), ("   elapsed ", "dim"),
+                         (f"{elapsed:,.0f}s", "bold"), ("   production answered by ", "dim"),
+                         (state.served_by, "bold green" if state.served_by == "student" else "bold yellow"))
+    c = state.total
+    pct = 100.0 * state.sent / state.sent_total if state.sent_total else 0.0
+    grid = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("sent", "labelled", "review", "dead-lettered", "skipped", "gold", "teacher calls", "spend"):
+        grid.add_column(col, justify="right")
+    skipped = c("skip_rate") + c("skip_duplicate") + c("skip_budget")
+    grid.add_row(f"{state.sent:,} ({pct:.0f}%)", f"{c('labeled'):,.0f}", f"{c('review') + c('rejected'):,.0f}",
+                 f"{c('deadlettered'):,.0f}", f"{skipped:,.0f}", f"{c('gold'):,.0f}",
+                 f"{c('teacher_calls'):,.0f}", f"${c('spend_usd'):,.4f}")
+    drift = Table(title="drift alarms", title_justify="left", box=None, header_style="bold")
+    for col in ("signal", "detector", "before → after", "severity", "at offset"):
+        drift.add_column(col)
+    for d in state.drifts[-5:]:
+        before = "-" if d.estimate_before is None else f"{d.estimate_before:.3f}"
+        after = "-" if d.estimate_after is None else f"{d.estimate_after:.3f}"
+        drift.add_row(d.signal, d.detector, f"{before} → {after}", d.severity, str(d.source_offset))
+    models = Table(title="train jobs and adapters", title_justify="left", box=None, header_style="bold")
+    for col in ("job", "reason", "train", "verdict", "gold acc", "teacher", "base", "worst category"):
+        models.add_column(col)
+    verdicts: dict[str, tuple[str, GateMetrics | None]] = {p.job_id: ("promoted", p.metrics)
+                                                            for p in state.published}
+    verdicts.update({r.job_id: ("rejected: " + ", ".join(r.failed_rules or [r.reason])[:40], r.metrics)
+                     for r in state.rejected})
+    for j in state.jobs[-6:]:
+        verdict, m = verdicts.get(j.job_id, ("training…", None))
+        acc = f"{m.candidate.accuracy:.1%}" if m else "-"
+        teacher = f"{m.teacher.accuracy:.1%}" if m and m.teacher else "-"
+        base = f"{m.base.accuracy:.1%}" if m and m.base else "-"
+        worst = f"{m.candidate.worst_category}" if m and m.candidate.worst_category else "-"
+        models.add_row(j.job_id[-16:], j.reason, str(j.n_train), verdict, acc, teacher, base, worst)
+    parts: list[object] = [head, grid, drift, models]
+    if state.notes:
+        parts.append(Text(state.notes[-1], style="yellow"))
+    return Panel(Group(*parts), title="[bold]Distillery demo[/]", border_style="cyan")  # type: ignore[arg-type]
