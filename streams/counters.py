@@ -27,7 +27,7 @@ class Counters:
         self.role = role
         self.worker_id = worker_id or f"{role}/{socket.gethostname()}/{os.getpid()}/{int(time.time())}"
         self.started_ms = int(time.time() * 1000)
-        self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(int))
 
     def incr(self, task: str, outcome: str, n: float = 1) -> None:
         self._counts[task][outcome] += n

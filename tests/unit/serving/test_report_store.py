@@ -103,8 +103,14 @@ def fixture_records() -> TopicRecords:
     )
 
 
+def _with_cooldown(s: Settings, minutes: float) -> Settings:
+    spec = s.task(TASK)
+    retrain = spec.retrain.model_copy(update={"cooldown_minutes": minutes})
+    return s.with_overrides(tasks={TASK: spec.model_copy(update={"retrain": retrain})})
+
+
 def test_numbers_match_a_hand_computation(settings_factory) -> None:
-    s = settings_factory()
+    s = _with_cooldown(settings_factory(), 10.0)  # the drift episodes below assume a 10-minute cooldown
     write_fixture_store(s)
     r = build_report(gather(s, TASK, fixture_records()))
     e = s.task(TASK).economics  # 10M/mo; prompts 220/30; GPU $2.5/h; eval 2000; curation 1500; ops 800+600
