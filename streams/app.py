@@ -165,5 +165,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run one streams worker in the foreground until interrupted."""
     from faust.worker import Worker
 
+    for task in settings.tasks:
+        TeacherClient.from_settings(settings, task)  # a task without a reachable teacher fails now, by name
     app = create_app(settings)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

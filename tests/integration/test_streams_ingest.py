@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from distillery.events import DeadLetter
 from distillery.kafka import read_topic
+from distillery.sim.teacher_server import SimTeacherServer
 
 GOOD = [json.dumps({"event_id": f"ok-{i}", "task": "transactions", "input": f"SHELL OIL {i} AUSTIN TX"}).encode()
         for i in range(20)]
@@ -34,9 +35,17 @@ async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await p.stop()
 
 
+TERMINAL = ("labeled", "review", "rejected", "skip_rate", "skip_duplicate", "skip_budget", "gold", "pending_batch")
+
+
 def test_ingest_dead_letters_bad_events_and_counts_good_ones(kafka_settings, spawn_worker) -> None:
     s = kafka_settings()
-    worker = spawn_worker(s, "streams")
+    server = SimTeacherServer()
+    with server.run_in_thread() as teacher:
+        _run(s, spawn_worker(s, "streams", OPENAI_BASE_URL=teacher.base_url))
+
+
+def _run(s, worker) -> None:  # type: ignore[no-untyped-def]
     values = GOOD[:10] + list(BAD) + GOOD[10:]
     asyncio.run(_produce(s.kafka.bootstrap_servers, s.topics.inference, values))
 
@@ -59,10 +68,12 @@ def test_ingest_dead_letters_bad_events_and_counts_good_ones(kafka_settings, spa
         snaps = asyncio.run(read_topic(s.kafka.bootstrap_servers, s.topics.counters, idle_s=1.0, timeout_s=5))
         if snaps:
             counts = json.loads(snaps[-1].value or b"{}")["counts"]
-            if counts.get("transactions", {}).get("valid") == len(GOOD):
+            if sum(counts.get("transactions", {}).get(k, 0) for k in TERMINAL) == len(GOOD):
                 break
         time.sleep(1)
+    # every good event has exactly one terminal outcome
+    assert sum(counts["transactions"].get(k, 0) for k in TERMINAL) == len(GOOD)
     # only the invalid-but-readable event keeps its task; the rest are filed under _unknown
-    assert counts["transactions"] == {"valid": len(GOOD), "deadlettered": 1}
+    assert counts["transactions"]["deadlettered"] == 1
     assert counts["_unknown"] == {"deadlettered": len(BAD) - 1}
     assert worker.poll() is None
