@@ -24,4 +24,19 @@ def streams(ctx: Context, loglevel: str) -> None:
     run_worker(ctx.settings, loglevel)
 
 
-COMMANDS = [streams]
+@click.command("trainer")
+@click.pass_obj
+def trainer(ctx: Context) -> None:
+    """Run a trainer worker: train jobs in, proven LoRA adapters out.
+
+    Uses QLoRA (4-bit NF4) on CUDA and plain LoRA on the CPU. Each adapter is judged
+    on the task's frozen gold set against the base model, the adapter in production and
+    the teacher, category by category; promoted ones go to adapters.published, the rest
+    to adapters.rejected with the rule that failed. Start more to train jobs in parallel.
+    """
+    from trainer.worker import run_worker
+
+    run_worker(ctx.settings)
+
+
+COMMANDS = [streams, trainer]

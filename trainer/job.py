@@ -1,0 +1,144 @@
+"""One train job, start to verdict: snapshot → adapter → gold-set gate → event.
+
+The gate compares four contenders on the task's frozen gold set: the base model
+with no adapter (is fine-tuning needed at all?), the candidate, the adapter now in
+production, and the teacher's pinned answers. A promoted adapter goes to the
+artifact store in peft's own format with a model card; either way the verdict is
+an event carrying the same metrics (and, when rejected, the rules that failed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from distillery.artifacts import ArtifactStore, fetch, fetch_dir
+from distillery.errors import ArtifactError, TrainingError
+from distillery.events import AdapterPublished, AdapterRejected, TrainJob
+from distillery.settings import Settings
+from distillery.taskspec import TaskSpec
+from trainer.calibrate import calibrate_threshold
+from trainer.card import adapter_sha256, build_card, write_card
+from trainer.data import read_snapshot
+from trainer.gate import GateDecision, GoldRow, evaluate_gate, same
+from trainer.loading import load_base, load_tokenizer, resolve_device
+from trainer.predict import Prediction, predict
+from trainer.student import resolve_base_model
+from trainer.train import train_adapter
+
+log = logging.getLogger("distillery.trainer")
+
+MIN_GOLD = 20
+"""Below this many gold examples no verdict is trusted: the job is rejected with that reason."""
+
+
+@dataclass(frozen=True)
+class Production:
+    """The adapter now serving a task (what a candidate must not regress from)."""
+
+    adapter_id: str
+    uri: str
+    sha256: str
+
+
+def adapter_id_for(job: TrainJob) -> str:
+    """Publishing is idempotent on the job: one job, one adapter id."""
+    return f"{job.job_id}-lora"
+
+
+def _answer(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def read_gold(uri: str | None, workdir: Path) -> list[GoldRow]:
+    """The frozen gold set of a job (may be empty)."""
+    if not uri:
+        return []
+    path = fetch(uri, workdir / "gold.parquet")
+    table = pq.read_table(path).to_pylist()
+    return [GoldRow(input=r["input"], label=_answer(r["label"]), category=str(r["category"]),
+                    teacher=_answer(r.get("teacher_label"))) for r in table]
+
+
+def _predict(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[str], device: str) -> list[Prediction]:
+    from peft import PeftModel
+
+    model, _ = load_base(base_path, device)
+    if adapter is not None:
+        loader: Any = PeftModel
+        model = loader.from_pretrained(model, str(adapter))
+    tokenizer = load_tokenizer(base_path)
+    try:
+        return predict(model.eval(), tokenizer, spec, texts)
+    finally:
+        del model
+
+
+def run_job(job: TrainJob, settings: Settings, *, production: Production | None = None,
+            progress: bool = True) -> AdapterPublished | AdapterRejected:
+    """Train, judge and store one job's adapter; the returned event is the verdict."""
+    spec = settings.task(job.task)
+    device = resolve_device(settings.trainer.device)
+    with tempfile.TemporaryDirectory(prefix="distillery-job-") as tmp:
+        work = Path(tmp)
+        try:
+            snap_path = fetch(job.snapshot_uri, work / "snapshot.parquet", expect_sha256=job.snapshot_sha256)
+            snapshot = read_snapshot(snap_path, min_train_examples=spec.retrain.min_train_examples, kind=spec.kind)
+            gold = read_gold(job.gold_uri, work)
+        except (ArtifactError, TrainingError) as exc:
+            return AdapterRejected(task=job.task, job_id=job.job_id, reason=str(exc), failed_rules=["input"])
+        if len(gold) < MIN_GOLD:
+            return AdapterRejected(task=job.task, job_id=job.job_id, failed_rules=["gold_set"],
+                                   reason=f"the gold set has {len(gold)} examples; at least {MIN_GOLD} are needed "
+                                          "to judge an adapter (import more with `distillery gold import`)")
+        base_path = resolve_base_model(job.base_model or spec.student.base_model,
+                                       settings.data_dir / "models")
+        adapter_dir = work / "adapter"
+        log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
+        result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress)
+        texts = [g.input for g in gold]
+        log.info("job %s: judging on %d gold examples", job.job_id, len(gold))
+        cand = _predict(base_path, adapter_dir, spec, texts, device)
+        base = _predict(base_path, None, spec, texts, device)
+        prod = None
+        if production is not None:
+            prod_dir = fetch_dir(production.uri, work / "production")
+            prod = _predict(base_path, prod_dir, spec, texts, device)
+        decision: GateDecision = evaluate_gate(
+            gold, spec.gate, candidate=[p.answer for p in cand], base=[p.answer for p in base],
+            production=[p.answer for p in prod] if prod is not None else None,
+        )
+        calibration = calibrate_threshold([p.confidence for p in cand],
+                                          [same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)],
+                                          spec.routing.target_accuracy)
+        summary = result.summary()
+        adapter_id = adapter_id_for(job)
+        sha = adapter_sha256(adapter_dir)
+        card = build_card(adapter_id=adapter_id, job=job, spec=spec, base_model=base_path, adapter_sha=sha,
+                          training=summary, metrics=decision.metrics, failed_rules=decision.failed,
+                          router_threshold=calibration.threshold)
+        write_card(adapter_dir, card)
+        if not decision.promoted:
+            return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
+                                   failed_rules=decision.failed, metrics=decision.metrics, training=summary)
+        uri = ArtifactStore(settings.artifact_root).put_dir(adapter_dir, f"adapters/{job.task}/{adapter_id}")
+        return AdapterPublished(
+            task=job.task, adapter_id=adapter_id, job_id=job.job_id, uri=uri, sha256=sha,
+            base_model=spec.student.base_model if job.base_model is None else job.base_model,
+            student_prompt=spec.student.system_prompt, snapshot_uri=job.snapshot_uri,
+            card_uri=f"{uri}/card.json", metrics=decision.metrics, training=summary,
+            router_threshold=calibration.threshold, router_coverage=calibration.coverage,
+        )

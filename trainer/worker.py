@@ -1,0 +1,187 @@
+"""The trainer worker: ``train.jobs`` in, ``adapters.published`` / ``adapters.rejected`` out.
+
+One job at a time per worker; more workers share the topic as one consumer group
+(``{prefix}distillery-trainer``). Training runs in a thread, off the event loop.
+While it runs the job's partition is paused and the loop keeps polling, so the
+worker keeps its heartbeats, its poll interval and therefore its partitions.
+The job's offset is committed only after its verdict is on Kafka. A worker
+killed mid-job leaves the offset uncommitted, so the job runs again on restart;
+verdicts already on Kafka are read at start, so a job never yields two adapters.
+
+Run it::
+
+    distillery trainer            # start more to train several jobs at once
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import pydantic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
+from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
+from distillery.settings import Settings
+from trainer.job import Production, run_job
+
+log = logging.getLogger("distillery.trainer")
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: TrainerWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.worker.current is not None and self.worker.current in set(revoked):
+            log.warning("partition %s taken away mid-job: its verdict will not be published here",
+                        self.worker.current)
+            self.worker.abandoned = True
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class TrainerWorker:
+    """Consumes train jobs and publishes one verdict per job id."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.done: set[str] = set()
+        self.production: dict[str, Production] = {}
+        self.current: TopicPartition | None = None
+        self.abandoned = False
+        self.in_flight = False
+
+    async def load_history(self) -> None:
+        """Which jobs already have a verdict, and which adapter serves each task."""
+        s, t = self.settings, self.settings.topics
+        published = await read_topic(s.kafka.bootstrap_servers, t.published, idle_s=1.0, timeout_s=15)
+        rejected = await read_topic(s.kafka.bootstrap_servers, t.rejected, idle_s=1.0, timeout_s=15)
+        control = await read_topic(s.kafka.bootstrap_servers, t.control, idle_s=1.0, timeout_s=15)
+        by_id: dict[str, AdapterPublished] = {}
+        history: dict[str, list[str]] = {}
+        for rec in published:
+            try:
+                ev = AdapterPublished.model_validate_json(rec.value or b"")
+            except pydantic.ValidationError:
+                continue
+            self.done.add(ev.job_id)
+            by_id[ev.adapter_id] = ev
+            history.setdefault(ev.task, []).append(ev.adapter_id)
+        for rec in rejected:
+            try:
+                self.done.add(AdapterRejected.model_validate_json(rec.value or b"").job_id)
+            except pydantic.ValidationError:
+                continue
+        pinned: dict[str, str | None] = {}
+        for rec in control:
+            try:
+                c = AdapterControl.model_validate_json(rec.value or b"")
+            except pydantic.ValidationError:
+                continue
+            if c.action == "pin" and c.adapter_id in by_id:
+                pinned[c.task] = c.adapter_id
+            elif c.action == "unpin":
+                pinned[c.task] = None
+            elif c.action == "rollback" and len(history.get(c.task, [])) > 1:
+                history[c.task].pop()
+        for task, ids in history.items():
+            chosen = by_id[pinned.get(task) or ids[-1]]
+            self.production[task] = Production(chosen.adapter_id, chosen.uri, chosen.sha256)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        await ensure_topics(s)
+        await self.load_history()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka.bootstrap_servers,
+            group_id=f"{s.topic_prefix}distillery-trainer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1,
+            max_poll_interval_ms=s.trainer.max_poll_interval_s * 1000,
+        )
+        consumer.subscribe([s.topics.train_jobs], listener=_Revocations(self))
+        producer = make_producer(s)
+        await consumer.start()
+        await producer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=1000, max_records=1)
+                for tp, records in batch.items():
+                    for rec in records:
+                        await self._handle(consumer, producer, tp, rec.offset, rec.value, stop)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _handle(self, consumer: AIOKafkaConsumer, producer: Any, tp: TopicPartition, offset: int,
+                      value: bytes | None, stop: asyncio.Event) -> None:
+        where = f"{tp.topic}[{tp.partition}]@{offset}"
+        try:
+            job = TrainJob.model_validate_json(value or b"")
+        except pydantic.ValidationError as exc:
+            log.warning("skipped %s: not a train job (%s)", where, str(exc).splitlines()[0])
+            await consumer.commit({tp: offset + 1})
+            return
+        if job.task not in self.settings.tasks:
+            log.warning("skipped %s: job %s names unknown task %r", where, job.job_id, job.task)
+            await consumer.commit({tp: offset + 1})
+            return
+        if job.job_id in self.done:
+            log.info("job %s already has a verdict: skipped", job.job_id)
+            await consumer.commit({tp: offset + 1})
+            return
+        log.info("job %s (%s, %d examples) from %s", job.job_id, job.reason, job.n_train, where)
+        consumer.pause(tp)
+        self.current, self.abandoned = tp, False
+        task = asyncio.create_task(asyncio.to_thread(
+            run_job, job, self.settings, production=self.production.get(job.task)))
+        try:
+            while not task.done():
+                # keep polling (paused, so nothing comes back): heartbeats and the poll interval hold
+                await consumer.getmany(timeout_ms=500)
+                if stop.is_set():
+                    log.warning("stopping mid-job %s: it will run again on restart", job.job_id)
+                    self.in_flight = True
+                    return
+            verdict = task.result()
+        finally:
+            self.current = None
+            if not stop.is_set():
+                consumer.resume(tp)
+        if self.abandoned:
+            return
+        await send_record(producer, self.settings, verdict)
+        self.done.add(job.job_id)
+        if isinstance(verdict, AdapterPublished):
+            self.production[job.task] = Production(verdict.adapter_id, verdict.uri, verdict.sha256)
+            log.info("job %s: promoted %s (gold accuracy %.3f)", job.job_id, verdict.adapter_id,
+                     verdict.metrics.candidate.accuracy)
+        else:
+            log.info("job %s: rejected (%s: %s)", job.job_id, verdict.reason, ", ".join(verdict.failed_rules))
+        await consumer.commit({tp: offset + 1})
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one trainer worker until interrupted."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker = TrainerWorker(settings)
+        await worker.run(stop)
+        if worker.in_flight:
+            # a training thread cannot be interrupted; its job was not committed and will run again
+            log.warning("exiting with a job in flight")
+            os._exit(0)
+
+    asyncio.run(main())
