@@ -64,3 +64,7 @@ class IntegrityError(ArtifactError):
 
 class TrainingError(DistilleryError, RuntimeError):
     """A train job cannot produce an adapter (too little data, bad snapshot...)."""
+
+
+class ServingError(DistilleryError, RuntimeError):
+    """A serving engine (in-process model, vLLM) refused or failed an adapter operation."""

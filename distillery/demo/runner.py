@@ -36,7 +36,7 @@ class DemoPlan:
     drift_at: int | None
     train_wait_s: float
     malformed_share: float = 0.002
-    gold_share: float = 0.06
+    gold_share: float = 0.01
     seed: int = 7
 
     @classmethod
@@ -45,7 +45,7 @@ class DemoPlan:
 
     @classmethod
     def quick(cls) -> DemoPlan:
-        return cls(events=12_000, rate=300.0, drift_at=6_000, train_wait_s=150.0)
+        return cls(events=12_000, rate=300.0, drift_at=6_000, train_wait_s=150.0, gold_share=0.015)
 
 
 @contextlib.contextmanager

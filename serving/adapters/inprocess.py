@@ -1,0 +1,171 @@
+"""An in-process student server: one base model, every task's adapter hot-swapped beside it.
+
+The base model is loaded once (4-bit NF4 on CUDA, fp32 on the CPU, as the
+trainer does) and wrapped in a peft model; each published adapter is loaded
+under its own peft adapter name *beside* the ones already there, then made the
+task's served adapter. One lock covers both a request's forward pass and a
+swap, so a request that started on the old adapter finishes on it and the next
+one runs on the new one; nothing ever answers from a half-loaded adapter. Per
+task the newest ``keep`` adapters stay loaded (the one serving and the one
+before it, by default), so a rollback to the previous adapter is a pointer
+switch; older ones are deleted to free memory.
+
+Answers come from :func:`trainer.predict.predict` with the prompt the adapter
+was trained with (``AdapterPublished.student_prompt``), so serving scores
+exactly as the gate and the router's calibration did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from distillery.errors import ConfigError, ServingError
+from distillery.events import AdapterPublished
+from distillery.settings import Settings
+from distillery.taskspec import TaskSpec
+from serving.adapters.fetch import LocalAdapter, safe_name
+from trainer.loading import load_base, load_tokenizer, resolve_device
+from trainer.predict import Prediction, predict
+from trainer.student import resolve_base_model
+
+log = logging.getLogger("distillery.serving")
+
+FirstAnswerHook = Callable[[str, str], None]
+"""Called with (task, adapter_id) after an adapter's first answer."""
+
+
+def common_base_model(settings: Settings, tasks: Iterable[str] | None = None) -> str:
+    """The one student base model the given tasks (default: all) share."""
+    names = sorted(tasks) if tasks is not None else sorted(settings.tasks)
+    bases = {settings.task(t).student.base_model for t in names}
+    if len(bases) != 1:
+        raise ConfigError(
+            f"tasks {names} use {len(bases)} student base models ({', '.join(sorted(bases)) or 'none'}); "
+            "one in-process server holds one base model: run one per base model with --task", key="tasks")
+    return bases.pop()
+
+
+class InProcessServer:
+    """transformers + peft model serving every task's current adapter; thread-safe."""
+
+    kind = "in-process"
+
+    def __init__(self, settings: Settings, base_model: str | None = None, *, tasks: Iterable[str] | None = None,
+                 device: str | None = None, keep: int = 2) -> None:
+        if keep < 1:
+            raise ConfigError(f"keep: at least the serving adapter stays loaded, got {keep}", key="keep")
+        self.settings = settings
+        self.base_model = base_model or common_base_model(settings, tasks)
+        self.base_path = resolve_base_model(self.base_model, settings.data_dir / "models")
+        self.device = device or resolve_device(settings.trainer.device)
+        self.keep = keep
+        model, _ = load_base(self.base_path, self.device)
+        self.tokenizer = load_tokenizer(self.base_path)
+        self._model: Any = model.eval()
+        self._lock = threading.Lock()
+        self._served: dict[str, LocalAdapter] = {}
+        self._loaded: dict[str, list[str]] = {}
+        self._names: dict[str, str] = {}
+        self._specs: dict[str, TaskSpec] = {}
+        self._switched_at: dict[str, float] = {}
+        self._answered: set[str] = set()
+        self.first_answer_hooks: list[FirstAnswerHook] = []
+
+    # ---------------------------------------------------------------- state
+    def served(self, task: str) -> AdapterPublished | None:
+        """The event of the adapter now answering ``task`` (None: the base model answers)."""
+        adapter = self._served.get(task)
+        return adapter.event if adapter is not None else None
+
+    def serving(self, task: str) -> str | None:
+        """The id of the adapter now answering ``task``."""
+        adapter = self._served.get(task)
+        return adapter.adapter_id if adapter is not None else None
+
+    def loaded(self, task: str) -> list[str]:
+        """Adapter ids of ``task`` held in memory, the serving one first."""
+        return list(self._loaded.get(task, []))
+
+    # ---------------------------------------------------------------- swaps
+    async def activate(self, adapter: LocalAdapter) -> None:
+        """:meth:`load` off the event loop."""
+        await asyncio.to_thread(self.load, adapter)
+
+    def load(self, adapter: LocalAdapter) -> None:
+        """Load ``adapter`` beside the others (unless already loaded) and serve it for its task."""
+        ev = adapter.event
+        if ev.base_model not in (self.base_model, self.base_path):
+            raise ServingError(f"adapter {ev.adapter_id}: base_model is {ev.base_model!r} but this server holds "
+                               f"{self.base_model!r}; serve it from a server started on its base model")
+        spec = self._spec(ev)
+        with self._lock:
+            if ev.adapter_id not in self._names:
+                self._load_weights(adapter, safe_name(ev.adapter_id))
+            self._specs[ev.adapter_id] = spec
+            self._served[ev.task] = adapter
+            self._switched_at[ev.adapter_id] = time.perf_counter()
+            order = [ev.adapter_id] + [a for a in self._loaded.get(ev.task, []) if a != ev.adapter_id]
+            self._loaded[ev.task] = order[: self.keep]
+            for old in order[self.keep:]:
+                self._model.delete_adapter(self._names.pop(old))
+                self._specs.pop(old, None)
+
+    def _load_weights(self, adapter: LocalAdapter, name: str) -> None:
+        from peft import PeftModel
+
+        try:
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(adapter.path), adapter_name=name, is_trainable=False,
+                                         low_cpu_mem_usage=True)
+            else:
+                loader: Any = PeftModel  # peft's decorator hides the classmethod's signature from mypy
+                self._model = loader.from_pretrained(self._model, str(adapter.path), adapter_name=name,
+                                                     is_trainable=False, low_cpu_mem_usage=True).eval()
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ServingError(f"adapter {adapter.adapter_id} at {adapter.path}: peft could not load it "
+                               f"({type(exc).__name__}: {exc}); was it trained on {self.base_model}?") from exc
+        self._names[adapter.adapter_id] = name
+
+    def _spec(self, ev: AdapterPublished) -> TaskSpec:
+        """The task's spec with the prompt the adapter was trained with."""
+        spec = self.settings.task(ev.task)
+        return spec.model_copy(update={"student": spec.student.model_copy(update={"system_prompt": ev.student_prompt})})
+
+    # -------------------------------------------------------------- answers
+    def predict(self, task: str, texts: Sequence[str]) -> list[Prediction]:
+        """The serving adapter's answers (the base model's when none is served yet)."""
+        with self._lock:
+            adapter = self._served.get(task)
+            if adapter is None:
+                out = self._predict_base(task, texts)
+                adapter_id = None
+            else:
+                adapter_id = adapter.adapter_id
+                name = self._names[adapter_id]
+                if self._model.active_adapter != name:
+                    self._model.set_adapter(name, inference_mode=True)
+                out = predict(self._model, self.tokenizer, self._specs[adapter_id], texts)
+            first = adapter_id is not None and adapter_id not in self._answered
+            if first:
+                self._answered.add(str(adapter_id))
+        if first:
+            self._first_answer(task, str(adapter_id))
+        return out
+
+    def _predict_base(self, task: str, texts: Sequence[str]) -> list[Prediction]:
+        spec = self.settings.task(task)
+        if hasattr(self._model, "disable_adapter"):
+            with self._model.disable_adapter():
+                return predict(self._model, self.tokenizer, spec, texts)
+        return predict(self._model, self.tokenizer, spec, texts)
+
+    def _first_answer(self, task: str, adapter_id: str) -> None:
+        since = time.perf_counter() - self._switched_at.get(adapter_id, time.perf_counter())
+        log.info("task %s: adapter %s served its first answer (%.2fs after the switch)", task, adapter_id, since)
+        for hook in self.first_answer_hooks:
+            hook(task, adapter_id)
