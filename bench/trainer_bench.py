@@ -250,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trainer-sft", type=json.loads, default={}, help="extra SFTConfig keys for the trainer, as JSON"
     )
     parser.add_argument(
+        "--trainer-lora",
+        type=json.loads,
+        default={},
+        help="LoraConfig keys to change for the trainer, as JSON",
+    )
+    parser.add_argument(
         "--skip-baseline", action="store_true", help="run the trainer only (exploring options)"
     )
     ns = parser.parse_args(argv)
@@ -276,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind="classification",
         labels=list(CATEGORIES),
         student=StudentSpec(system_prompt=SYSTEM_PROMPT),
-        lora=upper_half_lora() if ns.upper_half else dict(BASE_LORA),
+        lora={**(upper_half_lora() if ns.upper_half else BASE_LORA), **ns.trainer_lora},
         sft={**sft, "seed": 0, **ns.trainer_sft},
     )
     tokenizer = load_tokenizer(base)

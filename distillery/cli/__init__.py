@@ -47,6 +47,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 def _register() -> None:
     from distillery.cli import (
+        adapters_cmd,
         config_cmd,
         demo_cmd,
         gold_cmd,
@@ -59,7 +60,7 @@ def _register() -> None:
     )
 
     for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd, gold_cmd, report_cmd, demo_cmd,
-                monitors_cmd):
+                monitors_cmd, adapters_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -111,7 +111,11 @@ class InProcessServer:
             self._switched_at[ev.adapter_id] = time.perf_counter()
             order = [ev.adapter_id] + [a for a in self._loaded.get(ev.task, []) if a != ev.adapter_id]
             self._loaded[ev.task] = order[: self.keep]
-            for old in order[self.keep:]:
+            dropped = order[self.keep:]
+            if dropped:
+                # the adapter to delete may be the active one: make the new one active first
+                self._model.set_adapter(self._names[ev.adapter_id], inference_mode=True)
+            for old in dropped:
                 self._model.delete_adapter(self._names.pop(old))
                 self._specs.pop(old, None)
 
@@ -139,23 +143,24 @@ class InProcessServer:
     # -------------------------------------------------------------- answers
     def predict(self, task: str, texts: Sequence[str]) -> list[Prediction]:
         """The serving adapter's answers (the base model's when none is served yet)."""
+        return self.predict_served(task, texts)[1]
+
+    def predict_served(self, task: str, texts: Sequence[str]) -> tuple[AdapterPublished | None, list[Prediction]]:
+        """The answers and the event of the adapter that gave them, read under the same lock."""
         with self._lock:
             adapter = self._served.get(task)
             if adapter is None:
-                out = self._predict_base(task, texts)
-                adapter_id = None
-            else:
-                adapter_id = adapter.adapter_id
-                name = self._names[adapter_id]
-                if self._model.active_adapter != name:
-                    self._model.set_adapter(name, inference_mode=True)
-                out = predict(self._model, self.tokenizer, self._specs[adapter_id], texts)
-            first = adapter_id is not None and adapter_id not in self._answered
-            if first:
-                self._answered.add(str(adapter_id))
+                return None, self._predict_base(task, texts)
+            adapter_id = adapter.adapter_id
+            name = self._names[adapter_id]
+            if self._model.active_adapter != name:
+                self._model.set_adapter(name, inference_mode=True)
+            out = predict(self._model, self.tokenizer, self._specs[adapter_id], texts)
+            first = adapter_id not in self._answered
+            self._answered.add(adapter_id)
         if first:
-            self._first_answer(task, str(adapter_id))
-        return out
+            self._first_answer(task, adapter_id)
+        return adapter.event, out
 
     def _predict_base(self, task: str, texts: Sequence[str]) -> list[Prediction]:
         spec = self.settings.task(task)

@@ -39,7 +39,7 @@ from serving.adapters.fetch import LocalAdapter, fetch_adapter
 
 log = logging.getLogger("distillery.serving")
 
-NoteKind = Literal["verified", "switched", "refused", "unavailable", "failed", "control", "ready"]
+NoteKind = Literal["verified", "switched", "refused", "unavailable", "failed", "control", "ready", "first_answer"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class AdapterSubscriber:
             for task in self.book.tasks():
                 if self.watches(task):
                     await self.reconcile(task, "start")
-            self._note(SwapNote("ready", "*", detail=f"{len(backlog)} records read"))
+            self._note(SwapNote("ready", "*", detail=self._summary(len(backlog))))
             self.ready.set()
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
@@ -181,13 +181,19 @@ class AdapterSubscriber:
                             detail=str(local.path)))
         return local
 
+    def _summary(self, records: int) -> str:
+        tasks = [t for t in self.book.tasks() if self.watches(t)]
+        serving = ", ".join(f"{t}={self.targets[0].serving(t) or 'none'}" for t in tasks) if self.targets else ""
+        return f"{records} records read; serving {serving or 'nothing yet'}"
+
     def _note(self, note: SwapNote) -> None:
         self.notes.append(note)
+        if self.on_note is not None:
+            self.on_note(note)  # whoever asked for the notes shows them; logging them too would say it twice
+            return
         level = logging.WARNING if note.kind in ("refused", "unavailable", "failed") else logging.INFO
         log.log(level, "%s %s %s%s%s", note.kind, note.task, note.adapter_id or "",
                 f" (was {note.previous})" if note.previous else "", f": {note.detail}" if note.detail else "")
-        if self.on_note is not None:
-            self.on_note(note)
 
 
 def _in_order(records: list[ConsumerRecord[bytes, bytes]]) -> list[ConsumerRecord[bytes, bytes]]:

@@ -1,0 +1,55 @@
+"""A small HTTP front for an in-process serving replica (``distillery adapters watch --port``).
+
+``POST /v1/route`` with ``{"task": ..., "input": ..., "event_id": optional}``
+answers through the :class:`~serving.router.Router` (student or teacher) and
+returns the :class:`~serving.router.RouteResult` as JSON; ``GET /v1/adapters``
+says which adapter serves each task. Bad requests answer 400 naming the field,
+a teacher that cannot answer when the student cannot either answers 503.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from aiohttp import web
+
+from distillery.errors import ConfigError, TeacherError, ValidationError
+from serving.adapters.inprocess import InProcessServer
+from serving.router import Router
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def make_app(router: Router, server: InProcessServer) -> web.Application:
+    """The aiohttp application of one replica."""
+
+    async def route(request: web.Request) -> web.Response:
+        try:
+            body: Any = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body: expected a JSON object such as {\"task\": \"...\", \"input\": \"...\"}")
+        if not isinstance(body, dict) or not isinstance(body.get("task"), str) or not isinstance(
+                body.get("input"), str):
+            return _error(400, "task, input: both are required strings")
+        event_id = body.get("event_id")
+        try:
+            result = await router.aroute(body["task"], body["input"],
+                                         event_id=event_id if isinstance(event_id, str) else None)
+        except (ConfigError, ValidationError) as exc:
+            return _error(400, str(exc))
+        except TeacherError as exc:
+            return _error(503, f"the teacher could not answer and no student serves this task: {exc}")
+        return web.json_response(dataclasses.asdict(result), dumps=lambda o: json.dumps(o, default=str))
+
+    async def adapters(request: web.Request) -> web.Response:
+        tasks = sorted(router.settings.tasks)
+        return web.json_response({t: {"serving": server.serving(t), "loaded": server.loaded(t)} for t in tasks})
+
+    app = web.Application()
+    app.router.add_post("/v1/route", route)
+    app.router.add_get("/v1/adapters", adapters)
+    return app

@@ -1,0 +1,278 @@
+"""The escalation router: the student answers when it is sure enough, the teacher otherwise.
+
+For each request the router reads the adapter the server now serves for the
+task and its ``router_threshold`` (calibrated on the gold set for
+``RoutingSpec.target_accuracy``), checks whether the input is out of the
+adapter's training distribution (:mod:`serving.vocabulary`), asks the student
+when it is not, and escalates to the task's teacher when the student's
+confidence is below the threshold (:mod:`serving.routing` has the rule).
+
+Every request becomes one ``InferenceEvent`` with ``route`` set, offered to the
+emitter (a :class:`streams.capture.KafkaEmitter` on ``inference.events``; it
+never blocks the request). Student answers carry the student's base model, so
+the monitors see its live quality; teacher answers carry the task's teacher
+model, which streams takes as a label as it is (``event.model ==
+teacher.model``): escalated inputs become training examples without a second
+teacher call.
+
+Use :meth:`Router.aroute` from async code and :meth:`Router.route` from
+threads; the sync path runs the student in the caller's thread and only
+escalations hop to a private event-loop thread.
+
+When the teacher fails (down, out of retries) and the student can answer, the
+student's answer is returned (reason ``teacher_failed``): serving degrades to
+the student rather than failing the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from distillery.errors import TeacherError, ValidationError
+from distillery.events import AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
+from distillery.settings import Settings
+from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision
+from serving.vocabulary import SnapshotVocabulary, unseen_share
+from streams.completions import TeacherResult
+from trainer.predict import Prediction
+
+log = logging.getLogger("distillery.serving")
+
+T = TypeVar("T")
+Route = Literal["student", "teacher"]
+
+
+class StudentServer(Protocol):
+    """What the router needs of a student server (:class:`serving.adapters.InProcessServer`)."""
+
+    def served(self, task: str) -> AdapterPublished | None: ...
+
+    def predict_served(self, task: str, texts: Sequence[str]) -> tuple[AdapterPublished | None, list[Prediction]]:
+        ...
+
+
+class EventSink(Protocol):
+    """Where routed requests go as events: :class:`streams.capture.KafkaEmitter` (never blocks)."""
+
+    def offer(self, record: Record) -> bool: ...
+
+
+class Teacher(Protocol):
+    """What the router needs of a teacher (:class:`streams.teacher.TeacherClient`)."""
+
+    async def label(self, text: str) -> TeacherResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """The answer to one request, who gave it and why."""
+
+    answer: str | dict[str, Any] | None
+    route: Route
+    confidence: float | None
+    reason: Reason
+    model: str
+    adapter_id: str | None = None
+    threshold: float | None = None
+    student_answer: str | dict[str, Any] | None = None
+    student_confidence: float | None = None
+    unseen_share: float | None = None
+    event_id: str = ""
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The student's part of a request: what was served, and the decision so far."""
+
+    task: str
+    text: str
+    event_id: str
+    served: AdapterPublished | None
+    threshold: float | None
+    unseen: float | None
+    reason: Reason
+    prediction: Prediction | None = None
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, for the sync path's teacher calls."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="distillery-router", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5.0)
+        self.loop.close()
+
+
+class Router:
+    """Routes each request of a task to its student or its teacher.
+
+    ``teacher`` builds a teacher for a task (default
+    :meth:`TeacherClient.from_settings`, created on the first escalation);
+    ``vocabulary`` gives an adapter's training vocabulary (default: read from
+    its snapshot); ``emitter`` None emits nothing.
+    """
+
+    def __init__(self, settings: Settings, server: StudentServer, emitter: EventSink | None = None, *,
+                 teacher: Callable[[str], Teacher] | None = None,
+                 vocabulary: Callable[[AdapterPublished], frozenset[str] | None] | None = None,
+                 max_unseen: float = DEFAULT_MAX_UNSEEN) -> None:
+        self.settings = settings
+        self.server = server
+        self.emitter = emitter
+        self.vocabulary = vocabulary or SnapshotVocabulary(settings.data_dir)
+        self.max_unseen = max_unseen
+        self.counts: Counter[tuple[str, Route, Reason]] = Counter()
+        self._make_teacher = teacher or _default_teacher(settings)
+        self._teachers: dict[tuple[str, asyncio.AbstractEventLoop], Teacher] = {}
+        self._lock = threading.Lock()
+        self._background: _LoopThread | None = None
+
+    # --------------------------------------------------------------- public
+    def route(self, task: str, text: str, *, event_id: str | None = None) -> RouteResult:
+        """Answer one request from a thread (not from inside a running event loop: use :meth:`aroute`)."""
+        step = self._student(task, text, event_id)
+        if step.reason == "confident":
+            return self._answer_student(step)
+        return self._loop().run(self._escalate(step))
+
+    async def aroute(self, task: str, text: str, *, event_id: str | None = None) -> RouteResult:
+        """Answer one request; the student's forward pass runs off the event loop."""
+        step = await asyncio.to_thread(self._student, task, text, event_id)
+        if step.reason == "confident":
+            return self._answer_student(step)
+        return await self._escalate(step)
+
+    def escalation_share(self, task: str | None = None) -> float:
+        """Share of requests (of ``task``, or all) the teacher answered so far."""
+        with self._lock:
+            items = [(k, n) for k, n in self.counts.items() if task is None or k[0] == task]
+        total = sum(n for _, n in items)
+        return sum(n for k, n in items if k[1] == "teacher") / total if total else 0.0
+
+    async def aclose(self) -> None:
+        """Close the teachers created on the running loop."""
+        loop = asyncio.get_running_loop()
+        for key in [k for k in self._teachers if k[1] is loop]:
+            await self._teachers.pop(key).aclose()
+
+    def close(self) -> None:
+        """Close the sync path's teachers and stop its loop thread."""
+        if self._background is not None:
+            self._background.run(self.aclose())
+            self._background.stop()
+            self._background = None
+
+    # ------------------------------------------------------------- internals
+    def _student(self, task: str, text: str, event_id: str | None) -> _Step:
+        spec = self.settings.task(task)
+        if not text.strip():
+            raise ValidationError([f"input: {text!r} is empty; route the request's text"])
+        served = self.server.served(task)
+        unseen = None
+        if served is not None and spec.routing.ood_escalates:
+            vocab = self.vocabulary(served)
+            unseen = unseen_share(text, vocab) if vocab else None
+        threshold = served.router_threshold if served is not None else None
+        step = _Step(task, text, event_id or new_id("route"), served, threshold, unseen, "no_adapter")
+        early = pre_decision(has_adapter=served is not None, threshold=threshold, unseen=unseen,
+                             ood_escalates=spec.routing.ood_escalates, max_unseen=self.max_unseen)
+        if early is not None:
+            return dataclasses.replace(step, reason=early)
+        used, predictions = self.server.predict_served(task, [text])
+        if used is not served:  # swapped between the two reads: judge by the adapter that answered
+            threshold = used.router_threshold if used is not None else None
+        prediction = predictions[0]
+        reason: Reason = ("no_adapter" if used is None else "no_threshold" if threshold is None
+                          else confidence_decision(prediction.confidence, threshold))
+        return dataclasses.replace(step, served=used, threshold=threshold, reason=reason, prediction=prediction)
+
+    def _answer_student(self, step: _Step) -> RouteResult:
+        assert step.served is not None and step.prediction is not None
+        pred = step.prediction
+        result = RouteResult(answer=pred.answer, route="student", confidence=pred.confidence, reason=step.reason,
+                             model=step.served.base_model, adapter_id=step.served.adapter_id,
+                             threshold=step.threshold, student_answer=pred.answer, student_confidence=pred.confidence,
+                             unseen_share=step.unseen, event_id=step.event_id)
+        self._emit(step, result, None)
+        return result
+
+    async def _escalate(self, step: _Step) -> RouteResult:
+        spec = self.settings.task(step.task)
+        try:
+            answer = await self._teacher(step.task).label(step.text)
+        except TeacherError as exc:
+            if step.served is None:
+                raise
+            log.warning("task %s: the teacher failed (%s); the student answers %s", step.task, exc, step.event_id)
+            prediction = step.prediction
+            if prediction is None:
+                _, predictions = await asyncio.to_thread(self.server.predict_served, step.task, [step.text])
+                prediction = predictions[0]
+            return self._answer_student(dataclasses.replace(step, prediction=prediction, reason="teacher_failed"))
+        pred = step.prediction
+        result = RouteResult(
+            answer=answer.label if answer.label is not None else answer.text, route="teacher",
+            confidence=answer.confidence, reason=step.reason, model=spec.teacher.model,
+            adapter_id=step.served.adapter_id if step.served else None, threshold=step.threshold,
+            student_answer=pred.answer if pred else None, student_confidence=pred.confidence if pred else None,
+            unseen_share=step.unseen, event_id=step.event_id, cost_usd=answer.cost_usd,
+        )
+        self._emit(step, result, answer)
+        return result
+
+    def _teacher(self, task: str) -> Teacher:
+        key = (task, asyncio.get_running_loop())
+        if key not in self._teachers:
+            self._teachers[key] = self._make_teacher(task)
+        return self._teachers[key]
+
+    def _loop(self) -> _LoopThread:
+        with self._lock:
+            if self._background is None:
+                self._background = _LoopThread()
+            return self._background
+
+    def _emit(self, step: _Step, result: RouteResult, teacher: TeacherResult | None) -> None:
+        with self._lock:
+            self.counts[(step.task, result.route, result.reason)] += 1
+        if self.emitter is None:
+            return
+        meta: dict[str, Any] = {"reason": result.reason, "adapter_id": result.adapter_id,
+                                "threshold": result.threshold, "unseen_share": result.unseen_share}
+        usage = None
+        if teacher is not None:
+            meta.update(student_answer=result.student_answer, student_confidence=result.student_confidence,
+                        teacher_model_version=teacher.model, cost_usd=teacher.cost_usd)
+            usage = Usage(prompt_tokens=teacher.prompt_tokens, completion_tokens=teacher.completion_tokens)
+        self.emitter.offer(InferenceEvent(
+            event_id=step.event_id, task=step.task, input=step.text, ts=now_ms(), output=result.answer,
+            model=result.model, route=result.route, confidence=result.confidence, usage=usage,
+            metadata={k: v for k, v in meta.items() if v is not None},
+        ))
+
+
+def _default_teacher(settings: Settings) -> Callable[[str], Teacher]:
+    def make(task: str) -> Teacher:
+        from streams.teacher import TeacherClient
+
+        return TeacherClient.from_settings(settings, task)
+
+    return make

@@ -1,0 +1,96 @@
+"""The subscriber's reconcile step without a broker: verify, refuse, fall back, follow pins and rollbacks."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from distillery.artifacts import ArtifactStore
+from distillery.errors import ServingError
+from distillery.events import AdapterControl, AdapterPublished, GateMetrics, ModelScores
+from distillery.settings import Settings
+from serving.adapters.fetch import LocalAdapter
+from serving.adapters.subscriber import AdapterSubscriber, SwapNote
+
+
+class FakeTarget:
+    kind = "fake"
+
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.current: dict[str, str] = {}
+        self.activated: list[str] = []
+        self.refuse = refuse or set()
+
+    def serving(self, task: str) -> str | None:
+        return self.current.get(task)
+
+    async def activate(self, adapter: LocalAdapter) -> None:
+        if adapter.adapter_id in self.refuse:
+            raise ServingError(f"cannot load {adapter.adapter_id}")
+        assert (adapter.path / "adapter_model.safetensors").read_bytes() == adapter.adapter_id.encode()
+        self.activated.append(adapter.adapter_id)
+        self.current[adapter.task] = adapter.adapter_id
+
+
+def publish(store: ArtifactStore, tmp: Path, adapter_id: str, *, tamper: bool = False) -> AdapterPublished:
+    src = tmp / "src" / adapter_id
+    src.mkdir(parents=True)
+    (src / "adapter_config.json").write_text("{}")
+    (src / "adapter_model.safetensors").write_bytes(adapter_id.encode() + (b"!" if tamper else b""))
+    uri = store.put_dir(src, f"adapters/t/{adapter_id}")
+    return AdapterPublished(task="t", adapter_id=adapter_id, job_id=f"j-{adapter_id}", uri=uri,
+                            sha256=hashlib.sha256(adapter_id.encode()).hexdigest(), base_model="b",
+                            student_prompt="", metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1)))
+
+
+def kinds(notes: list[SwapNote]) -> list[tuple[str, str | None]]:
+    return [(n.kind, n.adapter_id) for n in notes]
+
+
+async def test_refused_adapters_never_load_and_the_old_one_keeps_serving(
+        settings_factory, tmp_path: Path) -> None:
+    settings: Settings = settings_factory()
+    store = ArtifactStore(str(tmp_path / "store"))
+    target = FakeTarget()
+    notes: list[SwapNote] = []
+    sub = AdapterSubscriber(settings, [target], on_note=notes.append)
+    sub.book.apply(publish(store, tmp_path, "a1"))
+    await sub.reconcile("t", "published")
+    sub.book.apply(publish(store, tmp_path, "a2", tamper=True))
+    await sub.reconcile("t", "published")
+    await sub.reconcile("t", "published")  # refused for good: not fetched again
+    assert target.activated == ["a1"] and list(sub.refused) == ["a2"]
+    assert kinds(notes) == [("verified", "a1"), ("switched", "a1"), ("refused", "a2")]
+    assert "SHA-256" in notes[2].detail
+    assert not (settings.data_dir / "serving" / "adapters" / "t" / "a2").exists()
+
+
+async def test_at_start_the_newest_loadable_adapter_serves(settings_factory, tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "store"))
+    target = FakeTarget(refuse={"a3"})
+    sub = AdapterSubscriber(settings_factory(), [target])
+    for ev in (publish(store, tmp_path, "a1"), publish(store, tmp_path, "a2", tamper=True),
+               publish(store, tmp_path, "a3")):
+        sub.book.apply(ev)
+    await sub.reconcile("t", "start")
+    assert target.activated == ["a1"]  # a3 fails to load on the target, a2 fails its checksum
+    assert [n.kind for n in sub.notes] == ["verified", "failed", "refused", "verified", "switched"]
+
+
+async def test_pins_and_rollbacks_move_every_target(settings_factory, tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "store"))
+    targets = [FakeTarget(), FakeTarget()]
+    sub = AdapterSubscriber(settings_factory(), targets)
+    for i in (1, 2, 3):
+        sub.book.apply(publish(store, tmp_path, f"a{i}"))
+    await sub.reconcile("t", "start")
+    sub.book.apply(AdapterControl(task="t", action="rollback"))
+    await sub.reconcile("t", "rollback")
+    sub.book.apply(AdapterControl(task="t", action="pin", adapter_id="a1"))
+    await sub.reconcile("t", "pin")
+    sub.book.apply(AdapterControl(task="t", action="unpin"))
+    await sub.reconcile("t", "unpin")
+    assert [t.activated for t in targets] == [["a3", "a2", "a1", "a2"]] * 2
+    switched = [(n.adapter_id, n.previous, n.reason) for n in sub.notes if n.kind == "switched"]
+    assert switched[:4:2] == [("a3", None, "start"), ("a2", "a3", "rollback")]
+    assert switched[4:8:2] == [("a1", "a2", "pin"), ("a2", "a1", "unpin")]
