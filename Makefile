@@ -66,7 +66,7 @@ demo: install
 
 bench: install
 	$(BIN)/distillery kafka up
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
 
 clean:
 	-$(BIN)/distillery kafka down

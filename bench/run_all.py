@@ -1,0 +1,70 @@
+"""Run every benchmark and print one table: ``make bench`` (``QUICK=1`` for short runs).
+
+Each benchmark writes its own JSON under ``bench/results/`` with its baseline
+measured in the same run; this script runs them in turn, collects the headline
+figures into ``bench/results/summary.json`` and prints them. The GPU benchmark
+runs only where CUDA is available (``python bench/gpu_qlora_bench.py`` on any
+CUDA machine); the broker must be up for the streams and serving benchmarks
+(``make bench`` starts it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+BENCHES = [
+    ("streams", "streams_bench.py"),
+    ("drift", "drift_bench.py"),
+    ("teacher", "teacher_bench.py"),
+    ("trainer", "trainer_bench.py"),
+    ("serving", "serving_bench.py"),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
+    ap.add_argument("--only", nargs="*", default=None, help="names to run (streams drift teacher trainer serving)")
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, object] = {}
+    for name, script in BENCHES:
+        if args.only and name not in args.only:
+            continue
+        out = RESULTS / f"{name}.json"
+        cmd = [sys.executable, str(ROOT / "bench" / script), "--out", str(out)] + (["--quick"] if args.quick else [])
+        print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
+        started = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT)
+        took = time.monotonic() - started
+        result: object = json.loads(out.read_text()) if out.exists() and proc.returncode == 0 else None
+        summary[name] = {"exit_code": proc.returncode, "seconds": round(took, 1), "result": result}
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    summary["gpu"] = "run bench/gpu_qlora_bench.py" if cuda else "no CUDA here: GPU figures still to be measured"
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2))
+    print("\n=== summary")
+    for name, entry in summary.items():
+        if isinstance(entry, dict):
+            status = "ok" if entry["exit_code"] == 0 else f"FAILED ({entry['exit_code']})"
+            print(f"{name:<10}{status:<14}{entry['seconds']:>8.1f}s   bench/results/{name}.json")
+        else:
+            print(f"{name:<10}{entry}")
+    if any(isinstance(e, dict) and e["exit_code"] != 0 for e in summary.values()):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
