@@ -49,7 +49,7 @@ from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
 from monitors.signals import vocabulary_of  # noqa: E402
 from serving.adapters.inprocess import InProcessServer  # noqa: E402
-from serving.adapters.subscriber import AdapterSubscriber  # noqa: E402
+from serving.adapters.subscriber import AdapterSubscriber, SwapNote  # noqa: E402
 from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from serving.router import Router  # noqa: E402
 from streams.capture import KafkaEmitter  # noqa: E402
@@ -59,9 +59,9 @@ from trainer.student import resolve_base_model  # noqa: E402
 
 
 # ------------------------------------------------------------------ hot swap
-def student(settings: Settings, quick: bool, models: Path, tmp: Path) -> tuple[str, str, TaskSpec, list[str]]:
+def student(settings: Settings, tiny: bool, models: Path, tmp: Path) -> tuple[str, str, TaskSpec, list[str]]:
     """(base model name, its path, task spec, request texts) for the swap trials."""
-    if quick:
+    if tiny:
         from trainer.tiny import build_tiny_model
 
         base = str(build_tiny_model(tmp / "tiny", toy_texts(96, 1) + TOY_LABELS + [TOY_PROMPT], seed=0))
@@ -82,19 +82,29 @@ def event(spec: TaskSpec, base_model: str, store: ArtifactStore, folder: Path, v
 async def swap_trials(settings: Settings, server: InProcessServer, spec: TaskSpec, events: list[AdapterPublished],
                       texts: Sequence[str]) -> list[dict[str, float]]:
     firsts: dict[str, float] = {}
-    server.first_answer_hooks.append(lambda task, adapter_id: firsts.setdefault(adapter_id, time.perf_counter()))
+
+    def first_answer(task: str, adapter_id: str) -> None:
+        firsts.setdefault(adapter_id, time.perf_counter())
+
+    server.first_answer_hooks.append(first_answer)
     stop_traffic = threading.Event()
-    answered = [0]
+    durations: list[float] = []
 
     def traffic() -> None:  # a client that keeps the server busy, one request after another
         i = 0
         while not stop_traffic.is_set():
+            started = time.perf_counter()
             server.predict(spec.name, [texts[i % len(texts)]])
-            answered[0] += 1
+            durations.append(time.perf_counter() - started)
             i += 1
 
     stop = asyncio.Event()
-    sub = AdapterSubscriber(settings, [server])
+    seen: dict[tuple[str, str | None], float] = {}
+
+    def noted(note: SwapNote) -> None:
+        seen.setdefault((note.kind, note.adapter_id), time.perf_counter())
+
+    sub = AdapterSubscriber(settings, [server], on_note=noted)
     runner = asyncio.create_task(sub.run(stop))
     await asyncio.wait_for(sub.ready.wait(), 60)
     client = threading.Thread(target=traffic, daemon=True)
@@ -104,9 +114,7 @@ async def swap_trials(settings: Settings, server: InProcessServer, spec: TaskSpe
     out = []
     try:
         for ev in events:
-            before = answered[0]
-            await asyncio.sleep(1.0)  # steady traffic before the publish
-            rate = (answered[0] - before) / 1.0
+            await asyncio.sleep(2.0)  # steady traffic before the publish
             sent = time.perf_counter()
             await send_record(producer, settings, ev)
             acked = time.perf_counter()
@@ -115,12 +123,17 @@ async def swap_trials(settings: Settings, server: InProcessServer, spec: TaskSpe
                     raise SystemExit(f"{ev.adapter_id} was not served within 120s; notes: {list(sub.notes)[-4:]}")
                 await asyncio.sleep(0.001)
             notes = {n.kind: n for n in sub.notes if n.adapter_id == ev.adapter_id}
+            wait_s, load_s = server.swap_seconds[ev.adapter_id]
+            fetched = notes["verified"].seconds
             out.append({
                 "publish_to_first_answer_s": firsts[ev.adapter_id] - sent,
+                "publish_to_switched_s": seen[("switched", ev.adapter_id)] - sent,
                 "produce_ack_s": acked - sent,
-                "fetch_verify_s": notes["verified"].seconds,
-                "load_switch_s": notes["switched"].seconds,
-                "requests_per_s_before": rate,
+                "delivery_s": seen[("verified", ev.adapter_id)] - fetched - sent,
+                "fetch_verify_s": fetched,
+                "wait_in_flight_s": wait_s,
+                "peft_load_switch_s": load_s,
+                "switched_to_first_answer_s": firsts[ev.adapter_id] - seen[("switched", ev.adapter_id)],
             })
             print(f"  {ev.adapter_id}: first answer {out[-1]['publish_to_first_answer_s']:.3f}s after the publish",
                   flush=True)
@@ -130,7 +143,22 @@ async def swap_trials(settings: Settings, server: InProcessServer, spec: TaskSpe
         stop.set()
         await runner
         await producer.stop()
+    for trial in out:
+        trial["median_request_s"] = statistics.median(durations)
     return out
+
+
+def summary(trials: list[dict[str, float]], base_model: str, spec: TaskSpec, r: int, adapter_mb: float
+            ) -> dict[str, Any]:
+    keys = [k for k in trials[0] if k != "median_request_s"]
+    return {
+        "student": {"base_model": base_model, "task": spec.name, "labels": len(spec.labels), "device": "cpu",
+                    "adapter_rank": r, "adapter_mb": round(adapter_mb, 2)},
+        "trials": [{k: round(v, 4) for k, v in t.items()} for t in trials],
+        "median": {k: round(statistics.median(t[k] for t in trials), 4) for k in keys},
+        "max_publish_to_first_answer_s": round(max(t["publish_to_first_answer_s"] for t in trials), 4),
+        "median_request_s": round(trials[0]["median_request_s"], 4),
+    }
 
 
 # ------------------------------------------------------------ router overhead
@@ -202,7 +230,7 @@ def router_overhead(settings: Settings, n: int) -> dict[str, float]:
 # ---------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny model, 3 swaps, 20,000 routed requests")
+    ap.add_argument("--quick", action="store_true", help="tiny model only, 3 swaps, 20,000 routed requests")
     ap.add_argument("--swaps", type=int, default=None, help="swap trials (default 5, --quick 3)")
     ap.add_argument("--requests", type=int, default=None, help="routed requests per round (default 50,000)")
     ap.add_argument("--models", type=Path, default=None, help="converted-model cache (default DATA_DIR/models)")
@@ -215,66 +243,67 @@ def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     models = args.models or base_settings.data_dir / "models"
 
-    started = time.perf_counter()
-    base_model, base_path, spec, texts = student(base_settings, args.quick, models, tmp)
-    settings = base_settings.with_overrides(topic_prefix=prefix, data_dir=tmp,
-                                            tasks={**base_settings.tasks, spec.name: spec})
-    asyncio.run(ensure_topics(settings))
-    r, modules = int(spec.lora.get("r", 16)), spec.lora.get("target_modules", "all-linear")
-    folders = random_adapters(base_path, tmp / "adapters", list(range(1, swaps + 1)), r=r, target_modules=modules)
-    store = ArtifactStore(str(tmp / "store"))
-    events = [event(spec, base_model, store, f, i) for i, f in enumerate(folders, 1)]
-    adapter_mb = (folders[0] / "adapter_model.safetensors").stat().st_size / 1e6
-    server = InProcessServer(settings, base_model, device="cpu")
-    setup_s = time.perf_counter() - started
-    print(f"student {base_model} ({spec.name}, {len(spec.labels)} labels), adapters r={r} "
-          f"{modules} ({adapter_mb:.1f} MB); setup {setup_s:.1f}s", flush=True)
-    trials = asyncio.run(swap_trials(settings, server, spec, events, texts))
+    which = ["tiny"] if args.quick else ["tiny", "smollm2"]
+    hot_swap: dict[str, Any] = {}
+    settings = base_settings
+    for model in which:
+        started = time.perf_counter()
+        base_model, base_path, spec, texts = student(base_settings, model == "tiny", models, tmp / model)
+        settings = base_settings.with_overrides(topic_prefix=f"{prefix}{model}.", data_dir=tmp / model,
+                                                tasks={**base_settings.tasks, spec.name: spec})
+        (tmp / model).mkdir(parents=True, exist_ok=True)
+        if not (tmp / model / "models").exists():  # the server resolves the built-in student there
+            (tmp / model / "models").symlink_to(Path(models).resolve(), target_is_directory=True)
+        asyncio.run(ensure_topics(settings))
+        r, modules = int(spec.lora.get("r", 16)), spec.lora.get("target_modules", "all-linear")
+        folders = random_adapters(base_path, tmp / model / "adapters", list(range(1, swaps + 1)), r=r,
+                                  target_modules=modules)
+        store = ArtifactStore(str(tmp / model / "store"))
+        events = [event(spec, base_model, store, f, i) for i, f in enumerate(folders, 1)]
+        adapter_mb = (folders[0] / "adapter_model.safetensors").stat().st_size / 1e6
+        server = InProcessServer(settings, base_model, device="cpu")
+        print(f"{model}: {base_model} ({spec.name}, {len(spec.labels)} labels), adapters r={r} {modules} "
+              f"({adapter_mb:.1f} MB); setup {time.perf_counter() - started:.1f}s", flush=True)
+        trials = asyncio.run(swap_trials(settings, server, spec, events, texts))
+        hot_swap[model] = summary(trials, base_model, spec, r, adapter_mb)
+        del server
     print(f"routing {n:,} requests x 5 rounds ...", flush=True)
     overhead = router_overhead(settings, n)
-
-    latencies = [t["publish_to_first_answer_s"] for t in trials]
-
-    def med(key: str) -> float:
-        return statistics.median(t[key] for t in trials)
-
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "serving",
-        "student": {"base_model": base_model, "task": spec.name, "labels": len(spec.labels), "device": "cpu",
-                    "adapter_rank": r, "adapter_mb": round(adapter_mb, 2), "quick": args.quick},
-        "hot_swap": {
-            "trials": [{k: round(v, 4) for k, v in t.items()} for t in trials],
-            "publish_to_first_answer_s": {"median": round(statistics.median(latencies), 4),
-                                          "max": round(max(latencies), 4)},
-            "median_fetch_verify_s": round(med("fetch_verify_s"), 4),
-            "median_load_switch_s": round(med("load_switch_s"), 4),
-            "median_produce_ack_s": round(med("produce_ack_s"), 4),
-            "median_requests_per_s": round(med("requests_per_s_before"), 1),
-        },
+        "hot_swap": hot_swap,
         "router": {k: round(v, 2) if isinstance(v, float) else v for k, v in overhead.items()},
         "requests_per_round": n,
         "aims": {"publish_to_first_answer_s_below": 5.0, "decision_overhead_us_below": 1000.0},
         "load_average_1m": os.getloadavg()[0],
-        "machine": {"cpus": os.cpu_count()},
+        "machine": {"cpus": os.cpu_count(), "device": "cpu"},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    hs, ro = result["hot_swap"], result["router"]
+    ro = result["router"]
+    rows = [("publish → first answer by the new adapter", "publish_to_first_answer_s"),
+            ("publish → switched (serves the next request)", "publish_to_switched_s"),
+            ("  produce (acks=all)", "produce_ack_s"),
+            ("  Kafka → subscriber", "delivery_s"),
+            ("  fetch + SHA-256 check", "fetch_verify_s"),
+            ("  wait for the request in flight", "wait_in_flight_s"),
+            ("  peft load + switch", "peft_load_switch_s"),
+            ("switched → first answer (one request)", "switched_to_first_answer_s")]
     print()
-    print(f"{'hot swap (' + base_model.rsplit('/', 1)[-1] + ')':<44}{'median':>10}{'max':>10}")
-    print(f"{'  publish → first answer by the new adapter':<44}{hs['publish_to_first_answer_s']['median']:>9.3f}s"
-          f"{hs['publish_to_first_answer_s']['max']:>9.3f}s   (aim < 5 s)")
-    print(f"{'    fetch + SHA-256 check':<44}{hs['median_fetch_verify_s']:>9.3f}s")
-    print(f"{'    peft load + switch':<44}{hs['median_load_switch_s']:>9.3f}s")
-    print(f"{'    produce (acks=all)':<44}{hs['median_produce_ack_s']:>9.3f}s")
-    print(f"{'  traffic while swapping':<44}{hs['median_requests_per_s']:>9.1f} req/s")
-    print(f"{'router, per request':<44}{'µs':>10}")
-    print(f"{'  server called directly (baseline)':<44}{ro['direct_server_call_us']:>10.2f}")
-    print(f"{'  Router.route, no emitter':<44}{ro['route_no_emitter_us']:>10.2f}")
-    print(f"{'  Router.route + KafkaEmitter.offer':<44}{ro['route_with_kafka_emitter_us']:>10.2f}")
-    print(f"{'  decision overhead':<44}{ro['decision_overhead_us']:>10.2f}   (aim < 1000 µs)")
-    print(f"{'  decision + event overhead':<44}{ro['decision_and_emit_overhead_us']:>10.2f}")
-    print(f"{'  Router.aroute (thread hop per request)':<44}{ro['aroute_us']:>10.2f}")
+    print(f"{'hot swap, median seconds':<48}" + "".join(f"{m:>10}" for m in hot_swap))
+    for label, key in rows:
+        print(f"{label:<48}" + "".join(f"{hot_swap[m]['median'][key]:>10.3f}" for m in hot_swap))
+    print(f"{'max publish → first answer (aim < 5 s)':<48}" + "".join(
+        f"{hot_swap[m]['max_publish_to_first_answer_s']:>10.3f}" for m in hot_swap))
+    print(f"{'one request, median (traffic during swaps)':<48}" + "".join(
+        f"{hot_swap[m]['median_request_s']:>10.3f}" for m in hot_swap))
+    print(f"\n{'router, per request':<48}{'µs':>10}")
+    print(f"{'  server called directly (baseline)':<48}{ro['direct_server_call_us']:>10.2f}")
+    print(f"{'  Router.route, no emitter':<48}{ro['route_no_emitter_us']:>10.2f}")
+    print(f"{'  Router.route + KafkaEmitter.offer':<48}{ro['route_with_kafka_emitter_us']:>10.2f}")
+    print(f"{'  decision overhead':<48}{ro['decision_overhead_us']:>10.2f}   (aim < 1000 µs)")
+    print(f"{'  decision + event overhead':<48}{ro['decision_and_emit_overhead_us']:>10.2f}")
+    print(f"{'  Router.aroute (thread hop per request)':<48}{ro['aroute_us']:>10.2f}")
     print(f"wrote {args.out}")
 
 

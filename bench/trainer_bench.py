@@ -5,10 +5,11 @@
 Both train a LoRA adapter on the built-in student (SmolLM2-135M) for the same
 seeded synthetic classification task, with the same LoRA rank, learning rate,
 batch size and schedule, and score the same gold set by label likelihood every
-few steps (scoring time is paused, not counted). Reported per run: tokens/s
-(real, non-pad tokens), and the training time to first reach the target gold
-accuracy. Timings are wall clock; on a machine shared with other work the CPU
-seconds the process used are reported too, since they are less disturbed.
+few steps (scoring time is paused, not counted). The two runs alternate step by
+step in one process, so a machine shared with other work slows both alike.
+Reported per run: tokens/s (real, non-pad tokens) over the whole run and at the
+median step (steady under bursts of load), process CPU seconds, and the steps
+and training time to first reach the target gold accuracy.
 
 The baseline is what one writes by hand: padded batches, no packing, the model's
 own loss (full logits at every position), AdamW with linear decay and gradient
@@ -144,58 +145,73 @@ def checkpoint(run: Run, clock: Clock, step: int, accuracy: float, target: float
 
 
 # ------------------------------------------------------------------ baseline
-def plain_peft_loop(
-    base: str,
-    train: Sequence[Example],
-    gold: Sequence[Example],
-    *,
-    sft: dict[str, Any],
-    eval_every: int,
-    target: float,
-) -> Run:
-    """The hand-written recipe: padded batches, full-logit loss, AdamW, linear decay, clipping at 1.0."""
-    from peft import LoraConfig, get_peft_model
+class PlainPeftLoop:
+    """The hand-written recipe: padded batches, full-logit loss, AdamW, linear decay, clipping at 1.0.
 
-    run, clock = Run("plain_peft_loop"), Clock()
-    tokenizer = load_tokenizer(base)
-    model, _ = load_base(base, "cpu")
-    torch.manual_seed(0)
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **BASE_LORA))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=sft["learning_rate"], weight_decay=0.0)
-    batch_size, max_steps = sft["per_device_train_batch_size"], sft["max_steps"]
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / max_steps))
-    encoded = [encode(tokenizer, SYSTEM_PROMPT, e.input, e.label) for e in train]
-    order = list(range(len(encoded)))
-    rng = random.Random(0)
-    model.train()
-    for step in range(1, max_steps + 1):
-        if (step - 1) * batch_size % len(order) == 0:
-            rng.shuffle(order)
-        start = (step - 1) * batch_size % len(order)
-        picks = [encoded[i] for i in (order + order)[start : start + batch_size]]
+    Driven one step at a time, so it can run interleaved with the trainer.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        train: Sequence[Example],
+        gold: Sequence[Example],
+        *,
+        sft: dict[str, Any],
+        eval_every: int,
+    ) -> None:
+        from peft import LoraConfig, get_peft_model
+
+        self.run, self.clock, self.gold, self.eval_every = Run("plain_peft_loop"), Clock(), gold, eval_every
+        self.tokenizer = load_tokenizer(base)
+        model, _ = load_base(base, "cpu")
+        torch.manual_seed(0)
+        self.model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **BASE_LORA))
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=sft["learning_rate"], weight_decay=0.0)
+        self.batch_size, self.max_steps = sft["per_device_train_batch_size"], sft["max_steps"]
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: max(0.0, 1 - s / self.max_steps)
+        )
+        self.encoded = [encode(self.tokenizer, SYSTEM_PROMPT, e.input, e.label) for e in train]
+        self.order = list(range(len(self.encoded)))
+        self.rng = random.Random(0)
+
+    @property
+    def done(self) -> bool:
+        return self.run.steps >= self.max_steps
+
+    def step(self, target: float) -> None:
+        """One optimiser step (timed), then a gold evaluation when one is due (not timed)."""
+        step = self.run.steps + 1
+        if (step - 1) * self.batch_size % len(self.order) == 0:
+            self.rng.shuffle(self.order)
+        start = (step - 1) * self.batch_size % len(self.order)
+        picks = [self.encoded[i] for i in (self.order + self.order)[start : start + self.batch_size]]
         width = max(len(p) + len(c) for p, c in picks)
-        ids = torch.full((len(picks), width), tokenizer.pad_token_id)
+        ids = torch.full((len(picks), width), self.tokenizer.pad_token_id)
         labels = torch.full((len(picks), width), -100)
         mask = torch.zeros((len(picks), width), dtype=torch.long)
         for row, (p, c) in enumerate(picks):
             ids[row, : len(p) + len(c)] = torch.tensor(p + c)
             labels[row, len(p) : len(p) + len(c)] = torch.tensor(c)
             mask[row, : len(p) + len(c)] = 1
-        clock.start()
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        self.model.train()
+        self.clock.start()
+        loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)  # as transformers' Trainer does by default
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        clock.stop()
-        run.steps, run.tokens = step, run.tokens + int(mask.sum())
-        if step % eval_every == 0 or step == max_steps:
-            if checkpoint(run, clock, step, gold_accuracy(model, tokenizer, gold), target):
-                break
-    run.train_seconds, run.cpu_seconds, run.step_seconds = clock.wall, clock.cpu, clock.laps
-    return run
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)  # as transformers' Trainer does by default
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad()
+        self.clock.stop()
+        self.run.steps, self.run.tokens = step, self.run.tokens + int(mask.sum())
+        if step % self.eval_every == 0 or step == self.max_steps:
+            checkpoint(
+                self.run, self.clock, step, gold_accuracy(self.model, self.tokenizer, self.gold), target
+            )
+        self.run.train_seconds, self.run.cpu_seconds = self.clock.wall, self.clock.cpu
+        self.run.step_seconds = self.clock.laps
 
 
 # ------------------------------------------------------------------- trainer
@@ -208,8 +224,13 @@ def trainer_run(
     eval_every: int,
     target: float,
     out: Path,
+    baseline: PlainPeftLoop | None,
 ) -> Run:
-    """``train_adapter`` with an evaluation callback that pauses the clock."""
+    """``train_adapter`` with a callback that evaluates (clock paused) and steps the baseline in turn.
+
+    Alternating one trainer step with one baseline step exposes both to the same
+    load on a shared machine, so their ratio holds even when absolute speed drifts.
+    """
     from transformers import TrainerCallback
 
     run, clock = Run("trainer"), Clock()
@@ -223,9 +244,14 @@ def trainer_run(
             clock.stop()
             run.steps = state.global_step
             if state.global_step % eval_every == 0 or state.global_step == state.max_steps:
-                accuracy = gold_accuracy(kw["model"], tokenizer, gold)
-                if checkpoint(run, clock, state.global_step, accuracy, target):
-                    control.should_training_stop = True
+                checkpoint(run, clock, state.global_step, gold_accuracy(kw["model"], tokenizer, gold), target)
+            if baseline is not None and not baseline.done:
+                baseline.step(target)
+            both_there = run.steps_to_target is not None and (
+                baseline is None or baseline.run.steps_to_target is not None
+            )
+            if both_there:
+                control.should_training_stop = True
 
     result = train_adapter(base, train, spec, out, device="cpu", progress=False, callbacks=[Probe()])
     run.tokens = result.tokens
@@ -291,15 +317,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     del base_model
     print(f"base model gold accuracy {base_accuracy:.3f}; target {target}", flush=True)
 
-    baseline = (
-        Run("plain_peft_loop (skipped)")
-        if ns.skip_baseline
-        else plain_peft_loop(base, train, gold, sft=sft, eval_every=eval_every, target=target)
-    )
+    plain = None if ns.skip_baseline else PlainPeftLoop(base, train, gold, sft=sft, eval_every=eval_every)
     with tempfile.TemporaryDirectory(prefix="trainer-bench-") as scratch:
         optimised = trainer_run(
-            base, train, gold, spec=spec, eval_every=eval_every, target=target, out=Path(scratch)
+            base,
+            train,
+            gold,
+            spec=spec,
+            eval_every=eval_every,
+            target=target,
+            out=Path(scratch),
+            baseline=plain,
         )
+    while plain is not None and not plain.done and plain.run.steps_to_target is None:
+        plain.step(target)  # the trainer stopped first: let the baseline finish its steps
+    baseline = plain.run if plain is not None else Run("plain_peft_loop (skipped)")
     report = summarise(baseline, optimised, base_accuracy, target, convert_s, quick=ns.quick, spec=spec)
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(json.dumps(report, indent=2) + "\n")

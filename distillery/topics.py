@@ -70,5 +70,9 @@ class Topics:
         return [self.name(r.topic_name) for r in RECORDS] + [self.counters]
 
     def compacted(self) -> set[str]:
-        """Topics where only the latest value per key matters."""
-        return {self.control, self.counters}
+        """Topics where only the latest value per key matters.
+
+        Not ``adapters.control``: a rollback is relative to the ones before it, so
+        every control record must survive for a new replica to replay them.
+        """
+        return {self.counters}

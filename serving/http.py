@@ -3,28 +3,36 @@
 ``POST /v1/route`` with ``{"task": ..., "input": ..., "event_id": optional}``
 answers through the :class:`~serving.router.Router` (student or teacher) and
 returns the :class:`~serving.router.RouteResult` as JSON; ``GET /v1/adapters``
-says which adapter serves each task. Bad requests answer 400 naming the field,
-a teacher that cannot answer when the student cannot either answers 503.
+says which adapter serves each task. Bad requests answer 400 naming the field;
+an escalation the teacher cannot answer (down, or not configured) when no
+student can either answers 503.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from distillery.errors import ConfigError, TeacherError, ValidationError
-from serving.adapters.inprocess import InProcessServer
 from serving.router import Router
+
+
+class AdapterStatus(Protocol):
+    """What ``GET /v1/adapters`` reads (:class:`serving.adapters.InProcessServer`)."""
+
+    def serving(self, task: str) -> str | None: ...
+
+    def loaded(self, task: str) -> list[str]: ...
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(router: Router, server: InProcessServer) -> web.Application:
+def make_app(router: Router, server: AdapterStatus) -> web.Application:
     """The aiohttp application of one replica."""
 
     async def route(request: web.Request) -> web.Response:
@@ -35,12 +43,17 @@ def make_app(router: Router, server: InProcessServer) -> web.Application:
         if not isinstance(body, dict) or not isinstance(body.get("task"), str) or not isinstance(
                 body.get("input"), str):
             return _error(400, "task, input: both are required strings")
+        if body["task"] not in router.settings.tasks:
+            known = ", ".join(sorted(router.settings.tasks)) or "none"
+            return _error(400, f"task: unknown task {body['task']!r}; declared tasks: {known}")
         event_id = body.get("event_id")
         try:
             result = await router.aroute(body["task"], body["input"],
                                          event_id=event_id if isinstance(event_id, str) else None)
-        except (ConfigError, ValidationError) as exc:
+        except ValidationError as exc:
             return _error(400, str(exc))
+        except ConfigError as exc:  # the replica's teacher is not configured: not the caller's fault
+            return _error(503, str(exc))
         except TeacherError as exc:
             return _error(503, f"the teacher could not answer and no student serves this task: {exc}")
         return web.json_response(dataclasses.asdict(result), dumps=lambda o: json.dumps(o, default=str))

@@ -15,7 +15,6 @@ from distillery.events import AdapterControl
 from distillery.settings import Settings
 
 
-
 def _console() -> Console:
     """Built per command, so it takes the terminal's width at the time (COLUMNS included)."""
     return Console(highlight=False, soft_wrap=True)

@@ -81,8 +81,10 @@ def adapters_table(book: AdapterBook, task: str) -> Table:
             status, style = _status(item.adapter_id, chosen, previous, st.pinned, st.rolled_back)
             threshold = ("none" if item.router_threshold is None else f"{item.router_threshold:.3f}" + (
                 f" ({item.router_coverage:.0%})" if item.router_coverage is not None else ""))
+            trained = (f"{item.training.train_examples} examples, {item.training.steps} steps"
+                       if item.training else "")
             table.add_row(item.adapter_id, Text(status, style=style), _when(item.created_at_ms), _acc(m.candidate),
-                          _acc(m.teacher), _acc(m.base), _worst(m.candidate), threshold, item.job_id)
+                          _acc(m.teacher), _acc(m.base), _worst(m.candidate), threshold, trained)
         else:
             why = ", ".join(item.failed_rules) or item.reason
             r = item.metrics

@@ -23,7 +23,13 @@ from click.testing import CliRunner
 from distillery.artifacts import ArtifactStore
 from distillery.cli.adapters_cmd import adapters as adapters_command
 from distillery.cli.common import Context
-from distillery.events import AdapterControl, AdapterPublished, GateMetrics, InferenceEvent, ModelScores, Record
+from distillery.events import (
+    AdapterPublished,
+    GateMetrics,
+    InferenceEvent,
+    ModelScores,
+    Record,
+)
 from distillery.kafka import make_producer, read_topic, send_record
 from distillery.settings import Settings
 from distillery.taskspec import StudentSpec
@@ -238,3 +244,38 @@ async def test_the_watch_command_serves_routes_and_emits_over_http(kafka_setting
     proc.wait(20)
     log = Path(proc.log_path).read_text()
     assert "SWITCHED" in log and "(base model) → toy-A" in log and "FIRST ANSWER" in log, log
+
+
+@pytest.mark.kafka
+async def test_the_watch_command_drives_vllm_new_name_first_then_unload(kafka_settings, spawn_worker,
+                                                                          world: World) -> None:
+    from aiohttp import web
+
+    calls: list[tuple[str, str]] = []
+
+    async def endpoint(request: web.Request) -> web.Response:
+        body = await request.json()
+        calls.append((request.path.rsplit("/", 1)[1], body["lora_name"]))
+        return web.Response(text="Success")
+
+    app = web.Application()
+    app.router.add_post("/v1/load_lora_adapter", endpoint)
+    app.router.add_post("/v1/unload_lora_adapter", endpoint)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        settings = await asyncio.to_thread(kafka_settings)
+        proc = spawn_worker(settings, "adapters", "watch", "--vllm", f"http://127.0.0.1:{port}")
+        await send(settings, world.event("A"))
+        await wait_for(lambda: len(calls) == 1 or proc.poll() is not None, 45, "the first load")
+        await send(settings, world.event("B"))
+        await wait_for(lambda: len(calls) == 3 or proc.poll() is not None, 20, "the second load and the unload")
+    finally:
+        await runner.cleanup()
+    assert calls == [("load_lora_adapter", "toy-A"), ("load_lora_adapter", "toy-B"), ("unload_lora_adapter", "toy-A")]
+    proc.terminate()
+    proc.wait(20)
+    log = Path(proc.log_path).read_text()
+    assert "(base model) → toy-A  (vllm" in log and "toy-A → toy-B  (vllm" in log, log

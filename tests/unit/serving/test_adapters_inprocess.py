@@ -143,3 +143,31 @@ def test_the_first_answer_of_each_adapter_is_reported_once(world: World) -> None
     server.load(world.adapter("B"))
     server.predict("toy", TEXTS[:1])
     assert firsts == [("toy", "toy-A"), ("toy", "toy-B")]
+
+
+def test_a_swap_is_not_starved_by_back_to_back_requests(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = InProcessServer(world.settings, world.base, device="cpu")
+    server.load(world.adapter("A"))
+    real_predict = inprocess.predict
+
+    def slow_predict(*args: Any) -> list[Prediction]:
+        time.sleep(0.05)
+        return real_predict(*args)
+
+    monkeypatch.setattr(inprocess, "predict", slow_predict)
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            server.predict("toy", TEXTS[:1])
+
+    clients = [threading.Thread(target=traffic) for _ in range(2)]
+    for c in clients:
+        c.start()
+    time.sleep(0.2)
+    server.load(world.adapter("B"))
+    stop.set()
+    for c in clients:
+        c.join()
+    wait_s, _ = server.swap_seconds["toy-B"]
+    assert wait_s < 0.3  # the request in flight (50 ms plus scoring), not the stream of requests behind it
