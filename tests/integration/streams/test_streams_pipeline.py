@@ -99,7 +99,8 @@ def test_every_event_is_accounted_for_and_pii_never_reaches_the_teacher(
     kafka_settings, spawn_worker, teacher, tmp_path: Path
 ) -> None:
     s = kafka_settings()
-    config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 0.5", "min_new_examples = 400": "min_new_examples = 150"})
+    config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 0.5", "min_new_examples = 2000": "min_new_examples = 150",
+                                  "min_train_examples = 2000": "min_train_examples = 64"})
     events = _events(400)
     bad = [b"\xff\xfe", b'{"event_id": 1}', b"{nope"]
     teacher.faults.rate_limit(3)
