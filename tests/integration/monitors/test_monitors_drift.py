@@ -115,7 +115,7 @@ def test_a_second_worker_takes_a_share_and_the_task_keeps_its_state(kafka_settin
     produce(s, s.topics.labeled, labeled[:1500])
     first.wait_for("1500 answers", lambda st: task_seen(st, "agreement") == 1500)
     second = start_monitors(s)  # joins the group: a rebalance splits the partitions between the two
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 90
     while not ("monitoring" in second.log() and first.log().count("monitoring") >= 2):
         assert time.monotonic() < deadline, f"no rebalance:\n{first.log()[-2000:]}\n{second.log()[-2000:]}"
         time.sleep(0.3)
@@ -127,7 +127,7 @@ def test_a_second_worker_takes_a_share_and_the_task_keeps_its_state(kafka_settin
         assert len(owners) == 1, "a task must live in exactly one worker"
         return owners[0] if task_seen(owners[0], "agreement") == len(labeled) else None
 
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 90
     while (st := owner_done()) is None:
         assert time.monotonic() < deadline, f"{first.log()[-2000:]}\n{second.log()[-2000:]}"
         time.sleep(0.3)
