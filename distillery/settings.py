@@ -127,6 +127,11 @@ class Settings(Section):
         return out
 
 
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, for the worker processes the demo starts."""
+    return dict(os.environ)
+
+
 def _format_error(err: pydantic.ValidationError) -> str:
     lines = []
     for e in err.errors():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distillery.settings import Settings
+from distillery.settings import Settings, process_environment
 
 
 def worker_env(settings: Settings, extra: Mapping[str, str]) -> dict[str, str]:
     """The environment a worker needs to see the demo's config, topics and data."""
-    env = dict(os.environ)
+    env = process_environment()
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         DISTILLERY_TOPIC_PREFIX=settings.topic_prefix,
