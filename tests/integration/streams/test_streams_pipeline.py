@@ -216,7 +216,7 @@ def test_non_urgent_task_labels_through_the_batch_api_at_half_price(
     events = _events(60, seed=11, production_every=0, gold_every=0, pii_every=0)
     worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
     asyncio.run(_produce(s, [e.to_json() for e in events]))
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     outcomes: dict[str, str] = {}
     while time.monotonic() < deadline:
         assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
