@@ -4,11 +4,13 @@ Two exact savings for short classification examples, where most tokens are
 prompt and the answer is a few tokens:
 
 * every example starts with the same system prompt and chat framing. That
-  shared prefix goes through the model once per batch, as one row; its keys and
-  values are repeated for the batch and the rest of each row attends to them.
-  Causal attention makes the prefix's states the same in every row, and
-  autograd sums its gradient over the rows, so the loss and the gradients are
-  those of the full batch.
+  shared prefix goes through the model once per batch, as one row. The rows'
+  tails then run as one unpadded row that attends to the prefix's cached keys
+  and values, each tail causally to itself only (a block mask, positions
+  continuing after the prefix). Causal attention makes the prefix's states the
+  same in every row, and autograd sums its gradient over the rows, so the loss
+  and the gradients are those of the padded batch, without the repeated prefix
+  or the padding.
 * trl's loss projects every position through the LM head (on CUDA its Triton
   kernel keeps only the labelled ones; on the CPU it scores all of them, then
   recomputes the projection in backward). Here only positions whose next token
@@ -44,19 +46,54 @@ def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor) 
 
 
 def backbone_hidden(causal: Any, inputs: dict[str, Any], *, share_prefix: bool) -> torch.Tensor:
-    """Last hidden states of the batch, computing a shared prompt prefix once."""
+    """Last hidden states of the batch ([batch, length, hidden]), computing a shared prompt prefix once.
+
+    Positions past a row's end (its padding) hold zeros when the prefix is shared.
+    """
     backbone = getattr(causal, causal.base_model_prefix)
     ids, mask = inputs["input_ids"], inputs.get("attention_mask")
     shared = shared_prefix_length(ids, mask) if share_prefix and mask is not None and ids.shape[0] > 1 else 0
-    if shared < MIN_SHARED_PREFIX:
+    if shared < MIN_SHARED_PREFIX or mask is None:
         kwargs = {k: inputs[k] for k in BACKBONE_INPUTS if k in inputs}
         return backbone(**kwargs, use_cache=False).last_hidden_state
     head = backbone(input_ids=ids[:1, :shared], use_cache=True)
-    cache = head.past_key_values
-    cache.batch_repeat_interleave(ids.shape[0])
-    tail = backbone(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=cache, use_cache=True)
     prefix = head.last_hidden_state.expand(ids.shape[0], -1, -1)
-    return torch.cat([prefix, tail.last_hidden_state], dim=1)
+    return torch.cat([prefix, _packed_tails(backbone, ids, mask, shared, head.past_key_values)], dim=1)
+
+
+def _packed_tails(
+    backbone: Any, ids: torch.Tensor, mask: torch.Tensor, shared: int, cache: Any
+) -> torch.Tensor:
+    """Every row's tail after the shared prefix, run as one unpadded row; back as [batch, tail, hidden].
+
+    Each tail attends to the prefix's cached keys and causally to itself only (a
+    block mask), with positions continuing from the prefix, so the states are the
+    padded batch's, without computing the padding.
+    """
+    lengths = (mask.sum(dim=1) - shared).tolist()
+    total = int(sum(lengths))
+    flat = torch.cat([ids[b, shared : shared + n] for b, n in enumerate(lengths)])[None]
+    positions = torch.cat([torch.arange(shared, shared + n) for n in lengths])[None].to(ids.device)
+    embed = backbone.get_input_embeddings().weight
+    allowed = torch.zeros((total, shared + total), dtype=torch.bool)
+    allowed[:, :shared] = True
+    start = 0
+    for n in lengths:
+        causal = torch.ones(n, n, dtype=torch.bool).tril()
+        allowed[start : start + n, shared + start : shared + start + n] = causal
+        start += n
+    block = torch.zeros(allowed.shape, dtype=embed.dtype).masked_fill(~allowed, torch.finfo(embed.dtype).min)
+    out = backbone(
+        input_ids=flat,
+        attention_mask=block[None, None].to(ids.device),
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    ).last_hidden_state[0]
+    width = ids.shape[1] - shared
+    rows = torch.zeros((ids.shape[0], width, out.shape[-1]), dtype=out.dtype, device=out.device)
+    index = torch.cat([b * width + torch.arange(n) for b, n in enumerate(lengths)]).to(out.device)
+    return rows.view(-1, out.shape[-1]).index_copy(0, index, out).view(ids.shape[0], width, -1)
 
 
 class CompletionHeadSFTTrainer(SFTTrainer):

@@ -114,11 +114,14 @@ def convert_gguf(gguf_path: Path, folder: Path) -> Path:
         raise ArtifactError(f"base_model: could not convert {gguf_path} into {folder}: {exc}") from exc
     try:
         tmp.rename(folder)
-    except OSError:
+    except OSError as exc:
         # another worker finished first: its folder is as good as ours
         shutil.rmtree(tmp, ignore_errors=True)
         if not (folder / CONVERSION_MARKER).is_file():
-            raise
+            raise ArtifactError(
+                f"base_model: {folder} exists but holds no finished conversion ({CONVERSION_MARKER} is "
+                f"missing); delete that folder and start again ({exc})"
+            ) from exc
     log.info("converted %s in %.1fs", gguf_path.name, time.perf_counter() - started)
     return folder
 

@@ -50,8 +50,8 @@ def test_shared_prefix_loss_and_gradients_match_the_plain_loss(tiny_model: str) 
     loss.backward()
     assert abs(loss.item() - reference.item()) < 1e-5
     for name, param in model.named_parameters():
-        if name in want:
-            assert torch.allclose(param.grad, want[name], rtol=1e-4, atol=1e-6), name
+        if name in want:  # equal up to float summation order
+            assert (param.grad - want[name]).abs().max() <= 1e-4 * want[name].abs().max(), name
 
 
 def test_prefix_stops_before_the_shortest_row_ends() -> None:
