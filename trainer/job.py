@@ -29,6 +29,8 @@ from trainer.data import read_snapshot
 from trainer.gate import GateDecision, GoldRow, evaluate_gate, same
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.predict import Prediction, predict
+from trainer.prediction_cache import PredictionCache
+from trainer.status import JobStatus, StatusCallback
 from trainer.student import resolve_base_model
 from trainer.train import train_adapter
 
@@ -88,8 +90,12 @@ def _predict(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[s
 
 
 def run_job(job: TrainJob, settings: Settings, *, production: Production | None = None,
-            progress: bool = True) -> AdapterPublished | AdapterRejected:
-    """Train, judge and store one job's adapter; the returned event is the verdict."""
+            progress: bool = True, status: JobStatus | None = None) -> AdapterPublished | AdapterRejected:
+    """Train, judge and store one job's adapter; the returned event is the verdict.
+
+    ``status``, when given, follows the job's phase, step and loss (the worker publishes it).
+    """
+    status = status or JobStatus(job.job_id, job.task)
     spec = settings.task(job.task)
     device = resolve_device(settings.trainer.device)
     with tempfile.TemporaryDirectory(prefix="distillery-job-") as tmp:
@@ -105,18 +111,29 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                    reason=f"the gold set has {len(gold)} examples; at least {MIN_GOLD} are needed "
                                           "to judge an adapter (import more with `distillery gold import`)")
         base_path = resolve_base_model(job.base_model or spec.student.base_model,
-                                       settings.data_dir / "models")
+                                       settings.model_dir)
         adapter_dir = work / "adapter"
         log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
-        result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress)
+        status.phase = "training"
+        result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
+                               callbacks=[StatusCallback(status)])
         texts = [g.input for g in gold]
         log.info("job %s: judging on %d gold examples", job.job_id, len(gold))
-        cand = _predict(base_path, adapter_dir, spec, texts, device)
-        base = _predict(base_path, None, spec, texts, device)
+        status.phase = "judging"
+        # the base model and the production adapter answer as they did for earlier jobs: score each input once
+        cache = PredictionCache(settings.data_dir / "trainer" / "predictions")
+
+        def key(model: str) -> str:
+            return cache.key(model, device, spec.kind, spec.labels, spec.student.system_prompt)
+
+        sha = adapter_sha256(adapter_dir)
+        cand = cache.predict(key(f"adapter:{sha}"),
+                             texts, lambda todo: _predict(base_path, adapter_dir, spec, todo, device))
+        base = cache.predict(key(f"base:{base_path}"), texts, lambda todo: _predict(base_path, None, spec, todo, device))
         prod = None
         if production is not None:
-            prod_dir = fetch_dir(production.uri, work / "production")
-            prod = _predict(base_path, prod_dir, spec, texts, device)
+            prod = cache.predict(key(f"adapter:{production.sha256}"), texts, lambda todo: _predict(
+                base_path, fetch_dir(production.uri, work / "production"), spec, todo, device))
         decision: GateDecision = evaluate_gate(
             gold, spec.gate, candidate=[p.answer for p in cand], base=[p.answer for p in base],
             production=[p.answer for p in prod] if prod is not None else None,
@@ -126,7 +143,6 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                           spec.routing.target_accuracy)
         summary = result.summary()
         adapter_id = adapter_id_for(job)
-        sha = adapter_sha256(adapter_dir)
         card = build_card(adapter_id=adapter_id, job=job, spec=spec, base_model=base_path, adapter_sha=sha,
                           training=summary, metrics=decision.metrics, failed_rules=decision.failed,
                           router_threshold=calibration.threshold)
@@ -134,6 +150,7 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         if not decision.promoted:
             return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
                                    failed_rules=decision.failed, metrics=decision.metrics, training=summary)
+        status.phase = "publishing"
         uri = ArtifactStore(settings.artifact_root).put_dir(adapter_dir, f"adapters/{job.task}/{adapter_id}")
         return AdapterPublished(
             task=job.task, adapter_id=adapter_id, job_id=job.job_id, uri=uri, sha256=sha,

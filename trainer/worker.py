@@ -16,20 +16,28 @@ Run it::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import time
 from typing import Any
 
 import pydantic
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
 from distillery.settings import Settings
+from streams.counters import Counters
 from trainer.job import Production, run_job
+from trainer.status import JobStatus
 
 log = logging.getLogger("distillery.trainer")
+
+STATUS_EVERY_S = 2.0
+"""How often a worker with a job in hand publishes its progress."""
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -56,6 +64,17 @@ class TrainerWorker:
         self.current: TopicPartition | None = None
         self.abandoned = False
         self.in_flight = False
+        self.counters = Counters("trainer")
+
+    async def publish_status(self, producer: Any, status: JobStatus | None) -> None:
+        """Counters and the job in hand on ``ops.counters``: what dashboards show while a job trains."""
+        snap: dict[str, Any] = self.counters.snapshot()
+        snap["job"] = status.snapshot() if status is not None else None
+        try:
+            await producer.send_and_wait(self.settings.topics.counters, json.dumps(snap).encode(),
+                                         key=self.counters.worker_id.encode())
+        except KafkaError as exc:  # progress is for people watching: never worth failing a job over
+            log.warning("could not publish progress: %s", exc)
 
     async def load_history(self) -> None:
         """Which jobs already have a verdict, and which adapter serves each task."""
@@ -140,12 +159,17 @@ class TrainerWorker:
         log.info("job %s (%s, %d examples) from %s", job.job_id, job.reason, job.n_train, where)
         consumer.pause(tp)
         self.current, self.abandoned = tp, False
+        status = JobStatus(job.job_id, job.task)
         task = asyncio.create_task(asyncio.to_thread(
-            run_job, job, self.settings, production=self.production.get(job.task)))
+            run_job, job, self.settings, production=self.production.get(job.task), status=status))
+        shown = 0.0
         try:
             while not task.done():
                 # keep polling (paused, so nothing comes back): heartbeats and the poll interval hold
                 await consumer.getmany(timeout_ms=500)
+                if time.monotonic() - shown >= STATUS_EVERY_S:
+                    shown = time.monotonic()
+                    await self.publish_status(producer, status)
                 if stop.is_set():
                     log.warning("stopping mid-job %s: it will run again on restart", job.job_id)
                     self.in_flight = True
@@ -159,6 +183,8 @@ class TrainerWorker:
             return
         await send_record(producer, self.settings, verdict)
         self.done.add(job.job_id)
+        self.counters.incr(job.task, "jobs_promoted" if isinstance(verdict, AdapterPublished) else "jobs_rejected")
+        await self.publish_status(producer, None)
         if isinstance(verdict, AdapterPublished):
             self.production[job.task] = Production(verdict.adapter_id, verdict.uri, verdict.sha256)
             log.info("job %s: promoted %s (gold accuracy %.3f)", job.job_id, verdict.adapter_id,

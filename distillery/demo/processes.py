@@ -19,6 +19,7 @@ def worker_env(settings: Settings, extra: Mapping[str, str]) -> dict[str, str]:
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         DISTILLERY_TOPIC_PREFIX=settings.topic_prefix,
         DISTILLERY_DATA_DIR=str(settings.data_dir.resolve()),
+        DISTILLERY_MODEL_CACHE=str(settings.model_dir.resolve()),
         PYTHONUNBUFFERED="1",
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",

@@ -36,16 +36,34 @@ class DemoPlan:
     drift_at: int | None
     train_wait_s: float
     malformed_share: float = 0.002
-    gold_share: float = 0.01
+    gold_share: float = 0.002
+    gold_per_category: int = 3
+    """A gold set built up front (as a team would, before trusting any student): this many
+    hand-checked examples per category, so even rare categories are judged from the first job."""
+    wait_for_all_jobs: bool = True
     seed: int = 7
 
     @classmethod
     def full(cls) -> DemoPlan:
-        return cls(events=60_000, rate=300.0, drift_at=30_000, train_wait_s=480.0)
+        return cls(events=60_000, rate=300.0, drift_at=30_000, train_wait_s=600.0)
 
     @classmethod
     def quick(cls) -> DemoPlan:
-        return cls(events=12_000, rate=300.0, drift_at=6_000, train_wait_s=150.0, gold_share=0.015)
+        # the drift detectors calibrate on the first 6,000 answers: the change comes after that
+        return cls(events=14_000, rate=300.0, drift_at=8_000, train_wait_s=200.0, wait_for_all_jobs=False)
+
+
+def stratified_gold(per_category: int, *, seed: int, draws: int = 40_000) -> list[Row]:
+    """Up to ``per_category`` labelled demo transactions of every category (rare ones included)."""
+    from distillery.sim.transactions import TransactionGenerator
+
+    taken: dict[str, int] = {}
+    rows = []
+    for text, category in TransactionGenerator(seed=seed + 10_000).stream(draws):
+        if taken.get(category, 0) < per_category:
+            taken[category] = taken.get(category, 0) + 1
+            rows.append(Row(text, category))
+    return rows
 
 
 @contextlib.contextmanager
@@ -78,6 +96,12 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
         follower.start()
         try:
             with Live(render(state), console=console, refresh_per_second=2, transient=False) as live:
+                if rows is None and plan.gold_per_category:
+                    state.phase = "importing the gold set"
+                    gold = stratified_gold(plan.gold_per_category, seed=plan.seed)
+                    asyncio.run(produce(settings, task, iter(gold), total=len(gold), rate=0.0,
+                                        run_id=f"gold{plan.seed}", production_model=None, gold_share=1.0,
+                                        malformed_share=0.0, seed=plan.seed, manifest=None, quiet=True))
                 state.phase = "traffic (production on the teacher)"
                 source = rows if rows is not None else synthetic_rows(
                     plan.events, seed=plan.seed, drift_at=plan.drift_at, teacher_accuracy=0.95)
@@ -100,8 +124,11 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 while time.monotonic() < deadline:
                     live.update(render(state))
                     done = {p.job_id for p in state.published} | {r.job_id for r in state.rejected}
-                    if state.jobs and all(j.job_id in done for j in state.jobs) and time.monotonic() > deadline - plan.train_wait_s + 20:
+                    settled = time.monotonic() > deadline - plan.train_wait_s + 20  # late triggers have fired
+                    if plan.wait_for_all_jobs and state.jobs and all(j.job_id in done for j in state.jobs) and settled:
                         break
+                    if not plan.wait_for_all_jobs and state.published and state.drifts and settled:
+                        break  # the short run: one adapter promoted and the drift seen are the story
                     dead = workers.dead()
                     if dead:
                         state.notes.append(f"worker(s) exited: {', '.join(dead)}; see {workers.log_dir}")
@@ -137,4 +164,6 @@ def summary_lines(state: DemoState) -> list[str]:
 def demo_settings(settings: Settings, run_id: str) -> Settings:
     """The run's own topic prefix and data folder."""
     root = Path(settings.data_dir) / "demo" / run_id
-    return settings.with_overrides(topic_prefix=f"{settings.topic_prefix}demo-{run_id}.", data_dir=root)
+    # the converted student is shared by every run: converting it again would cost each demo a minute
+    return settings.with_overrides(topic_prefix=f"{settings.topic_prefix}demo-{run_id}.", data_dir=root,
+                                   model_cache=settings.model_dir)

@@ -36,6 +36,8 @@ class DemoState:
     jobs: list[TrainJob] = field(default_factory=list)
     published: list[AdapterPublished] = field(default_factory=list)
     rejected: list[AdapterRejected] = field(default_factory=list)
+    training: dict[str, dict[str, object]] = field(default_factory=dict)
+    """job id → the trainer's latest progress (phase, step, max_steps, loss)."""
     served_by: str = "teacher"
     phase: str = "starting"
     started: float = field(default_factory=time.monotonic)
@@ -88,6 +90,8 @@ class Follower:
         try:
             if topic == t.counters and key is not None:
                 snap = json.loads(value or b"{}")
+                if snap.get("role") == "trainer" and snap.get("job"):
+                    s.training[snap["job"]["job_id"]] = snap["job"]
                 s._workers[key.decode()] = snap.get("counts", {})
                 merged: dict[str, dict[str, float]] = {}
                 for counts in s._workers.values():
@@ -105,6 +109,23 @@ class Follower:
                 s.rejected.append(AdapterRejected.model_validate_json(value or b""))
         except (ValueError, pydantic.ValidationError):
             s.notes.append(f"skipped a malformed message on {topic}")
+
+
+def progress_text(job: dict[str, object] | None) -> str:
+    """``training 12/30 · loss 1.234`` from a trainer's progress, or ``queued``.
+
+    >>> progress_text({"phase": "training", "step": 12, "max_steps": 30, "loss": 1.2345})
+    'training 12/30 · loss 1.234'
+    >>> progress_text({"phase": "judging", "step": 30, "max_steps": 30, "loss": None}), progress_text(None)
+    ('judging', 'queued')
+    """
+    if not job:
+        return "queued"
+    if job.get("phase") != "training" or not job.get("max_steps"):
+        return str(job.get("phase"))
+    loss = job.get("loss")
+    tail = f" · loss {loss:.3f}" if isinstance(loss, float) else ""
+    return f"training {job.get('step')}/{job.get('max_steps')}{tail}"
 
 
 def render(state: DemoState) -> Panel:
@@ -137,7 +158,7 @@ def render(state: DemoState) -> Panel:
     verdicts.update({r.job_id: ("rejected: " + ", ".join(r.failed_rules or [r.reason])[:40], r.metrics)
                      for r in state.rejected})
     for j in state.jobs[-6:]:
-        verdict, m = verdicts.get(j.job_id, ("training…", None))
+        verdict, m = verdicts.get(j.job_id, (progress_text(state.training.get(j.job_id)), None))
         acc = f"{m.candidate.accuracy:.1%}" if m else "-"
         teacher = f"{m.teacher.accuracy:.1%}" if m and m.teacher else "-"
         base = f"{m.base.accuracy:.1%}" if m and m.base else "-"

@@ -65,7 +65,7 @@ class InProcessServer:
             raise ConfigError(f"keep: at least the serving adapter stays loaded, got {keep}", key="keep")
         self.settings = settings
         self.base_model = base_model or common_base_model(settings, tasks)
-        self.base_path = resolve_base_model(self.base_model, settings.data_dir / "models")
+        self.base_path = resolve_base_model(self.base_model, settings.model_dir)
         self.device = device or resolve_device(settings.trainer.device)
         self.keep = keep
         import peft  # noqa: F401 - imported now, so the first swap does not pay for it
