@@ -182,7 +182,9 @@ class Pipeline:
             for change in decision.transitions:
                 log.warning("task %s: %s", task, change)
             if decision.outcome is Outcome.PRODUCTION_LABEL:
-                self._judge(work, spec, ev, text, src, as_text(ev.output) or "", None, "production",
+                # the router sent it up because the student was unsure: a hard input, not a random draw
+                source = "router_escalation" if ev.route == "teacher" else "production"
+                self._judge(work, spec, ev, text, src, as_text(ev.output) or "", None, source,
                             spec.teacher.model, cost=0.0, batch=False)
             elif decision.outcome is Outcome.CALL_TEACHER:
                 work.to_label.append((ev, text, decision, src))
