@@ -3,9 +3,10 @@
 A real ``distillery trainer`` worker (the demo task's config: SmolLM2-135M, LoRA
 on the CPU or QLoRA on CUDA) gets two jobs in a row on the local broker, each a
 snapshot of demo transactions labelled by the simulated teacher, judged on a
-stratified gold set (3 per category). The first job scores the base model and
-the candidate on the gold set; the second also has a production adapter (the
-first), whose answers, like the base model's, come from the prediction cache.
+gold set of 150 (a plain sample of demo traffic, as ``make demo`` builds). The
+first job scores the base model and the candidate on the gold set; the second
+also has a production adapter (the first), whose answers, like the base
+model's, come from the prediction cache.
 Reported per job: seconds from send to verdict, and the split into loading,
 training and judging (from the worker's progress on ``ops.counters``).
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from distillery.artifacts import ArtifactStore  # noqa: E402
-from distillery.demo.runner import stratified_gold  # noqa: E402
+from distillery.demo.runner import gold_rows  # noqa: E402
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob  # noqa: E402
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record  # noqa: E402
 from distillery.settings import Settings, load_settings  # noqa: E402
@@ -126,7 +127,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="distillery-job-bench-"))
     s = base.with_overrides(topic_prefix=prefix, data_dir=tmp, model_cache=base.model_dir.resolve())
     asyncio.run(ensure_topics(s))
-    gold = stratified_gold(3, seed=1)
+    gold = gold_rows(150, seed=1)
     n = 800 if args.quick else 2000
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLERY_", "OPENAI_"))}
     env.update(DISTILLERY_CONFIG=str(ROOT / "distillery.toml"), DISTILLERY_TOPIC_PREFIX=prefix,

@@ -37,9 +37,9 @@ class DemoPlan:
     train_wait_s: float
     malformed_share: float = 0.002
     gold_share: float = 0.002
-    gold_per_category: int = 3
-    """A gold set built up front (as a team would, before trusting any student): this many
-    hand-checked examples per category, so even rare categories are judged from the first job."""
+    gold_size: int = 150
+    """A gold set built up front, as a team would before trusting any student: this many
+    hand-checked examples drawn from (pre-drift) traffic; more arrive with the stream."""
     wait_for_all_jobs: bool = True
     seed: int = 7
 
@@ -50,20 +50,15 @@ class DemoPlan:
     @classmethod
     def quick(cls) -> DemoPlan:
         # the drift detectors calibrate on the first 6,000 answers: the change comes after that
-        return cls(events=14_000, rate=300.0, drift_at=8_000, train_wait_s=200.0, wait_for_all_jobs=False)
+        return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=240.0, gold_size=100,
+                   wait_for_all_jobs=False)
 
 
-def stratified_gold(per_category: int, *, seed: int, draws: int = 40_000) -> list[Row]:
-    """Up to ``per_category`` labelled demo transactions of every category (rare ones included)."""
+def gold_rows(n: int, *, seed: int) -> list[Row]:
+    """``n`` labelled demo transactions, a plain sample of traffic (rare categories stay rare)."""
     from distillery.sim.transactions import TransactionGenerator
 
-    taken: dict[str, int] = {}
-    rows = []
-    for text, category in TransactionGenerator(seed=seed + 10_000).stream(draws):
-        if taken.get(category, 0) < per_category:
-            taken[category] = taken.get(category, 0) + 1
-            rows.append(Row(text, category))
-    return rows
+    return [Row(text, category) for text, category in TransactionGenerator(seed=seed + 10_000).stream(n)]
 
 
 @contextlib.contextmanager
@@ -96,9 +91,9 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
         follower.start()
         try:
             with Live(render(state), console=console, refresh_per_second=2, transient=False) as live:
-                if rows is None and plan.gold_per_category:
+                if rows is None and plan.gold_size:
                     state.phase = "importing the gold set"
-                    gold = stratified_gold(plan.gold_per_category, seed=plan.seed)
+                    gold = gold_rows(plan.gold_size, seed=plan.seed)
                     asyncio.run(produce(settings, task, iter(gold), total=len(gold), rate=0.0,
                                         run_id=f"gold{plan.seed}", production_model=None, gold_share=1.0,
                                         malformed_share=0.0, seed=plan.seed, manifest=None, quiet=True))
