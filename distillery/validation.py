@@ -146,7 +146,42 @@ def parse_inference(
     """Validate one ``inference.events`` message value.
 
     ``tasks`` is the set of declared task names; ``None`` accepts any task.
+
+    Fast path first: one pydantic call parses and validates the JSON bytes (about
+    half the cost of ``json.loads`` plus validation). It is taken only where its
+    answer cannot differ from the careful path's (within the size limit, too few
+    brackets to nest too deep); whatever it refuses goes through the careful path,
+    which finds every problem and words it.
     """
+    if raw is not None and len(raw) <= max_bytes and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        try:
+            event = InferenceEvent.model_validate_json(raw)
+        except pydantic.ValidationError:
+            pass
+        else:
+            return _declared(event, tasks)
+    return parse_inference_carefully(raw, tasks=tasks, max_bytes=max_bytes)
+
+
+def _declared(event: InferenceEvent, tasks: Collection[str] | None) -> Parsed:
+    """The event, or the unknown-task problem when its task is not declared."""
+    if tasks is not None and event.task not in tasks:
+        known = ", ".join(sorted(tasks)) or "none"
+        return Parsed(
+            None,
+            [f"task: unknown task {event.task!r}; declared tasks: {known} (add it to the task config)"],
+            "unknown_task",
+        )
+    return Parsed(event)
+
+
+def parse_inference_carefully(
+    raw: bytes | None,
+    *,
+    tasks: Collection[str] | None = None,
+    max_bytes: int = MAX_EVENT_BYTES,
+) -> Parsed:
+    """:func:`parse_inference` one step at a time, naming the first step that fails."""
     if raw is None:
         return Parsed(None, ["value: message has no value (tombstone)"], "empty")
     if len(raw) > max_bytes:
@@ -158,8 +193,12 @@ def parse_inference(
         return Parsed(None, [f"value: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})"], "not_utf8")
     try:
         doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+    except (ValueError, RecursionError) as exc:
+        # ValueError beyond JSONDecodeError: an integer longer than Python converts (4,300 digits)
+        if isinstance(exc, json.JSONDecodeError):
+            msg = exc.msg
+        else:
+            msg = str(exc).split("; use ")[0] if isinstance(exc, ValueError) else "nested too deeply"
         return Parsed(None, [f"value: not JSON ({msg})"], "not_json")
     if not isinstance(doc, dict):
         return Parsed(None, [f"value: expected a JSON object, got {_type_name(doc)}"], "not_object")
@@ -177,14 +216,7 @@ def parse_inference(
         event = InferenceEvent.model_validate(doc)
     except pydantic.ValidationError as err:
         return Parsed(None, describe_errors(err, doc) or [str(err)], "invalid")
-    if tasks is not None and event.task not in tasks:
-        known = ", ".join(sorted(tasks)) or "none"
-        return Parsed(
-            None,
-            [f"task: unknown task {event.task!r}; declared tasks: {known} (add it to the task config)"],
-            "unknown_task",
-        )
-    return Parsed(event)
+    return _declared(event, tasks)
 
 
 def validate_inference(raw: bytes, **kwargs: Any) -> InferenceEvent:

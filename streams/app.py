@@ -1,23 +1,32 @@
 """The streams worker: a Faust app that turns production inference events into
 teacher-labelled training data.
 
-Agents (each short; the logic lives in pure modules):
+What runs (each short; the logic lives in pure modules):
 
-* ``ingest`` reads ``inference.events`` in batches as raw bytes and hands each
-  batch to :class:`streams.pipeline.Pipeline`: validate (dead-letter what fails,
-  with the reason, source topic/partition/offset and original bytes), redact PII,
-  sample, ask the teacher, filter its answers, write the batch to the task's
-  DuckDB file in one transaction, then produce ``distill.labeled``,
-  ``distill.review`` and ``train.jobs``; only then is the batch acknowledged;
-* ``drift-boost`` reads ``drift.events`` and boosts sampling for the task (and
-  arms the drift retrain trigger);
-* a timer publishes the worker's outcome counters to ``ops.counters``.
+* ``ingest`` reads ``inference.events`` and ``drift.events`` in batches through
+  :class:`streams.consumer.BatchConsumer` (one aiokafka consumer, ``getmany``;
+  a Faust agent's per-event overhead alone capped the worker below its aim) and
+  hands each batch to :class:`streams.pipeline.Pipeline`: validate (dead-letter
+  what fails, with the reason, source topic/partition/offset and original
+  bytes), redact PII, sample, ask the teacher, filter its answers, write the
+  batch to the task's DuckDB file in one transaction, then produce
+  ``distill.labeled``, ``distill.review`` and ``train.jobs``; only once Kafka
+  acknowledged every record are the batch's offsets committed;
+* drift boost: a ``drift.events`` record in a batch boosts sampling for its task
+  (and arms the drift retrain trigger) before the batch's events are sampled;
+* timers poll Batch API jobs, let go of idle stores and publish the worker's
+  outcome counters to ``ops.counters``.
 
 ``drift.events`` is keyed by task like ``inference.events``, so both topics are
-co-partitioned: the worker that owns a task's events also hears its drift.
+co-partitioned, and the range assignor gives partition *p* of both to one
+worker: the worker that owns a task's events also hears its drift.
 
-Scale out by starting more workers: they join the same consumer group (the app
-id) and Kafka splits the partitions between them.
+Scale out by starting more workers: they join the same consumer group
+(``<prefix>distillery-streams``, where the offsets of ``inference.events`` have
+always been committed) and Kafka splits the partitions between them. The Faust
+app itself (``<prefix>distillery-streams-app``) only reads its leader topic.
+Stop every worker of a version before the agent-based one's replacement starts:
+the two join the group with different assignment protocols.
 
 Quick start::
 
@@ -31,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -39,8 +48,10 @@ import pydantic
 
 from distillery.events import DriftEvent
 from distillery.settings import Settings
+from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
 from streams.pipeline import Outputs, Pipeline
+from streams.runtime import tune_gc, warm_up
 from streams.source import Source
 from streams.teacher import TeacherClient
 
@@ -69,6 +80,20 @@ def parse_drift(value: bytes | None, source: Source) -> DriftEvent | None:
         return None
 
 
+def ingest_group(settings: Settings) -> str:
+    """The consumer group of the streams workers' ingest (where its offsets are committed)."""
+    return f"{settings.topic_prefix}distillery-streams"
+
+
+def on_drift_records(pipeline: Pipeline, raws: list[Raw]) -> None:
+    """Boost sampling for every task a batch's drift events name."""
+    for value, _key, source in raws:
+        drift = parse_drift(value, source)
+        if drift is not None:
+            log.info("drift on %s (%s): boosting sampling", drift.task, drift.signal)
+            pipeline.on_drift(drift.task, drift.detected_at_ms)
+
+
 def create_app(settings: Settings, counters: Counters | None = None,
                teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
@@ -77,7 +102,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
     datadir = settings.data_dir / "faust" / "streams"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}distillery-streams",
+        f"{ingest_group(settings)}-app",
         broker=faust_broker_url(settings.kafka.bootstrap_servers),
         store="memory://",
         autodiscover=False,
@@ -86,15 +111,10 @@ def create_app(settings: Settings, counters: Counters | None = None,
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
-        consumer_max_fetch_size=MAX_FETCH_BYTES,
         producer_max_request_size=MAX_FETCH_BYTES,
-        broker_commit_every=1000,
-        broker_commit_interval=1.0,
         datadir=str(datadir),
     )
-    inference_topic = raw_topic(app, topics.inference)
     counters_topic = raw_topic(app, topics.counters)
-    drift_topic = raw_topic(app, topics.drift)
     pipeline = Pipeline(settings, counters, teacher_factory)
     app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
     batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
@@ -111,26 +131,22 @@ def create_app(settings: Settings, counters: Counters | None = None,
         for job in out.jobs:
             pipeline.published(job)
 
-    @app.agent(inference_topic, name="ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        # take_events acks a batch only when the loop comes back for the next one,
-        # i.e. after the DuckDB commit and the sends below: at-least-once, no loss.
-        async for batch in stream.take_events(batch_size, within=within):  # type: ignore[attr-defined]
-            raws = [(e.value, e.key, Source(e.message.topic, e.message.partition, e.message.offset))
-                    for e in batch]
-            out = await pipeline.process(raws)
-            await publish(out)
-            yield None
+    async def handle(batch: Batch) -> None:
+        on_drift_records(pipeline, batch.raws(topics.drift))
+        out = await pipeline.process(batch.raws(topics.inference))
+        await publish(out)  # BatchConsumer commits the batch's offsets after this returns
 
-    @app.agent(drift_topic, name="drift-boost")
-    async def drift_boost(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            drift = parse_drift(event.value, Source(event.message.topic, event.message.partition,
-                                                    event.message.offset))
-            if drift is not None:
-                log.info("drift on %s (%s): boosting sampling", drift.task, drift.signal)
-                pipeline.on_drift(drift.task, drift.detected_at_ms)
-            yield None
+    @app.task
+    async def ingest() -> None:
+        kafka = group_consumer(settings.kafka.bootstrap_servers, ingest_group(settings),
+                               max_fetch_bytes=MAX_FETCH_BYTES)
+        consumer = BatchConsumer(kafka, (topics.inference, topics.drift), max_records=batch_size,
+                                 wait_s=within, on_revoked=pipeline.revoked)
+        await consumer.start()
+        try:
+            await consumer.run(handle)
+        finally:
+            await consumer.stop()
 
     @app.timer(interval=settings.streams.batch_poll_seconds)
     async def poll_batches() -> None:
@@ -141,10 +157,6 @@ def create_app(settings: Settings, counters: Counters | None = None,
     @app.timer(interval=1.0)
     async def release_idle_stores() -> None:
         pipeline.release_idle()
-
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def _revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
-        pipeline.revoked()
 
     @app.task
     async def _close_on_stop() -> None:
@@ -168,4 +180,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     for task in settings.tasks:
         TeacherClient.from_settings(settings, task)  # a task without a reachable teacher fails now, by name
     app = create_app(settings)
+    warm_up()
+    tune_gc()
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -1,8 +1,8 @@
 """One batch of raw inference events in; rows, labels, reviews and jobs out.
 
-The streams agent hands each batch here, writes what comes back to Kafka, and
-only then lets Faust acknowledge the batch, so offsets are committed after the
-DuckDB transaction that holds the rows (and after the records are produced).
+The streams worker hands each batch here, writes what comes back to Kafka, and
+only then commits the batch's offsets, so offsets are committed after the DuckDB
+transaction that holds the rows (and after the records are produced).
 
 Every valid event ends in the ``events`` table with its outcome: sampled and
 labelled, sent to review, skipped by rate, duplicate or budget, taken from

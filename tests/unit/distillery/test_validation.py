@@ -7,7 +7,7 @@ import json
 import pytest
 
 from distillery.errors import UnknownTaskError, ValidationError
-from distillery.validation import parse_inference, validate_inference
+from distillery.validation import parse_inference, parse_inference_carefully, validate_inference
 
 TASKS = {"transactions"}
 
@@ -92,3 +92,57 @@ def test_validation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         validate_inference(b"{}", tasks=TASKS)
     assert issubclass(ValidationError, ValueError)
+
+
+def test_an_integer_too_long_to_convert_is_refused_not_raised() -> None:
+    # json.loads raises a plain ValueError here; it used to escape and stop the worker on every redelivery
+    parsed = parse_inference(b'{"event_id": "e", "task": "transactions", "input": "x", "ts": ' + b"1" * 5000 + b"}",
+                             tasks=TASKS)
+    assert (parsed.ok, parsed.reason) == (False, "not_json")
+    assert parsed.problems == ["value: not JSON (Exceeds the limit (4300 digits) for integer string conversion: "
+                               "value has 5000 digits)"]
+
+
+# Values on which the one-call fast path must answer exactly as the careful path does.
+TRICKY = [
+    b'{"event_id": "a", "event_id": "b", "task": "transactions", "input": "x"}',  # duplicate key: last wins
+    b'{"event_id": "a", "task": "transactions", "input": "x\\ud800"}',  # lone surrogate escape
+    b'{"event_id": "a", "task": "transactions", "input": "\\ud83d\\ude00"}',  # surrogate pair
+    b'\xef\xbb\xbf{"event_id": "a", "task": "transactions", "input": "x"}',  # UTF-8 byte-order mark
+    b'{"event_id": "a", "task": "transactions", "input": "x\ty"}',  # raw control character
+    b'{"event_id": "a", "task": "transactions", "input": "x", "confidence": NaN}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "confidence": 1e400}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "confidence": "0.5"}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "confidence": -0.0}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "schema_version": true}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "schema_version": 1.0}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "schema_version": "1"}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "ts": 1.0}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "ts": 100000000000000}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "ts": "2026-01-01"}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "usage": {"prompt_tokens": 2.0}}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "usage": {"prompt_tokens": 2.5}}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "metadata": {"n": 123456789012345678901234567890}}',
+    b'{"event_id": "a", "task": "transactions", "input": "x"} trailing',
+    b' {"event_id": "a", "task": "transactions", "input": "x"} ',
+    b'{"event_id": "a", "task": "transactions", "input": [{"role": "user", "content": "u", "x": 1}]}',
+    b'{"event_id": "a", "task": "transactions", "input": []}',
+    b'{"event_id": "", "task": "transactions", "input": "x"}',
+    b'{"event_id": "a", "task": "elsewhere", "input": "x"}',
+    b'{"event_id": "a", "task": "transactions", "input": "x", "metadata": ' + b'{"a": ' * 20 + b"1" + b"}" * 20 + b"}",
+    b'{"event_id": "a", "task": "transactions", "input": "x", "metadata": ' + b'{"a": ' * 33 + b"1" + b"}" * 33 + b"}",
+    b'{"event_id": "a", "task": "transactions", "input": "' + b"x" * 500 + b'"}',
+]
+
+
+@pytest.mark.parametrize("raw", TRICKY)
+def test_fast_path_answers_as_the_careful_path(raw: bytes) -> None:
+    fast = parse_inference(raw, tasks=TASKS, max_bytes=400)
+    careful = parse_inference_carefully(raw, tasks=TASKS, max_bytes=400)
+    assert (fast.event, fast.reason, fast.problems) == (careful.event, careful.reason, careful.problems)
+
+
+def test_fast_path_cases_cover_both_answers() -> None:
+    # the corpus above must hold accepted and refused values, or the comparison proves little
+    reasons = {parse_inference_carefully(raw, tasks=TASKS, max_bytes=400).reason for raw in TRICKY}
+    assert reasons == {"", "not_json", "invalid", "unknown_task", "too_deep", "too_large", "schema_version"}
