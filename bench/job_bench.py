@@ -119,7 +119,7 @@ def run_job(s: Settings, job: TrainJob, proc: subprocess.Popen[bytes], log: Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="one job, 800 examples")
+    ap.add_argument("--quick", action="store_true", help="one job instead of two")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "job.json")
     args = ap.parse_args()
     base = load_settings(ROOT / "distillery.toml")
@@ -128,7 +128,7 @@ def main() -> None:
     s = base.with_overrides(topic_prefix=prefix, data_dir=tmp, model_cache=base.model_dir.resolve())
     asyncio.run(ensure_topics(s))
     gold = gold_rows(150, seed=1)
-    n = 800 if args.quick else 2000
+    n = int(s.task("transactions").retrain.min_train_examples / 0.9) + 200  # a tenth goes to eval
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLERY_", "OPENAI_"))}
     env.update(DISTILLERY_CONFIG=str(ROOT / "distillery.toml"), DISTILLERY_TOPIC_PREFIX=prefix,
                DISTILLERY_DATA_DIR=str(tmp), DISTILLERY_MODEL_CACHE=str(s.model_dir),
