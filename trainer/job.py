@@ -114,12 +114,12 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                        settings.model_dir)
         adapter_dir = work / "adapter"
         log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
-        status.phase = "training"
+        status.enter("training")
         result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
                                callbacks=[StatusCallback(status)])
         texts = [g.input for g in gold]
         log.info("job %s: judging on %d gold examples", job.job_id, len(gold))
-        status.phase = "judging"
+        status.enter("judging")
         # the base model and the production adapter answer as they did for earlier jobs: score each input once
         cache = PredictionCache(settings.data_dir / "trainer" / "predictions")
 
@@ -150,7 +150,7 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         if not decision.promoted:
             return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
                                    failed_rules=decision.failed, metrics=decision.metrics, training=summary)
-        status.phase = "publishing"
+        status.enter("publishing")
         uri = ArtifactStore(settings.artifact_root).put_dir(adapter_dir, f"adapters/{job.task}/{adapter_id}")
         return AdapterPublished(
             task=job.task, adapter_id=adapter_id, job_id=job.job_id, uri=uri, sha256=sha,

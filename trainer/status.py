@@ -5,9 +5,10 @@ Training takes minutes to hours; the worker publishes this with its counters on
 shows progress instead of a silent "training".
 
 >>> s = JobStatus("job-1", "transactions")
->>> s.phase = "training"; s.on_step(3, 30, 1.25)
->>> s.snapshot()["step"], s.snapshot()["max_steps"], s.snapshot()["loss"]
-(3, 30, 1.25)
+>>> s.enter("training"); s.on_step(3, 30, 1.25)
+>>> snap = s.snapshot()
+>>> snap["phase"], snap["step"], snap["max_steps"], snap["loss"], [p for p, _ in snap["phases"]]
+('training', 3, 30, 1.25, ['loading', 'training'])
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ class JobStatus:
         self.max_steps = 0
         self.loss: float | None = None
         self.started_ms = int(time.time() * 1000)
+        self.phases: list[tuple[str, int]] = [("loading", self.started_ms)]
+        """Every phase entered and when: a reader who missed one still sees it happened."""
         self._lock = threading.Lock()
+
+    def enter(self, phase: str) -> None:
+        """Move to ``phase`` (loading, training, judging, publishing, done)."""
+        with self._lock:
+            self.phase = phase
+            self.phases.append((phase, int(time.time() * 1000)))
 
     def on_step(self, step: int, max_steps: int, loss: float | None = None) -> None:
         with self._lock:
@@ -41,7 +50,8 @@ class JobStatus:
         """A JSON-able copy."""
         with self._lock:
             return {"job_id": self.job_id, "task": self.task, "phase": self.phase, "step": self.step,
-                    "max_steps": self.max_steps, "loss": self.loss, "started_ms": self.started_ms}
+                    "max_steps": self.max_steps, "loss": self.loss, "started_ms": self.started_ms,
+                    "phases": [list(p) for p in self.phases]}
 
 
 class StatusCallback(TrainerCallback):

@@ -175,6 +175,8 @@ class TrainerWorker:
                     self.in_flight = True
                     return
             verdict = task.result()
+            status.enter("done")
+            await self.publish_status(producer, status)  # the whole history, however short the job was
         finally:
             self.current = None
             if not stop.is_set():
