@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,22 @@ def bootstrap() -> str:
         pytest.fail(f"Kafka is required for integration tests and is down: {exc}. "
                     "Run `make test` (it starts the broker) or `distillery kafka up`.", pytrace=False)
     return servers
+
+
+@pytest.fixture
+def derived_config(tmp_path: Path) -> Callable[..., Path]:
+    """The project's ``distillery.toml`` with some lines replaced, written as this test's own file."""
+
+    def make(replace: Mapping[str, str], name: str = "distillery.toml") -> Path:
+        text = (ROOT / "distillery.toml").read_text()
+        for old, new in replace.items():
+            assert old in text, f"distillery.toml changed: {old!r} is gone; update this test"
+            text = text.replace(old, new)
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return make
 
 
 @pytest.fixture

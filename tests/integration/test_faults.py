@@ -64,16 +64,6 @@ async def produce(s: Settings, values: list[bytes], *, rate: float = 0.0) -> Non
         await p.stop()
 
 
-def config(tmp_path: Path, **replace: str) -> Path:
-    text = (ROOT / "distillery.toml").read_text()
-    for old, new in replace.items():
-        assert old in text, f"distillery.toml changed: {old!r} is gone; update this test"
-        text = text.replace(old, new)
-    path = tmp_path / "faults.toml"
-    path.write_text(text)
-    return path
-
-
 def query(s: Settings, sql: str) -> list[tuple[Any, ...]]:
     """Read the task's store; the worker lets go of the file between batches."""
     for _ in range(60):
@@ -149,7 +139,7 @@ def broker_cli(*args: str) -> str:
 
 
 def test_broker_stopped_and_restarted_mid_stream_loses_and_doubles_nothing(
-    kafka_settings, spawn_worker, tmp_path: Path, bootstrap: str
+    kafka_settings, spawn_worker, derived_config, bootstrap: str
 ) -> None:
     if not bootstrap.startswith("127.0.0.1:"):
         pytest.fail("this test stops and restarts the local broker; run it with `make test`", pytrace=False)
@@ -157,7 +147,7 @@ def test_broker_stopped_and_restarted_mid_stream_loses_and_doubles_nothing(
     first, second = events(1500, seed=21), events(1500, seed=21, start=1500)
     teacher = CountingTeacher(latency_s=0.05)
     with teacher.server.run_in_thread() as running:
-        worker = spawn_worker(s, "streams", config=config(tmp_path, **{"base_rate = 0.2": "base_rate = 0.5"}),
+        worker = spawn_worker(s, "streams", config=derived_config({"base_rate = 0.2": "base_rate = 0.5"}),
                               OPENAI_BASE_URL=running.base_url)
         asyncio.run(produce(s, [e.to_json() for e in first]))
         wait_for("the worker to be mid-stream", lambda: len(stored_ids(s)) >= 300, 120, worker)
@@ -188,13 +178,13 @@ def test_broker_stopped_and_restarted_mid_stream_loses_and_doubles_nothing(
 
 
 def test_teacher_down_thirty_seconds_backlog_drains_and_spend_counts_once(
-    kafka_settings, spawn_worker, tmp_path: Path
+    kafka_settings, spawn_worker, derived_config
 ) -> None:
     s = kafka_settings()
     evs = events(2400, seed=22)
     teacher = CountingTeacher(latency_s=0.02)
     with teacher.server.run_in_thread() as running:
-        worker = spawn_worker(s, "streams", config=config(tmp_path, **{"base_rate = 0.2": "base_rate = 0.5"}),
+        worker = spawn_worker(s, "streams", config=derived_config({"base_rate = 0.2": "base_rate = 0.5"}),
                               OPENAI_BASE_URL=running.base_url)
         asyncio.run(produce(s, [e.to_json() for e in evs[:800]]))
         wait_for("the first labels", lambda: teacher.answered >= 50, 120, worker)
@@ -254,13 +244,13 @@ def hostile_messages(n: int, seed: int) -> tuple[list[bytes], list[InferenceEven
 
 
 def test_a_flood_of_malformed_and_hostile_events_breaks_no_worker_and_is_accounted_for(
-    kafka_settings, spawn_worker, tmp_path: Path
+    kafka_settings, spawn_worker, derived_config
 ) -> None:
     s = kafka_settings()
     bad, hostile = hostile_messages(3000, seed=23)
     good = events(500, seed=23)
     teacher = CountingTeacher(latency_s=0.005)
-    cfg = config(tmp_path, **{"base_rate = 0.2": "base_rate = 1.0"})
+    cfg = derived_config({"base_rate = 0.2": "base_rate = 1.0"})
     with teacher.server.run_in_thread() as running:
         streams = spawn_worker(s, "streams", config=cfg, OPENAI_BASE_URL=running.base_url)
         monitors = spawn_worker(s, "monitors", "--http-port", "0", "--web-port", "0", config=cfg)

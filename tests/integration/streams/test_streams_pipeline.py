@@ -55,16 +55,6 @@ async def _produce(s: Settings, values: list[bytes]) -> None:
         await p.stop()
 
 
-def _config(tmp_path: Path, **replace: str) -> Path:
-    text = (ROOT / "distillery.toml").read_text()
-    for old, new in replace.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "distillery.toml"
-    path.write_text(text)
-    return path
-
-
 def _outcomes(s: Settings) -> dict[str, str]:
     con = duckdb.connect(str(store_path(s, "transactions")), read_only=True)
     try:
@@ -96,10 +86,10 @@ def teacher():
 
 
 def test_every_event_is_accounted_for_and_pii_never_reaches_the_teacher(
-    kafka_settings, spawn_worker, teacher, tmp_path: Path
+    kafka_settings, spawn_worker, teacher, derived_config, tmp_path: Path
 ) -> None:
     s = kafka_settings()
-    config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 0.5", "min_new_examples = 2000": "min_new_examples = 150",
+    config = derived_config({"base_rate = 0.2": "base_rate = 0.5", "min_new_examples = 2000": "min_new_examples = 150",
                                   "min_train_examples = 2000": "min_train_examples = 64"})
     events = _events(400)
     bad = [b"\xff\xfe", b'{"event_id": 1}', b"{nope"]
@@ -138,10 +128,10 @@ def test_every_event_is_accounted_for_and_pii_never_reaches_the_teacher(
 
 
 def test_forced_redelivery_adds_no_rows_and_no_teacher_calls(
-    kafka_settings, spawn_worker, teacher, tmp_path: Path
+    kafka_settings, spawn_worker, teacher, derived_config, tmp_path: Path
 ) -> None:
     s = kafka_settings()
-    config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 1.0"})
+    config = derived_config({"base_rate = 0.2": "base_rate = 1.0"})
     events = _events(150, seed=5)
     worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
     asyncio.run(_produce(s, [e.to_json() for e in events]))
@@ -188,10 +178,11 @@ def _redelivered(s: Settings) -> int:
     return int(sum(snap["counts"].get("transactions", {}).get("redelivered", 0) for snap in latest.values()))
 
 
-def test_spent_budget_stops_teacher_calls(kafka_settings, spawn_worker, teacher, tmp_path: Path) -> None:
+def test_spent_budget_stops_teacher_calls(kafka_settings, spawn_worker, teacher, derived_config,
+                                         tmp_path: Path) -> None:
     s = kafka_settings()
     # about 0.0001 USD a call at these prices and prompt sizes: 0.002 buys a handful
-    config = _config(tmp_path, **{"base_rate = 0.2": "base_rate = 1.0",
+    config = derived_config({"base_rate = 0.2": "base_rate = 1.0",
                                   "budget_usd_per_hour = 5.0": "budget_usd_per_hour = 0.002"})
     events = [e for e in _events(200, seed=9, production_every=0, gold_every=0)]
     worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
@@ -205,10 +196,10 @@ def test_spent_budget_stops_teacher_calls(kafka_settings, spawn_worker, teacher,
 
 
 def test_non_urgent_task_labels_through_the_batch_api_at_half_price(
-    kafka_settings, spawn_worker, teacher, tmp_path: Path
+    kafka_settings, spawn_worker, teacher, derived_config, tmp_path: Path
 ) -> None:
     s = kafka_settings()
-    config = _config(tmp_path, **{
+    config = derived_config({
         "base_rate = 0.2": "base_rate = 1.0",
         "concurrency = 16": "concurrency = 16\nbatch = true",
         "[monitors]": "[streams]\nbatch_poll_seconds = 1.0\n\n[monitors]",

@@ -34,16 +34,6 @@ LENIENT = {
 }
 
 
-def _config(tmp_path: Path) -> Path:
-    text = (ROOT / "distillery.toml").read_text()
-    for old, new in LENIENT.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "trainer.toml"
-    path.write_text(text)
-    return path
-
-
 def _job(s: Settings, tmp_path: Path, model: str, *, missing: bool = False) -> TrainJob:
     rows = list(TransactionGenerator(seed=21).stream(160))
     snap = pa.table({
@@ -99,10 +89,11 @@ def _wait_for(pred, timeout: float, what: str, log: Path | None = None) -> None:
     raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
-def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spawn_worker, tmp_path: Path) -> None:
+def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spawn_worker, derived_config,
+                                                             tmp_path: Path) -> None:
     s = kafka_settings()
     model = str(build_tiny_model(tmp_path / "tiny", [t for t, _ in TransactionGenerator(seed=3).stream(300)], seed=0))
-    config = _config(tmp_path)
+    config = derived_config(LENIENT)
     job = _job(s, tmp_path, model)
     bad = _job(s, tmp_path, model, missing=True)
     _send(s, bad, job)
