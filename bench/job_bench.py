@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from distillery.artifacts import ArtifactStore  # noqa: E402
 from distillery.demo.runner import gold_rows  # noqa: E402
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob  # noqa: E402
-from distillery.kafka import ensure_topics, make_producer, read_topic, send_record  # noqa: E402
+from distillery.kafka import ensure_topics, read_topic, send_one  # noqa: E402
 from distillery.settings import Settings, load_settings  # noqa: E402
 from distillery.sim.teacher_model import SimTeacher  # noqa: E402
 from distillery.sim.transactions import TransactionGenerator  # noqa: E402
@@ -67,15 +67,6 @@ def make_job(s: Settings, work: Path, *, seed: int, n: int, gold: list[Any]) -> 
                     gold_uri=gold_uri, n_train=n - n // 10, n_eval=n // 10, reason="count")
 
 
-async def send(s: Settings, job: TrainJob) -> None:
-    p = make_producer(s)
-    await p.start()
-    try:
-        await send_record(p, s, job)
-    finally:
-        await p.stop()
-
-
 def verdict(s: Settings, job_id: str) -> AdapterPublished | AdapterRejected | None:
     for topic, kind in ((s.topics.published, AdapterPublished), (s.topics.rejected, AdapterRejected)):
         for r in asyncio.run(read_topic(s.kafka.bootstrap_servers, topic, idle_s=0.5, timeout_s=5)):
@@ -98,7 +89,7 @@ def phases(s: Settings, job_id: str) -> dict[str, float]:
 
 def run_job(s: Settings, job: TrainJob, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    asyncio.run(send(s, job))
+    asyncio.run(send_one(s, job))
     while (v := verdict(s, job.job_id)) is None:
         if proc.poll() is not None:
             raise SystemExit(f"the trainer died:\n{log.read_text()[-3000:]}")

@@ -91,6 +91,16 @@ async def send_record(producer: AIOKafkaProducer, settings: Settings, record: Re
     await producer.send_and_wait(topic, record.to_json(), key=record.key())
 
 
+async def send_one(settings: Settings, record: Record) -> None:
+    """Produce one record with a producer of its own (CLI commands and tools, not workers)."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await send_record(producer, settings, record)
+    finally:
+        await producer.stop()
+
+
 async def read_topic(
     bootstrap: str,
     topic: str,

@@ -9,7 +9,7 @@ import pydantic
 from aiokafka import ConsumerRecord
 
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected
-from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
+from distillery.kafka import ensure_topics, read_topic, send_one
 from distillery.settings import Settings
 from serving.adapters.book import AdapterBook, AdapterRecord
 
@@ -38,9 +38,4 @@ async def read_book(settings: Settings, *, timeout_s: float = 15.0) -> AdapterBo
 async def send_control(settings: Settings, control: AdapterControl) -> None:
     """Publish an operator's decision on ``adapters.control``; every subscriber follows it."""
     await ensure_topics(settings, [settings.topics.control])
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await send_record(producer, settings, control)
-    finally:
-        await producer.stop()
+    await send_one(settings, control)
