@@ -271,6 +271,37 @@ class ModelScores(BaseModel):
     worst_category: str | None = None
 
 
+class RoutedScores(BaseModel):
+    """The routed system on the gold set: the student where it is sure, the teacher elsewhere.
+
+    Measured out of sample: the threshold is calibrated on one part of the gold set
+    and coverage and accuracy are counted on the other (``method``), so the figures
+    are what serving will see, not what the calibration was fitted to.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: Annotated[int, Field(ge=0)] = Field(description="Gold rows the routed figures were counted on.")
+    threshold: Probability | None = Field(
+        default=None, description="Calibrated on the whole gold set: what the router will use (None: all to the teacher)."
+    )
+    coverage: Probability = Field(description="Share of gold inputs the student answers (out of sample).")
+    accuracy: Probability = Field(description="Routed system against ground truth (out of sample).")
+    student_accuracy: Probability | None = Field(
+        default=None, description="The student's accuracy on the share it answered (out of sample)."
+    )
+    teacher_accuracy: Probability | None = Field(
+        default=None, description="The teacher's accuracy on the same rows, for comparison."
+    )
+    per_category: dict[str, Probability] = Field(default_factory=dict, description="Routed accuracy per category.")
+    per_category_coverage: dict[str, Probability] = Field(
+        default_factory=dict, description="Student share per category."
+    )
+    worst_category: str | None = None
+    method: Literal["holdout", "cross_validation"] = "cross_validation"
+    folds: Annotated[int, Field(ge=1)] = 1
+
+
 class GateMetrics(BaseModel):
     """Gold-set scores of each contender, plus the verdict of every promotion rule."""
 
@@ -281,6 +312,9 @@ class GateMetrics(BaseModel):
     base: ModelScores | None = None
     production: ModelScores | None = None
     teacher: ModelScores | None = None
+    routed: RoutedScores | None = Field(
+        default=None, description="The candidate behind the router (student when sure, teacher otherwise)."
+    )
     rules: dict[str, bool] = Field(default_factory=dict, description="Each promotion rule and whether it passed.")
 
 
@@ -297,6 +331,10 @@ class TrainingSummary(BaseModel):
     seconds: Annotated[float, Field(ge=0.0)] = 0.0
     first_loss: float | None = None
     final_loss: float | None = None
+
+
+HeadKind = Literal["lm", "classifier"]
+HeadTargets = Literal["hard", "soft"]
 
 
 class AdapterPublished(Record):
@@ -322,6 +360,13 @@ class AdapterPublished(Record):
     router_coverage: Probability | None = Field(
         default=None, description="Share of gold inputs the student answers at that threshold."
     )
+    head: HeadKind = Field(
+        default="lm", description="classifier: a label head scores the label set in one pass; lm: the LM answers."
+    )
+    head_targets: HeadTargets | None = Field(
+        default=None, description="What a classifier head learned from: hard labels, or soft (teacher confidence)."
+    )
+    labels: list[str] | None = Field(default=None, description="A classifier head's label order.")
     created_at_ms: int = Field(default_factory=now_ms)
 
 

@@ -85,6 +85,23 @@ class TrainerSettings(Section):
     max_poll_interval_s: Annotated[int, Field(ge=60)] = 600
 
 
+class ServingSettings(Section):
+    """A serving replica's router: its OpenAI-compatible API and micro-batching."""
+
+    host: str = Field(default="127.0.0.1", description="Address the router listens on.")
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    max_batch: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=32, description="Requests answered by one forward pass at most."
+    )
+    max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = Field(
+        default=5.0, description="How long the first request of a batch waits for others to join it."
+    )
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra model names that mean a task (e.g. the teacher's name -> task), beside 'distillery:TASK'.",
+    )
+
+
 class Settings(Section):
     """Everything a worker needs, resolved once."""
 
@@ -99,6 +116,7 @@ class Settings(Section):
     streams: StreamsSettings = StreamsSettings()
     monitors: MonitorsSettings = MonitorsSettings()
     trainer: TrainerSettings = TrainerSettings()
+    serving: ServingSettings = ServingSettings()
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -187,10 +205,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         raise ConfigError("config file not found; pass --config or set DISTILLERY_CONFIG", source=source)
 
     top = dict(raw.get("distillery", {}))
-    unknown = set(raw) - {"distillery", "kafka", "streams", "monitors", "trainer", "tasks"}
+    unknown = set(raw) - {"distillery", "kafka", "streams", "monitors", "trainer", "serving", "tasks"}
     if unknown:
         raise ConfigError("unknown top-level table (expected distillery, kafka, streams, monitors, "
-                          "trainer, tasks)", source=source, key=sorted(unknown)[0])
+                          "trainer, serving, tasks)", source=source, key=sorted(unknown)[0])
     data: dict[str, Any] = {
         **top,
         "config_path": str(file) if file.exists() else None,
@@ -198,6 +216,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         "streams": raw.get("streams", {}),
         "monitors": raw.get("monitors", {}),
         "trainer": raw.get("trainer", {}),
+        "serving": raw.get("serving", {}),
         "tasks": _task_tables(raw, source),
     }
     if "openai_api_key" in top:

@@ -48,6 +48,17 @@ class StudentSpec(Spec):
 
     base_model: str = Field(default=DEFAULT_STUDENT, description="Hugging Face id, local path or the built-in.")
     system_prompt: str = Field(default="", description="The short prompt used at training and at serving.")
+    head: Literal["auto", "classifier", "lm"] = Field(
+        default="auto",
+        description="classifier: a label head on the last prompt state scores every label in one forward pass; "
+        "lm: the language model answers (label likelihood, or generation); auto: classifier for "
+        "classification tasks, lm otherwise.",
+    )
+    soft_label_weight: Fraction = Field(
+        default=0.5,
+        description="Classifier head: weight of the soft-label loss (the teacher's confidence spread over the "
+        "label set) beside the hard label, where the example carries the teacher's confidence.",
+    )
     price_input_per_mtok: Usd = 0.05
     price_output_per_mtok: Usd = 0.2
 
@@ -87,6 +98,9 @@ class GateSpec(Spec):
     max_category_regression: Fraction = Field(default=0.05, description="Per category, vs production.")
     must_beat_base: bool = True
     min_category_support: Annotated[int, Field(ge=1)] = 3
+    min_coverage: Fraction = Field(
+        default=0.1, description="The routed student must answer at least this share of gold inputs itself."
+    )
 
 
 class RoutingSpec(Spec):
@@ -107,6 +121,19 @@ class EconomicsSpec(Spec):
     data_curation_usd: Usd = 0.0
     monthly_ops_usd: Usd = 500.0
     monthly_serving_fixed_usd: Usd = 300.0
+
+
+def head_kind(kind: str, head: str) -> Literal["classifier", "lm"]:
+    """The head a task's student trains: ``auto`` is a classifier for classification tasks.
+
+    >>> head_kind("classification", "auto"), head_kind("extraction", "auto")
+    ('classifier', 'lm')
+    """
+    if head == "auto":
+        return "classifier" if kind == "classification" else "lm"
+    if head == "classifier" and kind != "classification":
+        raise ValueError(f"student.head: 'classifier' needs a classification task, this one is {kind!r}")
+    return "classifier" if head == "classifier" else "lm"
 
 
 class TaskSpec(Spec):
@@ -134,6 +161,11 @@ class TaskSpec(Spec):
     )
     redact_patterns: list[str] = Field(default_factory=list, description="Extra PII regexes to redact.")
 
+    @property
+    def head(self) -> Literal["classifier", "lm"]:
+        """The student's head for this task (see :func:`head_kind`)."""
+        return head_kind(self.kind, self.student.head)
+
     @model_validator(mode="after")
     def _kind_needs(self) -> TaskSpec:
         if self.kind == "classification":
@@ -142,6 +174,7 @@ class TaskSpec(Spec):
             if len(set(self.labels)) != len(self.labels):
                 dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
                 raise ValueError(f"labels: duplicated {dupes}")
+        head_kind(self.kind, self.student.head)
         if self.kind == "extraction" and not self.output_schema:
             raise ValueError("output_schema: an extraction task needs the JSON Schema of its answers")
         return self
