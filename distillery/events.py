@@ -367,6 +367,9 @@ class AdapterPublished(Record):
         default=None, description="What a classifier head learned from: hard labels, or soft (teacher confidence)."
     )
     labels: list[str] | None = Field(default=None, description="A classifier head's label order.")
+    head_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="SHA-256 of head.safetensors (a classifier head's weights)."
+    )
     created_at_ms: int = Field(default_factory=now_ms)
 
 

@@ -34,6 +34,7 @@ def build_card(
     metrics: GateMetrics | None,
     failed_rules: list[str],
     router_threshold: float | None = None,
+    head: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card as a JSON-ready dict."""
     return {
@@ -55,6 +56,9 @@ def build_card(
         "failed_rules": list(failed_rules),
         "promoted": metrics is not None and not failed_rules,
         "router_threshold": router_threshold,
+        "head": (head or {}).get("head", "lm"),
+        "head_targets": (head or {}).get("head_targets"),
+        "head_sha256": (head or {}).get("head_sha256"),
     }
 
 
@@ -73,6 +77,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- **Data snapshot:** `{card['snapshot_uri']}` (sha256 `{card['snapshot_sha256']}`)",
         f"- **Gold set:** `{card['gold_uri']}`",
         f"- **Student prompt:** {json.dumps(card['student_prompt'])}",
+        f"- **Head:** {_head_line(card)}",
     ]
     if card["router_threshold"] is not None:
         lines.append(f"- **Router threshold:** {card['router_threshold']:.4f}")
@@ -114,6 +119,14 @@ def write_card(folder: Path, card: dict[str, Any]) -> tuple[Path, Path]:
 def _score_row(who: str, s: ModelScores) -> str:
     worst = f"{s.worst_category} ({s.per_category[s.worst_category]:.3f})" if s.worst_category else "-"
     return f"| {who} | {s.accuracy:.3f} | {_num(s.teacher_agreement)} | {worst} |"
+
+
+def _head_line(card: dict[str, Any]) -> str:
+    if card.get("head") == "classifier":
+        return (f"classifier over {len(card['labels'])} labels, one forward pass per answer "
+                f"({card.get('head_targets')} targets; head.safetensors sha256 `{card.get('head_sha256')}`); "
+                "served in process (vLLM's LoRA API serves the LM head only)")
+    return "language model (label likelihood or generation)"
 
 
 def _num(x: float | None) -> str:

@@ -38,6 +38,8 @@ class Example:
     input: str
     label: str
     category: str
+    confidence: float | None = None
+    """The teacher's probability of ``label`` where it gave one (a soft target for a classifier head)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
     train: list[Example] = []
     held_out: list[Example] = []
     dropped = 0
-    for row in table.select(list(REQUIRED_COLUMNS)).to_pylist():
+    optional = [c for c in ("teacher_confidence",) if c in table.column_names]
+    for row in table.select([*REQUIRED_COLUMNS, *optional]).to_pylist():
         text, label = row["input"], row["label"]
         if kind == "extraction" and isinstance(label, str):
             label = _json_or_none(label)
@@ -88,7 +91,9 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
             continue
         answer = answer_text(label)
         category = row["category"] or (answer if isinstance(label, str) else "")
-        example = Example(str(row["event_id"]), text, answer, str(category))
+        confidence = row.get("teacher_confidence")
+        confidence = float(confidence) if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0 else None
+        example = Example(str(row["event_id"]), text, answer, str(category), confidence)
         (train if row["split"] == TRAIN_SPLIT else held_out).append(example)
     if dropped:
         log.warning(

@@ -26,7 +26,10 @@ from distillery.taskspec import TaskSpec
 from trainer.calibrate import calibrate_threshold
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
+from trainer.digest import sha256_file
 from trainer.gate import GateDecision, GoldRow, evaluate_gate, same
+from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
+from trainer.head_train import train_head_adapter
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.predict import Prediction, predict
 from trainer.prediction_cache import PredictionCache
@@ -47,6 +50,12 @@ class Production:
     adapter_id: str
     uri: str
     sha256: str
+    head_sha256: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Its prediction-cache identity, the same :func:`model_identity` gives its folder."""
+        return f"adapter:{self.sha256}" + (f":head:{self.head_sha256}" if self.head_sha256 else "")
 
 
 def adapter_id_for(job: TrainJob) -> str:
@@ -76,17 +85,29 @@ def read_gold(uri: str | None, workdir: Path) -> list[GoldRow]:
 
 
 def _predict(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[str], device: str) -> list[Prediction]:
+    """Answers of the base model (label likelihood) or of an adapter (its head when it has one)."""
     from peft import PeftModel
 
     model, _ = load_base(base_path, device)
+    classifier = None
     if adapter is not None:
         loader: Any = PeftModel
         model = loader.from_pretrained(model, str(adapter))
+        if is_head_adapter(adapter):
+            classifier = load_head(adapter, device)
     tokenizer = load_tokenizer(base_path)
     try:
-        return predict(model.eval(), tokenizer, spec, texts)
+        return predict(model.eval(), tokenizer, spec, texts, classifier=classifier)
     finally:
         del model
+
+
+def model_identity(adapter_dir: Path) -> str:
+    """The prediction-cache identity of an adapter: its weights, and its head when it has one."""
+    sha = adapter_sha256(adapter_dir)
+    if is_head_adapter(adapter_dir):
+        return f"adapter:{sha}:head:{sha256_file(adapter_dir / HEAD_WEIGHTS)}"
+    return f"adapter:{sha}"
 
 
 def run_job(job: TrainJob, settings: Settings, *, production: Production | None = None,
@@ -115,8 +136,9 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         adapter_dir = work / "adapter"
         log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
         status.enter("training")
-        result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
-                               callbacks=[StatusCallback(status)])
+        train = train_head_adapter if spec.head == "classifier" else train_adapter
+        result = train(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
+                       callbacks=[StatusCallback(status)])
         texts = [g.input for g in gold]
         log.info("job %s: judging on %d gold examples", job.job_id, len(gold))
         status.enter("judging")
@@ -127,12 +149,12 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             return cache.key(model, device, spec.kind, spec.labels, spec.student.system_prompt)
 
         sha = adapter_sha256(adapter_dir)
-        cand = cache.predict(key(f"adapter:{sha}"),
+        cand = cache.predict(key(model_identity(adapter_dir)),
                              texts, lambda todo: _predict(base_path, adapter_dir, spec, todo, device))
         base = cache.predict(key(f"base:{base_path}"), texts, lambda todo: _predict(base_path, None, spec, todo, device))
         prod = None
         if production is not None:
-            prod = cache.predict(key(f"adapter:{production.sha256}"), texts, lambda todo: _predict(
+            prod = cache.predict(key(production.identity), texts, lambda todo: _predict(
                 base_path, fetch_dir(production.uri, work / "production"), spec, todo, device))
         decision: GateDecision = evaluate_gate(
             gold, spec.gate, candidate=[p.answer for p in cand], base=[p.answer for p in base],
@@ -143,9 +165,10 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                           spec.routing.target_accuracy)
         summary = result.summary()
         adapter_id = adapter_id_for(job)
+        head = _head_fields(adapter_dir)
         card = build_card(adapter_id=adapter_id, job=job, spec=spec, base_model=base_path, adapter_sha=sha,
                           training=summary, metrics=decision.metrics, failed_rules=decision.failed,
-                          router_threshold=calibration.threshold)
+                          router_threshold=calibration.threshold, head=head)
         write_card(adapter_dir, card)
         if not decision.promoted:
             return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
@@ -157,5 +180,14 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             base_model=spec.student.base_model if job.base_model is None else job.base_model,
             student_prompt=spec.student.system_prompt, snapshot_uri=job.snapshot_uri,
             card_uri=f"{uri}/card.json", metrics=decision.metrics, training=summary,
-            router_threshold=calibration.threshold, router_coverage=calibration.coverage,
+            router_threshold=calibration.threshold, router_coverage=calibration.coverage, **head,
         )
+
+
+def _head_fields(adapter_dir: Path) -> dict[str, Any]:
+    """What the adapter event and the card say about an adapter's head."""
+    if not is_head_adapter(adapter_dir):
+        return {"head": "lm"}
+    classifier = load_head(adapter_dir)
+    return {"head": "classifier", "head_targets": classifier.meta.targets, "labels": list(classifier.labels),
+            "head_sha256": sha256_file(adapter_dir / HEAD_WEIGHTS)}

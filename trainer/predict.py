@@ -16,6 +16,7 @@ from typing import Any
 
 from distillery.taskspec import TaskSpec
 from trainer.data import encode_prompt
+from trainer.head import Classifier, check_labels, classify
 from trainer.scoring import score_labels
 
 
@@ -28,9 +29,18 @@ class Prediction:
 
 
 def predict(model: Any, tokenizer: Any, spec: TaskSpec, texts: Sequence[str], *,
-            batch_size: int = 8, max_new_tokens: int = 128) -> list[Prediction]:
-    """The student's answer to every text, with its confidence."""
+            batch_size: int = 8, max_new_tokens: int = 128, classifier: Classifier | None = None) -> list[Prediction]:
+    """The student's answer to every text, with its confidence.
+
+    With a ``classifier`` (an adapter trained with a head) one forward pass over
+    each input scores the whole label set (:mod:`trainer.head`); without one a
+    classification task is scored by label likelihood.
+    """
     prompt = spec.student.system_prompt
+    if classifier is not None:
+        check_labels(classifier, spec.labels, f"tasks.{spec.name}.labels")
+        return [Prediction(label, conf) for label, conf, _ in
+                classify(model, tokenizer, classifier, prompt, texts, batch_size=max(batch_size, 32))]
     if spec.kind == "classification":
         scores = score_labels(model, tokenizer, texts, spec.labels, prompt, batch_size=batch_size)
         return [Prediction(s.label, s.confidence) for s in scores]

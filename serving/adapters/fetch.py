@@ -23,6 +23,8 @@ from distillery.events import AdapterPublished
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_META = "head.json"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,15 @@ def verify(folder: Path, event: AdapterPublished) -> None:
     if got != event.sha256:
         raise IntegrityError(f"adapter {event.adapter_id} at {event.uri}: {ADAPTER_WEIGHTS} has SHA-256 {got}, "
                              f"the event announced {event.sha256}; refusing to load it")
+    if event.head == "classifier":
+        head = folder / HEAD_WEIGHTS
+        if not head.is_file() or not (folder / HEAD_META).is_file():
+            raise ArtifactError(f"adapter {event.adapter_id} at {event.uri}: the event announces a classifier head "
+                                f"but {HEAD_WEIGHTS} or {HEAD_META} is missing")
+        got = sha256_file(head)
+        if event.head_sha256 is not None and got != event.head_sha256:
+            raise IntegrityError(f"adapter {event.adapter_id} at {event.uri}: {HEAD_WEIGHTS} has SHA-256 {got}, "
+                                 f"the event announced {event.head_sha256}; refusing to load it")
 
 
 def fetch_adapter(event: AdapterPublished, cache_dir: Path) -> LocalAdapter:

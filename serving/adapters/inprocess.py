@@ -14,6 +14,10 @@ task the newest ``keep`` adapters stay loaded (the one serving and the one
 before it, by default), so a rollback to the previous adapter is a pointer
 switch; older ones are deleted to free memory.
 
+An adapter trained with a classifier head (``head.safetensors`` beside the LoRA
+weights) answers through it: one forward pass per batch of inputs, whatever the
+size of the label set; the head is held beside its adapter and swapped with it.
+
 Answers come from :func:`trainer.predict.predict` with the prompt the adapter
 was trained with (``AdapterPublished.student_prompt``), so serving scores
 exactly as the gate and the router's calibration did.
@@ -28,11 +32,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from distillery.errors import ConfigError, ServingError
+from distillery.errors import ArtifactError, ConfigError, ServingError, TrainingError
 from distillery.events import AdapterPublished
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from serving.adapters.fetch import LocalAdapter, safe_name
+from trainer.head import Classifier, check_labels, is_head_adapter, load_head
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.predict import Prediction, predict
 from trainer.student import resolve_base_model
@@ -81,6 +86,7 @@ class InProcessServer:
         self._loaded: dict[str, list[str]] = {}
         self._names: dict[str, str] = {}
         self._specs: dict[str, TaskSpec] = {}
+        self._heads: dict[str, Classifier] = {}
         self._switched_at: dict[str, float] = {}
         self._answered: set[str] = set()
         self.first_answer_hooks: list[FirstAnswerHook] = []
@@ -114,6 +120,7 @@ class InProcessServer:
             raise ServingError(f"adapter {ev.adapter_id}: base_model is {ev.base_model!r} but this server holds "
                                f"{self.base_model!r}; serve it from a server started on its base model")
         spec = self._spec(ev)
+        head = self._read_head(adapter, spec)
         asked = time.perf_counter()
         with self._turnstile, self._lock:
             got_lock = time.perf_counter()
@@ -121,6 +128,8 @@ class InProcessServer:
                 self._load_weights(adapter, safe_name(ev.adapter_id))
             self.swap_seconds[ev.adapter_id] = (got_lock - asked, time.perf_counter() - got_lock)
             self._specs[ev.adapter_id] = spec
+            if head is not None:
+                self._heads[ev.adapter_id] = head
             self._served[ev.task] = adapter
             self._switched_at[ev.adapter_id] = time.perf_counter()
             order = [ev.adapter_id] + [a for a in self._loaded.get(ev.task, []) if a != ev.adapter_id]
@@ -132,6 +141,7 @@ class InProcessServer:
             for old in dropped:
                 self._model.delete_adapter(self._names.pop(old))
                 self._specs.pop(old, None)
+                self._heads.pop(old, None)
 
     def _load_weights(self, adapter: LocalAdapter, name: str) -> None:
         from peft import PeftModel
@@ -148,6 +158,17 @@ class InProcessServer:
             raise ServingError(f"adapter {adapter.adapter_id} at {adapter.path}: peft could not load it "
                                f"({type(exc).__name__}: {exc}); was it trained on {self.base_model}?") from exc
         self._names[adapter.adapter_id] = name
+
+    def _read_head(self, adapter: LocalAdapter, spec: TaskSpec) -> Classifier | None:
+        """The adapter's classifier head (None for an LM adapter), checked against the task's labels."""
+        if adapter.event.head != "classifier" and not is_head_adapter(adapter.path):
+            return None
+        try:
+            head = load_head(adapter.path, self.device)
+            check_labels(head, spec.labels, f"adapter {adapter.adapter_id}")
+        except (ArtifactError, TrainingError) as exc:
+            raise ServingError(f"adapter {adapter.adapter_id}: {exc}") from exc
+        return head
 
     def _spec(self, ev: AdapterPublished) -> TaskSpec:
         """The task's spec with the prompt the adapter was trained with."""
@@ -171,7 +192,8 @@ class InProcessServer:
             name = self._names[adapter_id]
             if self._model.active_adapter != name:
                 self._model.set_adapter(name, inference_mode=True)
-            out = predict(self._model, self.tokenizer, self._specs[adapter_id], texts)
+            out = predict(self._model, self.tokenizer, self._specs[adapter_id], texts,
+                          classifier=self._heads.get(adapter_id))
             first = adapter_id not in self._answered
             self._answered.add(adapter_id)
         if first:

@@ -11,6 +11,10 @@ after the switch (``POST /v1/unload_lora_adapter {"lora_name"}``): reloading
 other weights under a name already used could answer from the prefix cache
 built for the old weights. Clients ask for ``model = lora_name(task)``.
 
+Adapters with a classifier head (``AdapterPublished.head == "classifier"``) are
+refused with a message saying so: vLLM's runtime LoRA API loads LoRA weights on
+a causal LM, not a separate label head; serve those tasks in process.
+
 ``lora_path`` is the adapter's folder in this process's cache: vLLM reads it
 from its own filesystem, so run the subscriber on the same host as vLLM, or
 with a data dir on a volume both see.
@@ -68,6 +72,12 @@ class VllmServer:
 
     async def activate(self, adapter: LocalAdapter) -> None:
         """Load ``adapter`` under its own name, serve it, then unload the one it replaces."""
+        if adapter.event.head == "classifier":
+            raise ServingError(
+                f"adapter {adapter.adapter_id}: it answers through a classifier head (head.safetensors beside the "
+                "LoRA weights), which vLLM's runtime LoRA API cannot load: vLLM serves LoRA on the language-model "
+                "head only. Serve this task in process (`distillery adapters watch --port`), or set "
+                f"tasks.{adapter.task}.student.head = \"lm\" to train adapters vLLM can serve")
         old = self.lora_name(adapter.task)
         new = lora_name_for(adapter.task, adapter.adapter_id)
         if new == old:

@@ -1,0 +1,131 @@
+"""The classifier head on the tiny model: it learns, only LoRA and head weights move, one pass per batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from trainer_toy import LABELS, SYSTEM_PROMPT, toy_examples, toy_spec
+from transformers import TrainerCallback
+
+from distillery.errors import ArtifactError, TrainingError
+from trainer.head import HEAD_META, HEAD_WEIGHTS, classify, is_head_adapter, load_head, prompt_ids
+from trainer.head_train import mixed_loss, soft_targets, train_head_adapter
+from trainer.loading import load_tokenizer, load_with_adapter
+from trainer.predict import predict
+from trainer.train import TrainResult
+
+GOLD = toy_examples(30, seed=2)
+
+
+class Capture(TrainerCallback):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.before: dict[str, torch.Tensor] = {}
+        self.after: dict[str, torch.Tensor] = {}
+        self.trainable: set[str] = set()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        self.before = {k: v.detach().clone() for k, v in model.named_parameters()}
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        self.after = {k: v.detach().clone() for k, v in model.named_parameters()}
+        self.trainable = {k for k, v in model.named_parameters() if v.requires_grad}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Capture, Path]:
+    capture = Capture()
+    out = tmp_path_factory.mktemp("head-adapter")
+    examples = toy_examples(48, seed=1)
+    # half the rows carry a teacher confidence: soft targets are mixed in
+    examples = [e if i % 2 else type(e)(e.event_id, e.input, e.label, e.category, 0.8)
+                for i, e in enumerate(examples)]
+    result = train_head_adapter(tiny_model, examples, toy_spec(), out, device="cpu", callbacks=[capture],
+                                progress=False)
+    return result, capture, out
+
+
+def test_the_loss_falls_and_lora_and_head_weights_move_while_the_base_stays(
+        trained: tuple[TrainResult, Capture, Path]) -> None:
+    result, capture, _ = trained
+    losses = [loss for _, loss in result.losses]
+    assert result.steps == 24 and len(losses) == 24
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+    assert result.tokens > 0
+    moved = {k for k in capture.before if not torch.equal(capture.before[k], capture.after[k])}
+    assert capture.trainable, "nothing was trainable"
+    assert moved == capture.trainable  # every trainable weight moved, nothing else did
+    assert any("lora_" in k for k in moved) and {"head.weight", "head.bias"} <= moved
+    assert all("lora_" in k or k.startswith("head.") for k in capture.trainable)
+
+
+def test_the_saved_adapter_carries_its_head_and_answers_the_gold_set(
+        trained: tuple[TrainResult, Capture, Path], tiny_model: str) -> None:
+    _, _, folder = trained
+    assert is_head_adapter(folder) and (folder / HEAD_WEIGHTS).is_file()
+    head = load_head(folder)
+    assert head.labels == tuple(LABELS) and head.meta.targets == "soft"
+    model = load_with_adapter(tiny_model, folder, "cpu")
+    tok = load_tokenizer(tiny_model)
+    answers = classify(model, tok, head, SYSTEM_PROMPT, [g.input for g in GOLD])
+    accuracy = sum(a[0] == g.label for a, g in zip(answers, GOLD, strict=True)) / len(GOLD)
+    assert accuracy >= 0.9
+    for label, conf, probs in answers:
+        assert abs(sum(probs) - 1.0) < 1e-5 and conf == max(probs) and label == LABELS[probs.index(conf)]
+
+
+def test_batched_and_single_answers_agree_and_a_batch_is_one_forward_pass(
+        trained: tuple[TrainResult, Capture, Path], tiny_model: str) -> None:
+    _, _, folder = trained
+    model = load_with_adapter(tiny_model, folder, "cpu")
+    tok = load_tokenizer(tiny_model)
+    head = load_head(folder)
+    texts = [g.input for g in GOLD[:12]]
+    backbone = model.get_base_model().model
+    calls = []
+    hook = backbone.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        batched = classify(model, tok, head, SYSTEM_PROMPT, texts, batch_size=32)
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # twelve answers, one backbone pass
+    single = [classify(model, tok, head, SYSTEM_PROMPT, [t])[0] for t in texts]
+    for (la, ca, _), (lb, cb, _) in zip(batched, single, strict=True):
+        assert la == lb and abs(ca - cb) < 1e-4
+    spec = toy_spec()
+    preds = predict(model, tok, spec, texts, classifier=head)
+    assert [p.answer for p in preds] == [b[0] for b in batched]
+
+
+def test_a_head_for_other_labels_is_refused(trained: tuple[TrainResult, Capture, Path], tiny_model: str) -> None:
+    _, _, folder = trained
+    model = load_with_adapter(tiny_model, folder, "cpu")
+    spec = toy_spec().model_copy(update={"labels": ["metal", "fruit", "bird"]})
+    with pytest.raises(TrainingError, match="retrain the adapter"):
+        predict(model, load_tokenizer(tiny_model), spec, ["iron 1"], classifier=load_head(folder))
+
+
+def test_a_damaged_head_is_an_artifact_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / HEAD_META).write_text('{"labels": ["a", "b"], "hidden_size": 4}')
+    with pytest.raises(ArtifactError, match="head.safetensors"):
+        load_head(tmp_path)
+
+
+def test_soft_targets_and_the_mixed_loss() -> None:
+    t = soft_targets(torch.tensor([0, 2]), torch.tensor([0.9, 0.1]), 3)
+    assert torch.allclose(t, torch.tensor([[0.9, 0.05, 0.05], [1 / 3, 1 / 3, 1 / 3]]), atol=1e-6)
+    logits = torch.tensor([[3.0, 0.0, 0.0]])
+    hard = mixed_loss(logits, torch.tensor([0]), torch.tensor([-1.0]), 0.5)
+    soft = mixed_loss(logits, torch.tensor([0]), torch.tensor([0.6]), 0.5)
+    # a teacher only 60% sure pulls the loss up for a student 91% sure: the student learns to be less sure
+    assert float(soft) > float(hard)
+    assert float(mixed_loss(logits, torch.tensor([0]), torch.tensor([0.6]), 0.0)) == pytest.approx(float(hard))
+
+
+def test_a_long_prompt_keeps_its_end(tiny_model: str) -> None:
+    tok = load_tokenizer(tiny_model)
+    full = prompt_ids(tok, SYSTEM_PROMPT, "apple " * 200, 10_000)
+    cut = prompt_ids(tok, SYSTEM_PROMPT, "apple " * 200, 40)
+    assert len(cut) == 40 and cut[-8:] == full[-8:] and cut[:32] == full[:32]
