@@ -7,6 +7,14 @@ Categories with fewer than ``min_category_support`` gold rows are too noisy to
 judge alone: they are kept in ``per_category`` but never decide ``worst`` or a
 regression.
 
+Given the candidate's confidences and the teacher's answers, the gate judges
+what will serve: the *routed system* (student where sure, teacher elsewhere,
+see :mod:`trainer.routed`). Its out-of-sample accuracy must then be within the
+teacher's margin, its student must answer at least ``min_coverage`` of the gold
+inputs, and the per-category rules read its per-category accuracy.
+``min_accuracy`` and ``beats_base`` stay on the student alone: they ask whether
+the student learned anything, not whether the system is good enough.
+
 >>> gold = [GoldRow("a", "x", "x", "x"), GoldRow("b", "y", "y", "y")]
 >>> scores = model_scores(gold, ["x", "x"], min_category_support=1)
 >>> scores.accuracy, scores.teacher_agreement, scores.worst_category
@@ -19,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from distillery.events import GateMetrics, Json, ModelScores
+from distillery.events import GateMetrics, Json, ModelScores, RoutedScores
 from distillery.taskspec import GateSpec
 from trainer.data import answer_text
 from trainer.extraction import exact_match, field_f1
@@ -96,11 +104,21 @@ def evaluate_gate(
     base: Sequence[Answer | None] | None = None,
     production: Sequence[Answer | None] | None = None,
     teacher: Sequence[Answer | None] | None = None,
+    candidate_confidence: Sequence[float] | None = None,
+    production_confidence: Sequence[float] | None = None,
 ) -> GateDecision:
     """Score each contender and apply every rule of ``spec`` to the candidate.
 
     ``teacher`` defaults to the gold rows' pinned teacher answers when every row has one.
+    With ``candidate_confidence`` and teacher answers, the candidate is judged as the
+    routed system (``metrics.routed``): ``within_teacher`` and ``min_worst_category``
+    read its routed accuracy and ``min_coverage`` joins the rules. ``no_category_regression``
+    compares like with like: routed against production's routed when
+    ``production_confidence`` is given too, student alone against student alone otherwise.
     """
+    # trainer.routed builds on this module's GoldRow and same: imported here, not at the top
+    from trainer.routed import routed_scores
+
     if teacher is None and gold and all(g.teacher is not None for g in gold):
         teacher = [g.teacher for g in gold]
     support = spec.min_category_support
@@ -108,27 +126,46 @@ def evaluate_gate(
     def score(preds: Sequence[Answer | None] | None) -> ModelScores | None:
         return None if preds is None else model_scores(gold, preds, min_category_support=support)
 
+    def route(preds: Sequence[Answer | None] | None, conf: Sequence[float] | None) -> RoutedScores | None:
+        if preds is None or conf is None or teacher is None:
+            return None
+        return routed_scores(gold, preds, conf, teacher, max_below_teacher=spec.max_below_teacher,
+                             min_category_support=support)
+
     cand = model_scores(gold, candidate, min_category_support=support)
     base_s, prod_s, teach_s = score(base), score(production), score(teacher)
+    routed, prod_routed = route(candidate, candidate_confidence), route(production, production_confidence)
+    judged: ModelScores | RoutedScores = cand if routed is None else routed
     rules: dict[str, bool] = {"min_accuracy": cand.accuracy >= spec.min_accuracy - EPS}
     if teach_s is not None:
-        rules["within_teacher"] = cand.accuracy >= teach_s.accuracy - spec.max_below_teacher - EPS
-    if cand.worst_category is not None:
-        rules["min_worst_category"] = cand.per_category[cand.worst_category] >= spec.min_worst_category - EPS
+        rules["within_teacher"] = judged.accuracy >= teach_s.accuracy - spec.max_below_teacher - EPS
+    if routed is not None:
+        rules["min_coverage"] = routed.coverage >= spec.min_coverage - EPS
+    if judged.worst_category is not None:
+        rules["min_worst_category"] = judged.per_category[judged.worst_category] >= spec.min_worst_category - EPS
     if prod_s is not None:
-        rules["no_category_regression"] = not regressed_categories(gold, cand, prod_s, spec)
+        if routed is not None and prod_routed is not None:
+            rules["no_category_regression"] = not regressed_categories(gold, routed, prod_routed, spec)
+        else:
+            rules["no_category_regression"] = not regressed_categories(gold, cand, prod_s, spec)
     if spec.must_beat_base and base_s is not None:
         rules["beats_base"] = cand.accuracy > base_s.accuracy + EPS
-    metrics = GateMetrics(
-        gold_size=len(gold), candidate=cand, base=base_s, production=prod_s, teacher=teach_s, rules=rules
-    )
+    metrics = GateMetrics(gold_size=len(gold), candidate=cand, base=base_s, production=prod_s, teacher=teach_s,
+                          routed=routed, rules=rules)
     return GateDecision(metrics=metrics, failed=[name for name, ok in rules.items() if not ok])
 
 
 def regressed_categories(
-    gold: Sequence[GoldRow], candidate: ModelScores, production: ModelScores, spec: GateSpec
+    gold: Sequence[GoldRow],
+    candidate: ModelScores | RoutedScores,
+    production: ModelScores | RoutedScores,
+    spec: GateSpec,
 ) -> list[str]:
-    """Supported categories where the candidate is more than the allowed margin below production."""
+    """Supported categories where the candidate is more than the allowed margin below production.
+
+    Both sides must be of one kind (student alone, or routed): routed accuracy
+    against a student alone would excuse any candidate behind the teacher.
+    """
     counts: dict[str, int] = defaultdict(int)
     for row in gold:
         counts[row.category] += 1

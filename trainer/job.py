@@ -23,7 +23,7 @@ from distillery.errors import ArtifactError, TrainingError
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
-from trainer.calibrate import calibrate_threshold
+from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
 from trainer.digest import sha256_file
@@ -156,13 +156,19 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         if production is not None:
             prod = cache.predict(key(production.identity), texts, lambda todo: _predict(
                 base_path, fetch_dir(production.uri, work / "production"), spec, todo, device))
+        # with confidences and the pinned teacher answers the gate judges the routed system
         decision: GateDecision = evaluate_gate(
             gold, spec.gate, candidate=[p.answer for p in cand], base=[p.answer for p in base],
             production=[p.answer for p in prod] if prod is not None else None,
+            candidate_confidence=[p.confidence for p in cand],
+            production_confidence=[p.confidence for p in prod] if prod is not None else None,
         )
-        calibration = calibrate_threshold([p.confidence for p in cand],
-                                          [same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)],
-                                          spec.routing.target_accuracy)
+        # the router's threshold keeps the promise the gate judged (the routing target without a teacher)
+        teacher_ok = [same(g.teacher, g.label) for g in gold] if all(g.teacher is not None for g in gold) else None
+        calibration = calibrate_routed([p.confidence for p in cand],
+                                       [same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)],
+                                       teacher_ok, max_below_teacher=spec.gate.max_below_teacher,
+                                       target_accuracy=spec.routing.target_accuracy)
         summary = result.summary()
         adapter_id = adapter_id_for(job)
         head = _head_fields(adapter_dir)

@@ -116,3 +116,97 @@ def test_router_threshold_is_the_lowest_meeting_the_target() -> None:
         threshold=None, coverage=0.0, accuracy=None
     )
     assert calibrate_threshold([], [], 0.9).threshold is None
+
+
+# --- the routed system: the student where its confidence clears the threshold, the teacher elsewhere ---
+
+ROUTED_SPEC = GateSpec(
+    max_below_teacher=0.01, min_worst_category=0.9, min_coverage=0.1, max_category_regression=0.25,
+    must_beat_base=True, min_category_support=3,
+)
+
+
+def _gold(prefix: str, categories: list[str]) -> list[GoldRow]:
+    """A gold set whose pinned teacher is right on every row."""
+    return [GoldRow(f"{prefix} {i}", "yes", c, "yes") for i, c in enumerate(categories)]
+
+
+def test_promotes_a_routed_system_within_the_margin_at_partial_coverage() -> None:
+    # 40 rows: the student is right and sure (0.9) on the even rows, wrong and unsure (0.3) on the odd ones
+    gold = _gold("sure", ["a"] * 20 + ["b"] * 20)
+    cand = ["yes" if i % 2 == 0 else "no" for i in range(40)]
+    conf = [0.9 if i % 2 == 0 else 0.3 for i in range(40)]
+    base = ["no"] * 40
+    alone = evaluate_gate(gold, ROUTED_SPEC, candidate=cand, base=base)
+    assert alone.failed == ["within_teacher", "min_worst_category"]  # 0.5 alone vs a teacher at 1.0
+    assert alone.metrics.routed is None
+    decision = evaluate_gate(gold, ROUTED_SPEC, candidate=cand, base=base, candidate_confidence=conf)
+    assert decision.promoted and decision.metrics.rules == {
+        "min_accuracy": True, "within_teacher": True, "min_coverage": True, "min_worst_category": True,
+        "beats_base": True,
+    }
+    routed = decision.metrics.routed
+    assert routed is not None and routed.model_dump() == {
+        "n": 40, "threshold": 0.9, "coverage": 0.5, "accuracy": 1.0, "student_accuracy": 1.0,
+        "teacher_accuracy": 1.0, "per_category": {"a": 1.0, "b": 1.0},
+        "per_category_coverage": {"a": 0.5, "b": 0.5}, "worst_category": "a",
+        "method": "cross_validation", "folds": 2,
+    }
+    assert decision.metrics.candidate.accuracy == 0.5  # the student alone is still reported as such
+
+
+def test_refuses_a_confidently_wrong_student() -> None:
+    # its most confident answer is wrong; in sample that sends all to the teacher (routed == teacher), but
+    # out of fold one fold's threshold lets two misses through: routed 38/40 < 1.0 - 0.01
+    gold = [GoldRow(f"row {i}", "yes", "a" if i % 2 == 0 else "b", "yes") for i in range(40)]
+    cand = ["no" if i % 4 == 3 else "yes" for i in range(40)]
+    conf = [0.5 + i / 100 for i in range(40)]
+    spec = ROUTED_SPEC.model_copy(update={"min_worst_category": 0.0, "must_beat_base": False})
+    decision = evaluate_gate(gold, spec, candidate=cand, candidate_confidence=conf)
+    routed = decision.metrics.routed
+    assert routed is not None and (routed.threshold, routed.coverage, routed.accuracy) == (None, 0.125, 0.95)
+    assert decision.failed == ["within_teacher"]
+
+
+def test_refuses_a_routed_system_that_answers_too_little() -> None:
+    gold = _gold("rare", ["a", "b"] * 20)
+    cand = ["yes" if i < 2 else "no" for i in range(40)]  # right and sure on 2 rows only
+    conf = [0.9 if i < 2 else 0.3 for i in range(40)]
+    spec = ROUTED_SPEC.model_copy(update={"must_beat_base": False})
+    decision = evaluate_gate(gold, spec, candidate=cand, candidate_confidence=conf)
+    routed = decision.metrics.routed
+    assert routed is not None and (routed.threshold, routed.coverage, routed.accuracy) == (0.9, 0.05, 1.0)
+    assert decision.failed == ["min_coverage"]
+    assert evaluate_gate(gold, spec.model_copy(update={"min_coverage": 0.05}), candidate=cand,
+                         candidate_confidence=conf).promoted
+
+
+def test_category_rules_read_the_routed_system() -> None:
+    # a: 60 rows right and sure; b: 20 rows all wrong, 8 of them sure (0.95), 12 unsure (0.2).
+    # Each fold of 40 holds 4 sure misses (60..67) and 5 or 7 unsure ones: every calibration keeps 0.9
+    # (4 misses: 0.9 >= 0.85) and refuses 0.2 (9 or 11 misses)
+    gold = _gold("cat", ["a"] * 60 + ["b"] * 20)
+    cand = ["yes"] * 60 + ["no"] * 20
+    conf = [0.9] * 60 + [0.95] * 8 + [0.2] * 12
+    # production: the same answers, but unsure on all of b: its router sends b to the teacher
+    prod, prod_conf = cand, [0.9] * 60 + [0.2] * 20
+    spec = ROUTED_SPEC.model_copy(update={"max_below_teacher": 0.15, "min_worst_category": 0.7,
+                                          "must_beat_base": False})
+    decision = evaluate_gate(gold, spec, candidate=cand, candidate_confidence=conf, production=prod,
+                             production_confidence=prod_conf)
+    routed = decision.metrics.routed
+    assert routed is not None and (routed.threshold, routed.coverage, routed.accuracy) == (0.9, 0.85, 0.9)
+    assert routed.per_category == {"a": 1.0, "b": 0.6} and routed.per_category_coverage == {"a": 1.0, "b": 0.4}
+    assert routed.worst_category == "b"
+    assert decision.metrics.rules["within_teacher"] and decision.metrics.rules["min_coverage"]
+    assert decision.failed == ["min_worst_category", "no_category_regression"]  # b: 0.6 < 0.7; 0.6 < 1.0 - 0.25
+    # without production's confidences, like is compared with like: student alone, b 0.0 vs 0.0
+    fallback = evaluate_gate(gold, spec, candidate=cand, candidate_confidence=conf, production=prod)
+    assert fallback.failed == ["min_worst_category"] and fallback.metrics.rules["no_category_regression"]
+
+
+def test_no_routed_judgement_without_a_teacher() -> None:
+    gold = [GoldRow(g.input, g.label, g.category) for g in GOLD]
+    decision = evaluate_gate(gold, SPEC, candidate=GOOD, candidate_confidence=[0.9] * 10)
+    assert decision.metrics.routed is None
+    assert set(decision.metrics.rules) == {"min_accuracy", "min_worst_category"}
