@@ -174,7 +174,9 @@ def head_logits(model: Any, head: LabelHead, input_ids: torch.Tensor, attention_
     right-padded.
     """
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    inputs: dict[str, torch.Tensor] = {"input_ids": input_ids}
+    if input_ids.shape[0] > 1:  # one row has no padding: no mask to build (building one costs more than the pass)
+        inputs["attention_mask"] = attention_mask
     hidden = backbone_hidden(causal, inputs, pack=pack)
     last = attention_mask.sum(dim=1) - 1
     states = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
