@@ -23,8 +23,9 @@ err = Console(stderr=True)
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML page (inline SVG charts, no scripts) to this file.")
 @click.option("--student-share", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Share of traffic the student answers under the router "
-                   "[default: measured on routed events, else assumed 0.8].")
+              help="Assume this share of traffic for the student (labelled an assumption) "
+                   "[default: measured on routed events, else the gate's coverage calibrated on gold, "
+                   "else no break-even].")
 @click.option("--horizon-months", type=click.FloatRange(0.0, min_open=True), default=12.0, show_default=True,
               help="Volume passes when break-even falls within this many months.")
 @click.option("--min-gold", type=click.IntRange(1), default=200, show_default=True,
@@ -33,20 +34,26 @@ err = Console(stderr=True)
               help="Stability: most traffic a stale student may serve while retraining after drift.")
 @click.option("--max-drift-per-week", type=click.FloatRange(0.0), default=2.0, show_default=True,
               help="Stability: most drift episodes per week (checked once a week of traffic is stored).")
+@click.option("--blind-spot", "blind_spot", type=click.FloatRange(0.0, 1.0), default=0.7, show_default=True,
+              help="A category where the teacher scores below this on gold is marked a teacher blind spot.")
 @click.option("--no-kafka", is_flag=True,
               help="Read only the DuckDB stores; adapters, drift alarms and counters then count as none.")
 @click.pass_obj
 def report(ctx: Context, task_names: tuple[str, ...], fmt: str, json_path: Path | None, html_path: Path | None,
            student_share: float | None, horizon_months: float, min_gold: int, max_stale_share: float,
-           max_drift_per_week: float, no_kafka: bool) -> None:
+           max_drift_per_week: float, blind_spot: float, no_kafka: bool) -> None:
     """Show whether distilling each task pays: costs, savings, break-even, and the verdict.
 
-    Reads the task's DuckDB store (teacher spend, request tokens, routed traffic,
-    agreement per window, gold set) and, from Kafka, the published and rejected
-    adapters (training time, gold-set scores, router threshold), drift alarms and
-    worker counters. Prices, volume and fixed costs come from the task's
+    Reads the task's DuckDB store (teacher spend, request tokens, routed traffic
+    and the student's answers on it, agreement per window, gold set) and, from
+    Kafka, the published and rejected adapters (training time, gold-set scores of
+    the student alone, the teacher and the routed system, router threshold and
+    coverage), drift alarms and worker counters. The student share is measured on
+    routed traffic, else the gate's coverage calibrated on gold; with neither
+    there is no break-even. Prices, volume and fixed costs come from the task's
     [tasks.NAME.economics] table. The decision table checks volume, stability,
-    the eval, the teacher match and the capability ceiling.
+    the eval, the teacher match (of the routed system when the gate measured it)
+    and the capability ceiling; a per-category table marks the teacher's blind spots.
 
     \b
     Examples:
@@ -69,7 +76,7 @@ def report(ctx: Context, task_names: tuple[str, ...], fmt: str, json_path: Path 
     for name in tasks:
         s.task(name)  # an unknown task fails here, listing the declared ones
     thresholds = Thresholds(horizon_months=horizon_months, min_gold=min_gold, max_stale_share=max_stale_share,
-                            max_drift_per_week=max_drift_per_week)
+                            max_drift_per_week=max_drift_per_week, blind_spot_accuracy=blind_spot)
     generated = now_ms()
     reports = [build_report(inputs, thresholds, student_share)
                for inputs in collect(s, tasks, use_kafka=not no_kafka)]

@@ -24,7 +24,7 @@ from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Rec
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
 from monitors.answers import answers_agree
-from serving.report.model import ReportInputs, StoreFacts, TokenAverage, WindowAgreement
+from serving.report.model import AnswerCheck, ReportInputs, StoreFacts, TokenAverage, WindowAgreement
 from streams.counters import merge
 from streams.pipeline import store_path
 from streams.store.db import TaskStore
@@ -52,6 +52,23 @@ def _usage(row: tuple[Any, ...] | None) -> TokenAverage | None:
     return TokenAverage(int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0))
 
 
+TEACHER_SOURCES = "('teacher', 'teacher_batch')"
+"""Example sources whose label is not the student's own answer (``production`` on a student-routed event is)."""
+
+
+def check_answers(rows: Iterable[tuple[str, str | None, str | None]]) -> AnswerCheck:
+    """Tally (student answer, ground truth, teacher label) rows; ground truth wins where both exist."""
+    n = correct = truth = 0
+    for output, gold, teacher in rows:
+        known = gold if gold is not None else teacher
+        if known is None:
+            continue
+        n += 1
+        truth += gold is not None
+        correct += answers_agree(_answer(output), _answer(known))
+    return AnswerCheck(n, correct, truth)
+
+
 def read_store(path: Path, teacher_model: str) -> StoreFacts:
     """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet."""
     if not path.exists():
@@ -71,6 +88,16 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
             "SELECT count(*), coalesce(sum(cost_usd), 0), avg(prompt_tokens), avg(completion_tokens) "
             "FROM spend").fetchone()
         gold = con.execute("SELECT count(*) FROM gold").fetchone()
+        gold_cats = con.execute("SELECT category, count(*) FROM gold WHERE category IS NOT NULL "
+                                "GROUP BY category").fetchall()
+        # what the student answered on routed traffic, beside the known answer for the same event:
+        # ground truth (the gold table) first, else the teacher's label (the examples table)
+        checked = con.execute(
+            "SELECT e.output, g.label, x.label FROM events e "
+            "LEFT JOIN gold g ON g.gold_id = e.event_id "
+            f"LEFT JOIN examples x ON x.event_id = e.event_id AND x.source IN {TEACHER_SOURCES} "
+            "WHERE e.route = 'student' AND e.output IS NOT NULL "
+            "AND (g.label IS NOT NULL OR x.label IS NOT NULL)").fetchall()
         pairs = con.execute(
             "SELECT window_id, label, student_output FROM examples "
             "WHERE student_output IS NOT NULL AND label IS NOT NULL ORDER BY window_id").fetchall()
@@ -81,6 +108,8 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
         tally[0] += 1
         tally[1] += answers_agree(_answer(label), _answer(student_output))
     return StoreFacts(
+        gold_by_category={str(c): int(n) for c, n in gold_cats},
+        answered=check_answers(checked),
         events_seen=int(ev[0]), first_ms=ev[1], last_ms=ev[2],
         avg_input_chars=float(ev[3]) if ev[3] is not None else None,
         teacher_usage=_usage(teacher), student_usage=_usage(student),

@@ -3,8 +3,17 @@
 Each row holds a measured value against a threshold. The verdict follows the
 usual reasons a specialisation fails, in the order they are decisive: without an
 eval there is no proof; at low volume the fixed costs never amortise; a task that
-keeps moving puts the student on a retraining treadmill; and a student that does
-not reach the bar on gold keeps the teacher for the hard tail (route only).
+keeps moving puts the student on a retraining treadmill; a student that loses
+accuracy even behind the router (the routed system below the teacher by more than
+the gate's margin, at the coverage it was calibrated to) is not worth serving; and
+a student that does not reach the bar alone keeps the teacher for the hard tail
+(route only).
+
+The teacher match is judged on the routed system when the gate measured it
+(``GateMetrics.routed``: student where sure, teacher elsewhere, out of sample):
+that is what serves. Older adapter events without it are judged on the student
+alone, as before. Without a student share (nothing routed, nothing calibrated,
+nothing given) there is no break-even, and the volume row is left unjudged.
 
 Stability is measured in drift *episodes*: one real shift fires several signals
 at once, and no more than one drift retrain follows alarms within a cooldown.
@@ -24,7 +33,7 @@ from typing import Literal
 
 from serving.report.fmt import count, months, pct
 
-Verdict = Literal["specialise", "route_only", "low_volume", "treadmill", "no_eval"]
+Verdict = Literal["specialise", "route_only", "low_volume", "treadmill", "below_teacher", "no_eval"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class Thresholds:
     max_stale_share: float = 0.2
     max_drift_per_week: float = 2.0
     weekly_after_days: float = 7.0
+    blind_spot_accuracy: float = 0.7
+    """A category where the teacher scores below this on gold is a teacher blind spot."""
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -46,9 +57,9 @@ class DecisionInputs:
     """The measured values the table needs (see :func:`serving.report.build.build_report`)."""
 
     monthly_volume: float
-    volume_needed: float
-    break_even_months: float
-    student_share: float
+    volume_needed: float | None
+    break_even_months: float | None
+    student_share: float | None
     drift_episodes: int
     events_seen: int
     span_days: float | None
@@ -61,6 +72,10 @@ class DecisionInputs:
     worst_category: str | None
     worst_accuracy: float | None
     min_worst_category: float
+    routed_accuracy: float | None = None
+    routed_coverage: float | None = None
+    routed_teacher_accuracy: float | None = None
+    """The teacher on the rows the routed figures were counted on (else ``teacher_accuracy`` is used)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,9 @@ class Decision:
 
 
 def _volume(d: DecisionInputs, t: Thresholds) -> Row:
+    if d.break_even_months is None or d.volume_needed is None:
+        return Row("volume", f"{count(d.monthly_volume)} req/mo; no student share to compute a break-even from",
+                   f"break-even within {t.horizon_months:g} months", None)
     return Row("volume", f"{count(d.monthly_volume)} req/mo (breaks even: {months(d.break_even_months)})",
                f">= {count(d.volume_needed)} req/mo (break-even within {t.horizon_months:g} months)",
                d.break_even_months <= t.horizon_months)
@@ -123,6 +141,12 @@ def _eval(d: DecisionInputs, t: Thresholds) -> Row:
 
 
 def _match(d: DecisionInputs) -> Row:
+    if d.routed_accuracy is not None and d.teacher_accuracy is not None:
+        teacher = d.routed_teacher_accuracy if d.routed_teacher_accuracy is not None else d.teacher_accuracy
+        gap = d.routed_accuracy - teacher
+        return Row("match", f"routed {pct(d.routed_accuracy)} at {pct(d.routed_coverage)} student coverage vs "
+                   f"teacher {pct(teacher)} ({100 * gap:+.1f} pts); student alone {pct(d.candidate_accuracy)}",
+                   f"routed system >= teacher - {pct(d.max_below_teacher)}", gap >= -d.max_below_teacher - 1e-12)
     bar = f"candidate >= teacher - {pct(d.max_below_teacher)}"
     if d.candidate_accuracy is None or d.teacher_accuracy is None:
         return Row("match", "no candidate and teacher scores to compare", bar, None)
@@ -147,13 +171,14 @@ def decide(d: DecisionInputs, t: Thresholds = DEFAULT_THRESHOLDS) -> Decision:
     """Fill the table and give the verdict with its one-line reason."""
     rows = (_volume(d, t), _stability(d, t), _eval(d, t), _match(d), _ceiling(d))
     by = {r.name: r for r in rows}
-    be = months(d.break_even_months)
+    be = ("breaks even in " + months(d.break_even_months) if d.break_even_months is not None
+          else "no break-even yet (no student share measured or calibrated)")
     if not by["eval"].passed:
         why = by["eval"].measured if d.candidate_accuracy is None or d.teacher_accuracy is None \
             else f"gold set of {d.gold_size} examples, need {t.min_gold}"
         return Decision("no_eval", f"Don't: no proof yet ({why}); an unverified student is a downgrade", rows)
-    if not by["volume"].passed:
-        if math.isinf(d.volume_needed):
+    if by["volume"].passed is False:
+        if d.volume_needed is None or math.isinf(d.volume_needed):
             why = (f"at a {pct(d.student_share)} student share each request saves less than the student "
                    "costs; it never breaks even")
         else:
@@ -163,8 +188,16 @@ def decide(d: DecisionInputs, t: Thresholds = DEFAULT_THRESHOLDS) -> Decision:
     if by["stability"].passed is False:
         return Decision("treadmill", f"Don't: the task keeps moving ({by['stability'].measured}); "
                         "retraining would eat the savings", rows)
+    confident = f"confident {pct(d.student_share)}" if d.student_share is not None else "confident share"
+    if d.routed_accuracy is not None and by["match"].passed is False:
+        return Decision("below_teacher", f"Don't: even behind the router the student costs accuracy "
+                        f"({by['match'].measured}); keep the teacher", rows)
     if not by["match"].passed or not by["ceiling"].passed:
         gap = by["match"].measured if not by["match"].passed else by["ceiling"].measured
+        if d.routed_accuracy is not None:
+            return Decision("route_only", f"Route only: the student alone is below the bar ({gap}); behind the "
+                            f"router it holds the teacher's accuracy, so let it answer its {confident} and "
+                            f"escalate the rest; {be}", rows)
         return Decision("route_only", f"Route only: the student is below the bar ({gap}); let it answer its "
-                        f"confident {pct(d.student_share)} and escalate the rest; breaks even in {be}", rows)
-    return Decision("specialise", f"Specialise: breaks even in {be}", rows)
+                        f"{confident} and escalate the rest; {be}", rows)
+    return Decision("specialise", f"Specialise: {be}", rows)

@@ -45,6 +45,24 @@ class WindowAgreement:
 
 
 @dataclass(frozen=True)
+class AnswerCheck:
+    """Routed events the student answered that have a known answer, and how many it got right.
+
+    Each event counts once: against its ground-truth label (the gold table) when it has one,
+    else against the teacher's label for the same event (the examples table).
+    """
+
+    n: int = 0
+    correct: int = 0
+    ground_truth: int = 0
+    """Of ``n``, checked against ground truth (the rest against the teacher's label)."""
+
+    @property
+    def rate(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+
+@dataclass(frozen=True)
 class StoreFacts:
     """What the task's DuckDB store says (all zero/None for a task with no store yet)."""
 
@@ -60,7 +78,9 @@ class StoreFacts:
     labelling_usd: float = 0.0
     labelling_usage: TokenAverage | None = None
     gold_count: int = 0
+    gold_by_category: Mapping[str, int] = field(default_factory=dict)
     agreement: tuple[WindowAgreement, ...] = ()
+    answered: AnswerCheck = AnswerCheck()
 
 
 @dataclass(frozen=True)
@@ -88,15 +108,38 @@ class PathCost:
     request_usd: float
 
 
+ShareSource = Literal["given", "measured", "calibrated", "none"]
+
+
 @dataclass(frozen=True)
 class StudentShare:
-    """The share of traffic the student answers under the router, and how it is known."""
+    """The share of traffic the student answers under the router, and how it is known.
 
-    value: float
-    source: Literal["given", "measured", "assumed"]
+    ``source``: ``measured`` on routed events in the store; ``calibrated`` on the gold
+    set by the gate (not yet measured); ``given`` with ``--student-share``; ``none``
+    when nothing says it (then there is no break-even). ``basis`` says it in words.
+    """
+
+    value: float | None
+    source: ShareSource
+    basis: str
     routed_events: int
     router_threshold: float | None
     adapter_id: str | None
+
+
+@dataclass(frozen=True)
+class StudentAccuracy:
+    """The student's accuracy on the requests it answers itself, and how it is known.
+
+    ``measured``: routed events it answered, against ground truth or the teacher's label;
+    ``calibrated``: the gate's out-of-sample figure on the gold share it would answer.
+    """
+
+    value: float | None
+    source: Literal["measured", "calibrated", "none"]
+    basis: str
+    n: int
 
 
 @dataclass(frozen=True)
@@ -134,6 +177,41 @@ class EvalEvidence:
     teacher_accuracy: float | None
     worst_category: str | None
     worst_accuracy: float | None
+    routed: RoutedEvidence | None = None
+
+
+@dataclass(frozen=True)
+class RoutedEvidence:
+    """The gate's figures for the candidate behind the router (student when sure, teacher otherwise)."""
+
+    n: int
+    threshold: float | None
+    coverage: float
+    accuracy: float
+    student_accuracy: float | None
+    teacher_accuracy: float | None
+    worst_category: str | None
+    method: str
+    folds: int
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """One category on the gold set: the student alone, the teacher, the routed system.
+
+    ``support`` is the category's rows in the task's gold table (``None``: not known);
+    ``blind_spot``: the teacher is below the blind-spot bar there with enough support,
+    so the student is taught its mistakes; ``worst``: the category the verdict names.
+    """
+
+    category: str
+    support: int | None
+    student: float | None
+    teacher: float | None
+    routed: float | None
+    coverage: float | None
+    blind_spot: bool
+    worst: bool
 
 
 @dataclass(frozen=True)
@@ -146,16 +224,23 @@ class TaskReport:
     teacher: PathCost
     student: PathCost
     share: StudentShare
+    answered: StudentAccuracy
     one_time_usd: Mapping[str, float]
     monthly_fixed_usd: Mapping[str, float]
-    economics: BreakEven
-    volume_needed: float
+    economics: BreakEven | None
+    """``None``: no student share measured, calibrated or given, so no break-even."""
+    volume_needed: float | None
     horizon_months: float
     target_accuracy: float
     labelling_calls: int
     training: TrainingSpend
     drift: DriftStats
     evidence: EvalEvidence
+    categories: tuple[CategoryRow, ...]
+    worst_category: str | None
+    worst_basis: str | None
+    """Whose per-category figure names the worst category: ``routed system`` or ``student alone``."""
+    blind_spot_accuracy: float
     agreement: tuple[WindowAgreement, ...]
     curve: tuple[MonthPoint, ...]
     decision: Decision

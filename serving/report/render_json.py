@@ -1,7 +1,11 @@
 """The report as JSON: every number at full precision, ``null`` where a value is infinite.
 
 JSON has no infinity, so "never breaks even" is ``"break_even_months": null``
-with ``"breaks_even": false`` beside it.
+with ``"breaks_even": false`` beside it. Without a student share there is no
+break-even at all: ``"economics": null`` and ``"breaks_even": null``.
+Per-category gold figures are under ``"categories"`` (one object per category,
+``blind_spot`` and ``worst`` marked), ``"share"`` and ``"answered"`` say where the
+student share and its accuracy come from (``source`` and ``basis``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ def report_dict(report: TaskReport) -> dict[str, Any]:
     out = dataclasses.asdict(report)
     out["verdict"] = report.decision.verdict
     out["headline"] = report.decision.headline
-    out["breaks_even"] = not math.isinf(report.economics.months)
-    out["break_even_months"] = report.economics.months
+    e = report.economics
+    out["breaks_even"] = None if e is None else not math.isinf(e.months)
+    out["break_even_months"] = None if e is None else e.months
     out["agreement"] = [{**dataclasses.asdict(w), "start_ms": w.start_ms, "rate": w.rate} for w in report.agreement]
     return _clean(out)
 

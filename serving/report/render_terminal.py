@@ -8,7 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from serving.report.fmt import count, months, pct, usd
-from serving.report.model import TaskReport
+from serving.report.model import CategoryRow, TaskReport
+from serving.report.text import gold_line, share_line
 
 VERDICT_STYLE = {"specialise": "bold green", "route_only": "bold yellow"}
 RESULT = {True: Text("pass", style="green"), False: Text("FAIL", style="bold red"), None: Text("n/a", style="dim")}
@@ -32,10 +33,16 @@ def _money(r: TaskReport) -> Table:
     t.add_row(f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"]))
     t.add_row("eval build", usd(r.one_time_usd["eval_build"]))
     t.add_row("data curation", usd(r.one_time_usd["data_curation"]))
+    if e is None:
+        t.add_row(Text("one-time total", style="bold"),
+                  Text(usd(sum(r.one_time_usd.values())), style="bold"), end_section=True)
+        t.add_row(Text("break-even", style="bold"),
+                  Text("none: no student share to compute a break-even from", style="bold"))
+        return t
     t.add_row(Text("one-time total", style="bold"), Text(usd(e.one_time_usd), style="bold"), end_section=True)
     t.add_row(f"teacher only, {count(r.monthly_volume)} req/mo", usd(e.teacher_only_monthly_usd) + "/mo")
     t.add_row("gross savings (student on every request)", usd(e.gross_monthly_usd) + "/mo")
-    t.add_row(f"escalated to the teacher ({pct(1 - r.share.value)})", "-" + usd(e.escalation_monthly_usd) + "/mo")
+    t.add_row(f"escalated to the teacher ({pct(1 - (r.share.value or 0.0))})", "-" + usd(e.escalation_monthly_usd) + "/mo")
     t.add_row("ops", "-" + usd(r.monthly_fixed_usd["ops"]) + "/mo")
     t.add_row("serving, fixed", "-" + usd(r.monthly_fixed_usd["serving_fixed"]) + "/mo")
     t.add_row(Text("net savings", style="bold"), Text(usd(e.net_monthly_usd) + "/mo", style="bold"),
@@ -53,15 +60,33 @@ def _decision(r: TaskReport) -> Table:
     return t
 
 
+def _mark(c: CategoryRow) -> str:
+    return ", ".join(m for m, on in (("worst", c.worst), ("teacher blind spot", c.blind_spot)) if on)
+
+
+def _categories(r: TaskReport) -> Table | Text:
+    if not r.categories:
+        return Text("per category: no per-category gold scores in the adapter events", style="dim")
+    title = "Per category on gold"
+    if r.worst_category is not None:
+        title += f" (worst: {r.worst_category}, {r.worst_basis})"
+    t = Table(title=title, title_justify="left")
+    for col in ("category", "gold rows", "student alone", "teacher", "routed", "student coverage", "note"):
+        t.add_column(col, justify="left" if col in ("category", "note") else "right")
+    for c in r.categories:
+        style = "bold red" if c.blind_spot else "yellow" if c.worst else None
+        t.add_row(c.category, "?" if c.support is None else count(c.support), pct(c.student), pct(c.teacher),
+                  pct(c.routed), pct(c.coverage), _mark(c), style=style)
+    return t
+
+
 def _facts(r: TaskReport) -> Text:
-    s, d, ev = r.share, r.drift, r.evidence
-    threshold = f"{s.router_threshold:.3f}" if s.router_threshold is not None else "none published"
+    d = r.drift
     lines = [
-        f"student share {pct(s.value)} ({s.source}; {count(s.routed_events)} routed events); "
-        f"router threshold {threshold}" + (f" of {s.adapter_id}" if s.adapter_id else ""),
+        share_line(r),
         f"drift: {d.alarms} alarms in {d.episodes} episodes over {count(d.events_seen)} events"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(d.by_signal.items()))})" if d.by_signal else ""),
-        f"gold: {ev.store_gold} in the store; candidate ({ev.source}) scored on {ev.gold_size}",
+        gold_line(r),
     ]
     if r.agreement:
         last = r.agreement[-1]
@@ -78,6 +103,6 @@ def _facts(r: TaskReport) -> Text:
 def render(report: TaskReport, console: Console) -> None:
     """Print one task's report."""
     style = VERDICT_STYLE.get(report.decision.verdict, "bold red")
-    body = Group(_per_request(report), _money(report), _decision(report), _facts(report))
+    body = Group(_per_request(report), _money(report), _decision(report), _categories(report), _facts(report))
     console.print(Panel(body, title=Text(f"{report.task}: {report.decision.headline}", style=style),
                         title_align="left"))

@@ -40,7 +40,7 @@ def _records() -> list[Record]:
     return [
         AdapterPublished(task=TASK, adapter_id="ad-1", job_id="job-1", uri="/a/1", sha256="a" * 64,
                          base_model="smollm2-135m-instruct", student_prompt="Categorise.", metrics=metrics,
-                         training=training(7200), router_threshold=0.74, created_at_ms=1_000),
+                         training=training(7200), router_threshold=0.74, router_coverage=0.8, created_at_ms=1_000),
         AdapterRejected(task=TASK, job_id="job-2", reason="gate", failed_rules=["max_below_teacher"],
                         training=training(1800), created_at_ms=2_000),
         DriftEvent(task=TASK, signal="category_mix", detector="ADWIN", detected_at_ms=10 * MIN),

@@ -102,3 +102,25 @@ def test_thresholds_move_the_verdict() -> None:
     assert decide(_case(break_even_months=13.0)).verdict == "low_volume"
     assert decide(_case(break_even_months=13.0), Thresholds(horizon_months=18)).verdict == "specialise"
     assert decide(GOOD, Thresholds(min_gold=500)).verdict == "no_eval"
+
+
+def test_without_a_student_share_volume_is_unjudged_and_no_break_even_is_claimed() -> None:
+    d = decide(_case(student_share=None, break_even_months=None, volume_needed=None))
+    assert d.row("volume").passed is None
+    assert d.row("volume").measured == "10,000,000 req/mo; no student share to compute a break-even from"
+    assert d.verdict == "specialise"
+    assert d.headline == "Specialise: no break-even yet (no student share measured or calibrated)"
+    route = decide(_case(student_share=None, break_even_months=None, volume_needed=None, candidate_accuracy=0.9))
+    assert route.headline.endswith("let it answer its confident share and escalate the rest; "
+                                   "no break-even yet (no student share measured or calibrated)")
+
+
+def test_routed_figures_decide_the_match_and_the_eval_rule_stays() -> None:
+    routed = _case(candidate_accuracy=0.90, routed_accuracy=0.948, routed_coverage=0.7, routed_teacher_accuracy=0.955)
+    d = decide(routed)
+    assert d.row("match").passed is True and d.verdict == "route_only"
+    assert d.row("match").measured == ("routed 94.8% at 70.0% student coverage vs teacher 95.5% (-0.7 pts); "
+                                       "student alone 90.0%")
+    assert decide(dataclasses.replace(routed, routed_accuracy=0.94)).verdict == "below_teacher"
+    # 200 gold examples are still the proof, routed figures or not
+    assert decide(dataclasses.replace(routed, gold_size=150)).verdict == "no_eval"

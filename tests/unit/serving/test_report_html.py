@@ -10,7 +10,7 @@ import pytest
 
 from distillery.taskspec import EconomicsSpec, TaskSpec
 from serving.report.build import build_report
-from serving.report.model import ReportInputs, StoreFacts, WindowAgreement
+from serving.report.model import ReportInputs, StoreFacts, TaskReport, WindowAgreement
 from serving.report.render_html import render_page
 from serving.report.render_json import to_json
 
@@ -20,6 +20,11 @@ SPEC = TaskSpec(name="cats", kind="classification", labels=["alpha", "beta"],
                                         monthly_serving_fixed_usd=200))
 WINDOWS = (WindowAgreement(10, 20, 19), WindowAgreement(11, 10, 9), WindowAgreement(13, 8, 4),
            WindowAgreement(14, 5, 5))
+
+
+def _report(spec: TaskSpec, store: StoreFacts) -> TaskReport:
+    """The charts need a break-even: an assumed 80% share (these inputs carry no routed traffic or adapter)."""
+    return build_report(ReportInputs(spec, store, generated_at_ms=0), given_share=0.8)
 
 
 def _points(page: str, series: str) -> int:
@@ -33,8 +38,9 @@ def _polyline(page: str, series: str) -> list[str]:
 
 
 def test_page_has_both_charts_with_one_point_per_month_and_window() -> None:
-    r = build_report(ReportInputs(SPEC, StoreFacts(agreement=WINDOWS), generated_at_ms=0))
+    r = _report(SPEC, StoreFacts(agreement=WINDOWS))
     page = render_page([r], generated_at_ms=0)
+    assert r.economics is not None
     assert page.count("<svg") == 2 and page.count("</svg>") == 2
     # break-even within the 12-month horizon: months 0..12 on both lines
     assert r.economics.months < 12 and len(r.curve) == 13
@@ -48,7 +54,7 @@ def test_page_has_both_charts_with_one_point_per_month_and_window() -> None:
 
 
 def test_page_is_self_contained() -> None:
-    r = build_report(ReportInputs(SPEC, StoreFacts(agreement=WINDOWS), generated_at_ms=0))
+    r = _report(SPEC, StoreFacts(agreement=WINDOWS))
     page = render_page([r], generated_at_ms=0)
     assert page.startswith("<!doctype html>") and "<style>" in page
     for outside in ("<script", "src=", "href=", "@import", "url("):
@@ -59,8 +65,8 @@ def test_page_is_self_contained() -> None:
 
 def test_no_agreement_and_no_break_even_leave_out_what_cannot_be_drawn() -> None:
     low = SPEC.model_copy(update={"economics": SPEC.economics.model_copy(update={"monthly_volume": 1000})})
-    r = build_report(ReportInputs(low, StoreFacts(), generated_at_ms=0))
-    assert math.isinf(r.economics.months)
+    r = _report(low, StoreFacts())
+    assert r.economics is not None and math.isinf(r.economics.months)
     page = render_page([r], generated_at_ms=0)
     assert page.count("<svg") == 1 and 'class="marker"' not in page
     assert "No labelled example carries a student answer yet" in page
@@ -69,7 +75,8 @@ def test_no_agreement_and_no_break_even_leave_out_what_cannot_be_drawn() -> None
 
 def test_late_break_even_stretches_the_curve_to_show_it() -> None:
     mid = SPEC.model_copy(update={"economics": SPEC.economics.model_copy(update={"monthly_volume": 1_000_000})})
-    r = build_report(ReportInputs(mid, StoreFacts(), generated_at_ms=0))
+    r = _report(mid, StoreFacts())
+    assert r.economics is not None
     assert r.economics.months == pytest.approx(4000 / (1e6 * (0.8 * 1032e-6 - 2.8e-6) - 700))  # 32.6
     assert len(r.curve) == math.ceil(r.economics.months * 1.25) + 1
     assert render_page([r], generated_at_ms=0).count('class="marker"') == 1
@@ -77,7 +84,7 @@ def test_late_break_even_stretches_the_curve_to_show_it() -> None:
 
 def test_json_writes_never_as_null() -> None:
     low = SPEC.model_copy(update={"economics": SPEC.economics.model_copy(update={"monthly_volume": 1000})})
-    doc = json.loads(to_json([build_report(ReportInputs(low, StoreFacts(), generated_at_ms=0))], 5))
+    doc = json.loads(to_json([_report(low, StoreFacts())], 5))
     t = doc["tasks"]["cats"]
     assert doc["generated_at_ms"] == 5
     assert t["breaks_even"] is False and t["break_even_months"] is None and t["economics"]["months"] is None

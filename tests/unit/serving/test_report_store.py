@@ -81,16 +81,17 @@ def _training(seconds: float) -> TrainingSummary:
     return TrainingSummary(device="cuda", quantization="nf4", steps=10, train_examples=100, seconds=seconds)
 
 
-def _published(adapter: str, at: int, seconds: float, threshold: float, metrics: GateMetrics) -> AdapterPublished:
+def _published(adapter: str, at: int, seconds: float, threshold: float, metrics: GateMetrics,
+               coverage: float | None = None) -> AdapterPublished:
     return AdapterPublished(task=TASK, adapter_id=adapter, job_id=f"job-{adapter}", uri=f"/adapters/{adapter}",
                             sha256="0" * 64, base_model="smollm2-135m-instruct", student_prompt="Categorise.",
                             metrics=metrics, training=_training(seconds), router_threshold=threshold,
-                            created_at_ms=at)
+                            router_coverage=coverage, created_at_ms=at)
 
 
 def fixture_records() -> TopicRecords:
-    a1 = _published("a1", 1000, 1800, 0.7, _metrics(250, 0.93, 0.95, {"fuel": 0.6, "groceries": 0.99}))
-    a2 = _published("a2", 2000, 3600, 0.82, _metrics(300, 0.96, 0.95, {"fuel": 0.9, "groceries": 0.99}))
+    a1 = _published("a1", 1000, 1800, 0.7, _metrics(250, 0.93, 0.95, {"fuel": 0.6, "groceries": 0.99}), 0.7)
+    a2 = _published("a2", 2000, 3600, 0.82, _metrics(300, 0.96, 0.95, {"fuel": 0.9, "groceries": 0.99}), 0.8)
     return TopicRecords(
         published=(a1, a2, a2),  # a2 delivered twice: one training run
         rejected=(AdapterRejected(task=TASK, job_id="r1", reason="gate", training=_training(900)),
@@ -113,6 +114,7 @@ def test_numbers_match_a_hand_computation(settings_factory) -> None:
     s = _with_cooldown(settings_factory(), 10.0)  # the drift episodes below assume a 10-minute cooldown
     write_fixture_store(s)
     r = build_report(gather(s, TASK, fixture_records()))
+    assert r.economics is not None
     e = s.task(TASK).economics  # 10M/mo; prompts 220/30; GPU $2.5/h; eval 2000; curation 1500; ops 800+600
 
     # teacher path: mean of e1, e2 (production teacher answers); student path: e3
@@ -123,8 +125,10 @@ def test_numbers_match_a_hand_computation(settings_factory) -> None:
     assert r.teacher.request_usd == pytest.approx(teacher_req)
     assert r.student.request_usd == pytest.approx(student_req)
 
-    # 3 routed events are too few to measure: the assumed 80% share, the latest adapter's threshold
-    assert (r.share.value, r.share.source, r.share.routed_events) == (0.8, "assumed", 3)
+    # 3 routed events are too few to measure: the latest adapter's coverage calibrated on gold (no routed
+    # figures in these older events, so its router_coverage), and its threshold
+    assert (r.share.value, r.share.source, r.share.routed_events) == (0.8, "calibrated", 3)
+    assert r.share.basis == "calibrated on 300 gold rows, adapter a2, not yet measured"
     assert (r.share.router_threshold, r.share.adapter_id) == (0.82, "a2")
 
     # one-time: labels 0.06; training (1800 + 3600 + 900) s = 1.75 h * $2.5
@@ -173,8 +177,10 @@ def test_measured_routing_share_and_given_share_win(settings_factory) -> None:
     routed = dataclasses.replace(inputs.store, routed_student=90, routed_teacher=30)
     measured = build_report(dataclasses.replace(inputs, store=routed))
     assert (measured.share.value, measured.share.source) == (0.75, "measured")
+    assert measured.share.basis == "measured on 120 routed requests"
     given = build_report(inputs, given_share=0.5)
-    assert (given.share.value, given.share.source) == (0.5, "given")
+    assert given.economics is not None
+    assert (given.share.value, given.share.source, given.share.basis) == (0.5, "given", "assumed (--student-share)")
     assert given.economics.escalation_monthly_usd == pytest.approx(10_000_000 * 0.5 * given.teacher.request_usd)
 
 
@@ -208,7 +214,8 @@ def test_terminal_table_shows_verdict_and_numbers(settings_factory) -> None:
     text = console.export_text()
     assert "transactions: Don't: the task keeps moving" in text
     assert "$4.38" in text and "1.75 GPU h" in text and "(breaks even: 1.5 months)" in text
-    assert "FAIL" in text and "student share 80.0% (assumed; 3 routed events)" in text
+    assert "FAIL" in text
+    assert "student share 80.0% calibrated on 300 gold rows, adapter a2, not yet measured" in text
 
 
 def _ctx(settings: Settings) -> Context:
@@ -228,8 +235,8 @@ def test_report_command_writes_json_and_html(settings_factory, tmp_path: Path) -
     doc = json.loads(out.stdout)
     assert doc == json.loads(js.read_text())
     t = doc["tasks"][TASK]
-    assert t["share"] == {"value": 0.9, "source": "given", "routed_events": 3, "router_threshold": None,
-                          "adapter_id": None}
+    assert t["share"] == {"value": 0.9, "source": "given", "basis": "assumed (--student-share)", "routed_events": 3,
+                          "router_threshold": None, "adapter_id": None}
     assert t["verdict"] == "no_eval" and t["breaks_even"] is True
     assert t["one_time_usd"] == {"labelling": pytest.approx(0.06), "training": 0.0, "eval_build": 2000.0,
                                  "data_curation": 1500.0}
