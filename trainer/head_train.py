@@ -56,8 +56,8 @@ def soft_targets(label_index: torch.Tensor, confidence: torch.Tensor, n_labels: 
     A confidence below the uniform share is raised to it (a teacher never
     prefers another label to the one it gave).
 
-    >>> soft_targets(torch.tensor([1]), torch.tensor([0.7]), 4).tolist()
-    [[0.1, 0.7, 0.1, 0.1]]
+    >>> soft_targets(torch.tensor([1]), torch.tensor([0.7]), 4).mul(100).round().tolist()
+    [[10.0, 70.0, 10.0, 10.0]]
     """
     conf = confidence.clamp(min=1.0 / n_labels, max=1.0)[:, None]
     rest = (1.0 - conf) / max(n_labels - 1, 1)
