@@ -1,0 +1,148 @@
+"""The demo's routed traffic: production requests sent through the router as a real service would.
+
+Once an adapter is promoted, the demo points an ``openai`` client at the
+serving replica (``base_url``, model ``distillery:TASK``) and sends it a share
+of the traffic: as many requests as the machine serves beside the trainer,
+bounded by a number in flight, the rest going to the teacher as before. The
+router answers with the student when it is sure and escalates the rest; each
+answer is scored against the row's ground truth, beside what the teacher
+answered for the same input in production, so the live view and the end of
+the demo state what the student served and at what quality.
+
+>>> s = RouteStats()
+>>> s.add("student", 0.012, answer="fuel", truth="fuel", teacher="fuel")
+>>> s.add("teacher", 0.080, answer="bars", truth="bars", teacher="bars")
+>>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries")
+>>> s.share("student"), s.accuracy("student"), s.teacher_accuracy("student")
+(0.6666666666666666, 0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from distillery.replay import Row
+
+ROUTES = ("student", "teacher")
+
+
+@dataclass
+class RouteStats:
+    """Per route: answers, hits against ground truth, the teacher's hits on the same items, latencies."""
+
+    answered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    judged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    teacher_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    teacher_judged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in ROUTES})
+    errors: int = 0
+    skipped: int = 0
+    """Rows offered while every slot was busy: they went to the teacher as production traffic."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, route: str, seconds: float, *, answer: str | None, truth: str | None,
+            teacher: str | None) -> None:
+        """Count one answered request (``teacher``: what the teacher answered for it in production)."""
+        route = route if route in ROUTES else "teacher"
+        with self._lock:
+            self.answered[route] += 1
+            self.latencies[route].append(seconds)
+            if truth is not None:
+                self.judged[route] += 1
+                self.hits[route] += int(answer is not None and answer.strip() == truth)
+                if teacher is not None:
+                    self.teacher_judged[route] += 1
+                    self.teacher_hits[route] += int(teacher.strip() == truth)
+
+    @property
+    def total(self) -> int:
+        return sum(self.answered.values())
+
+    def share(self, route: str) -> float | None:
+        """Share of answered requests that took ``route``."""
+        return self.answered[route] / self.total if self.total else None
+
+    def accuracy(self, route: str) -> float | None:
+        """Accuracy against ground truth of what ``route`` answered."""
+        return self.hits[route] / self.judged[route] if self.judged[route] else None
+
+    def teacher_accuracy(self, route: str) -> float | None:
+        """The teacher's accuracy on the same items (its production answers)."""
+        n = self.teacher_judged[route]
+        return self.teacher_hits[route] / n if n else None
+
+    def routed_accuracy(self) -> float | None:
+        """The routed system (student where it answered, teacher elsewhere) against ground truth."""
+        judged = sum(self.judged.values())
+        return sum(self.hits.values()) / judged if judged else None
+
+    def latency_ms(self, route: str, q: float) -> float | None:
+        """The ``q`` quantile (0.5, 0.99) of ``route``'s latency in milliseconds."""
+        with self._lock:
+            values = sorted(self.latencies[route])
+        if not values:
+            return None
+        return 1000 * values[min(len(values) - 1, int(q * len(values)))]  # nearest rank
+
+
+Send = Callable[[str], tuple[str, str | None]]
+"""Sends one input through the router: returns (route, answer)."""
+
+
+def openai_sender(base_url: str, model: str, *, api_key: str = "demo", timeout_s: float = 60.0) -> Send:
+    """A :data:`Send` through the ``openai`` client, reading the route from the response header."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+
+    def send(text: str) -> tuple[str, str | None]:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": text}])
+        completion: Any = raw.parse()
+        route = raw.headers.get("x-distillery-route", "teacher")
+        content = completion.choices[0].message.content if completion.choices else None
+        return route, content
+
+    return send
+
+
+class RoutedTraffic:
+    """Sends rows through the router from a few threads; never blocks the caller."""
+
+    def __init__(self, send: Send, *, concurrency: int = 4) -> None:
+        self.send = send
+        self.stats = RouteStats()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="demo-routed")
+        self.last_error: str | None = None
+
+    def offer(self, row: Row) -> bool:
+        """Send ``row`` through the router if a slot is free; False: the caller sends it the usual way."""
+        if not self._slots.acquire(blocking=False):
+            with self.stats._lock:
+                self.stats.skipped += 1
+            return False
+        self._pool.submit(self._one, row)
+        return True
+
+    def _one(self, row: Row) -> None:
+        started = time.perf_counter()
+        try:
+            route, answer = self.send(row.input)
+        except Exception as exc:  # noqa: BLE001 - a failed request is counted and shown, never raised into the demo
+            with self.stats._lock:
+                self.stats.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            return
+        finally:
+            self._slots.release()
+        self.stats.add(route, time.perf_counter() - started, answer=answer, truth=row.label, teacher=row.output)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
