@@ -28,6 +28,7 @@ BENCHES = [
     ("trainer", "trainer_bench.py"),
     ("job", "job_bench.py"),
     ("serving", "serving_bench.py"),
+    ("router", "router_bench.py"),
 ]
 
 
@@ -57,7 +58,15 @@ def headline(name: str, r: dict[str, Any]) -> str:
             model = "smollm2" if "smollm2" in hs else next(iter(hs))
             return (f"{model}: publish to first answer {hs[model]['median']['publish_to_first_answer_s']:.2f}s "
                     f"(median); router overhead {r['router']['decision_overhead_us']:.0f} us")
-    except (KeyError, IndexError, TypeError):
+        if name == "router":
+            top = r["levels"][-1]
+            best = max(top["router"].values(), key=lambda x: x["answers_per_s"])
+            one = r["levels"][0]
+            return (f"{r['student']['base_model']}: c={top['concurrency']} {best['answers_per_s']:.0f} answers/s via "
+                    f"/v1/chat/completions vs {top['direct']['answers_per_s']:.0f} direct "
+                    f"({best['mean_batch_size']:.1f} per pass); c=1 p50 "
+                    f"{min(x['p50_ms'] for x in one['router'].values()):.1f} ms vs {one['direct']['p50_ms']:.1f} ms")
+    except (KeyError, IndexError, TypeError, ValueError):
         pass
     return ""
 
@@ -65,7 +74,7 @@ def headline(name: str, r: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
-    ap.add_argument("--only", nargs="*", default=None, help="names to run (streams drift teacher trainer job serving)")
+    ap.add_argument("--only", nargs="*", default=None, help="names to run (streams drift teacher trainer job serving router)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary: dict[str, object] = {}

@@ -6,6 +6,10 @@ returns the :class:`~serving.router.RouteResult` as JSON; ``GET /v1/adapters``
 says which adapter serves each task. Bad requests answer 400 naming the field;
 an escalation the teacher cannot answer (down, or not configured) when no
 student can either answers 503.
+
+The same app serves the OpenAI-compatible ``POST /v1/chat/completions`` and
+``GET /v1/models`` (:mod:`serving.openai_api`), so a service switches to the
+router by changing its openai client's ``base_url``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from distillery.errors import ConfigError, TeacherError, ValidationError
+from serving.openai_api import OpenAIFront
 from serving.router import Router
 
 
@@ -65,4 +70,5 @@ def make_app(router: Router, server: AdapterStatus) -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/route", route)
     app.router.add_get("/v1/adapters", adapters)
+    OpenAIFront(router, server).add_routes(app)
     return app

@@ -17,7 +17,13 @@ teacher call.
 
 Use :meth:`Router.aroute` from async code and :meth:`Router.route` from
 threads; the sync path runs the student in the caller's thread and only
-escalations hop to a private event-loop thread.
+escalations hop to a private event-loop thread. The async path answers
+through a :class:`~serving.batching.MicroBatcher` (``settings.serving.max_batch``
+and ``max_wait_ms``): concurrent requests of a task share one forward pass.
+:meth:`Router.achat` is the async path for an OpenAI chat request
+(:mod:`serving.openai_api`): the student answers the same way, and an
+escalation forwards the caller's own request to the task's teacher model and
+keeps its completion as it came.
 
 When the teacher fails (down, out of retries) and the student can answer, the
 student's answer is returned (reason ``teacher_failed``): serving degrades to
@@ -35,9 +41,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from distillery.errors import TeacherError, ValidationError
+from distillery.errors import ConfigError, ServingError, TeacherError, ValidationError
 from distillery.events import AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
 from distillery.settings import Settings
+from serving.batching import BatchStats, MicroBatcher
 from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision
 from serving.vocabulary import SnapshotVocabulary, unseen_share
 from streams.completions import TeacherResult
@@ -72,6 +79,12 @@ class Teacher(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ForwardingTeacher(Teacher, Protocol):
+    """A teacher that also takes a caller's own chat request (:meth:`streams.teacher.TeacherClient.forward`)."""
+
+    async def forward(self, body: dict[str, Any]) -> tuple[dict[str, Any], TeacherResult]: ...
+
+
 @dataclass(frozen=True)
 class RouteResult:
     """The answer to one request, who gave it and why."""
@@ -88,6 +101,21 @@ class RouteResult:
     unseen_share: float | None = None
     event_id: str = ""
     cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """An OpenAI chat request's answer: the route taken and, on the teacher route, its completion as it came."""
+
+    result: RouteResult
+    completion: dict[str, Any] | None
+    """The teacher's ``chat.completion`` JSON, unchanged; None when the student answered."""
+    served: AdapterPublished | None = None
+    """The adapter that was asked (its ``student_prompt`` is what the student read)."""
+
+
+Answer = tuple[AdapterPublished | None, Prediction]
+"""One request's share of a batch: the adapter that answered it, and its prediction."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +161,8 @@ class Router:
     def __init__(self, settings: Settings, server: StudentServer, emitter: EventSink | None = None, *,
                  teacher: Callable[[str], Teacher] | None = None,
                  vocabulary: Callable[[AdapterPublished], frozenset[str] | None] | None = None,
-                 max_unseen: float = DEFAULT_MAX_UNSEEN) -> None:
+                 max_unseen: float = DEFAULT_MAX_UNSEEN, max_batch: int | None = None,
+                 max_wait_ms: float | None = None) -> None:
         self.settings = settings
         self.server = server
         self.emitter = emitter
@@ -144,6 +173,11 @@ class Router:
         self._teachers: dict[tuple[str, asyncio.AbstractEventLoop], Teacher] = {}
         self._lock = threading.Lock()
         self._background: _LoopThread | None = None
+        self.max_batch = settings.serving.max_batch if max_batch is None else max_batch
+        self.max_wait_ms = settings.serving.max_wait_ms if max_wait_ms is None else max_wait_ms
+        self._batchers: dict[asyncio.AbstractEventLoop, MicroBatcher[Answer]] = {}
+        self._closed_stats = BatchStats()
+        self._vocab_read: set[str] = set()
 
     # --------------------------------------------------------------- public
     def route(self, task: str, text: str, *, event_id: str | None = None) -> RouteResult:
@@ -151,14 +185,40 @@ class Router:
         step = self._student(task, text, event_id)
         if step.reason == "confident":
             return self._answer_student(step)
-        return self._loop().run(self._escalate(step))
+        return self._loop().run(self._escalate(step))[0]
 
     async def aroute(self, task: str, text: str, *, event_id: str | None = None) -> RouteResult:
-        """Answer one request; the student's forward pass runs off the event loop."""
-        step = await asyncio.to_thread(self._student, task, text, event_id)
+        """Answer one request; the student answers in a batch with the task's other requests, off the loop."""
+        step = await self._astudent(task, text, event_id)
         if step.reason == "confident":
             return self._answer_student(step)
-        return await self._escalate(step)
+        return (await self._escalate(step))[0]
+
+    async def achat(self, task: str, text: str, body: dict[str, Any], *, event_id: str | None = None) -> ChatResult:
+        """Answer an OpenAI chat request whose last user message reads ``text``.
+
+        The student decides as in :meth:`aroute`; an escalation sends ``body``
+        (the caller's messages and parameters) to the task's teacher model
+        through :meth:`ForwardingTeacher.forward`, with its retries and circuit
+        breaker, and returns the teacher's completion as it came.
+        """
+        step = await self._astudent(task, text, event_id)
+        if step.reason == "confident":
+            return ChatResult(self._answer_student(step), None, step.served)
+        result, completion = await self._escalate(step, body)
+        return ChatResult(result, completion, step.served)
+
+    def batch_stats(self, task: str | None = None) -> BatchStats:
+        """Forward passes and requests of the async path so far (of ``task``, or all)."""
+        out = BatchStats()
+        if task is None:
+            out.add(self._closed_stats)
+        for batcher in list(self._batchers.values()):
+            if task is None:
+                out.add(batcher.total())
+            elif task in batcher.stats:
+                out.add(batcher.stats[task])
+        return out
 
     def escalation_share(self, task: str | None = None) -> float:
         """Share of requests (of ``task``, or all) the teacher answered so far."""
@@ -168,8 +228,12 @@ class Router:
         return sum(n for k, n in items if k[1] == "teacher") / total if total else 0.0
 
     async def aclose(self) -> None:
-        """Close the teachers created on the running loop."""
+        """Stop the running loop's batcher and close the teachers created on it."""
         loop = asyncio.get_running_loop()
+        batcher = self._batchers.pop(loop, None)
+        if batcher is not None:
+            await batcher.aclose()
+            self._closed_stats.add(batcher.total())
         for key in [k for k in self._teachers if k[1] is loop]:
             await self._teachers.pop(key).aclose()
 
@@ -181,7 +245,8 @@ class Router:
             self._background = None
 
     # ------------------------------------------------------------- internals
-    def _student(self, task: str, text: str, event_id: str | None) -> _Step:
+    def _prepare(self, task: str, text: str, event_id: str | None) -> tuple[_Step, bool]:
+        """The decision known before the student runs; True: ask the student."""
         spec = self.settings.task(task)
         if not text.strip():
             raise ValidationError([f"input: {text!r} is empty; route the request's text"])
@@ -195,14 +260,50 @@ class Router:
         early = pre_decision(has_adapter=served is not None, threshold=threshold, unseen=unseen,
                              ood_escalates=spec.routing.ood_escalates, max_unseen=self.max_unseen)
         if early is not None:
-            return dataclasses.replace(step, reason=early)
-        used, predictions = self.server.predict_served(task, [text])
-        if used is not served:  # swapped between the two reads: judge by the adapter that answered
+            return dataclasses.replace(step, reason=early), False
+        return step, True
+
+    def _judge(self, step: _Step, used: AdapterPublished | None, prediction: Prediction) -> _Step:
+        """The decision once the student answered, judged by the adapter that answered."""
+        threshold = step.threshold
+        if used is not step.served:  # swapped between the two reads: judge by the adapter that answered
             threshold = used.router_threshold if used is not None else None
-        prediction = predictions[0]
         reason: Reason = ("no_adapter" if used is None else "no_threshold" if threshold is None
                           else confidence_decision(prediction.confidence, threshold))
         return dataclasses.replace(step, served=used, threshold=threshold, reason=reason, prediction=prediction)
+
+    def _student(self, task: str, text: str, event_id: str | None) -> _Step:
+        step, ask = self._prepare(task, text, event_id)
+        if not ask:
+            return step
+        used, predictions = self.server.predict_served(task, [text])
+        return self._judge(step, used, predictions[0])
+
+    async def _astudent(self, task: str, text: str, event_id: str | None) -> _Step:
+        served = self.server.served(task)
+        if (served is not None and served.adapter_id not in self._vocab_read
+                and self.settings.task(task).routing.ood_escalates):
+            await asyncio.to_thread(self.vocabulary, served)  # a snapshot's first read is I/O: off the loop
+            self._vocab_read.add(served.adapter_id)
+        step, ask = self._prepare(task, text, event_id)
+        if not ask:
+            return step
+        used, prediction = await self._batcher().submit(task, text)
+        return self._judge(step, used, prediction)
+
+    def _predict_batch(self, task: str, texts: list[str]) -> list[Answer]:
+        used, predictions = self.server.predict_served(task, texts)
+        if len(predictions) != len(texts):
+            raise ServingError(f"task {task}: the student gave {len(predictions)} answers to {len(texts)} inputs")
+        return [(used, p) for p in predictions]
+
+    def _batcher(self) -> MicroBatcher[Answer]:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = MicroBatcher(self._predict_batch, max_batch=self.max_batch,
+                                                          max_wait_ms=self.max_wait_ms)
+        return batcher
 
     def _answer_student(self, step: _Step) -> RouteResult:
         assert step.served is not None and step.prediction is not None
@@ -214,29 +315,43 @@ class Router:
         self._emit(step, result, None)
         return result
 
-    async def _escalate(self, step: _Step) -> RouteResult:
+    async def _escalate(self, step: _Step, body: dict[str, Any] | None = None
+                        ) -> tuple[RouteResult, dict[str, Any] | None]:
+        """The teacher's answer (``body``: forward that chat request), or the student's when the teacher fails."""
         spec = self.settings.task(step.task)
+        completion: dict[str, Any] | None = None
         try:
-            answer = await self._teacher(step.task).label(step.text)
+            teacher = self._teacher(step.task)
+            if body is None:
+                answer = await teacher.label(step.text)
+            else:
+                forward = getattr(teacher, "forward", None)
+                if forward is None:
+                    raise ConfigError(f"the teacher of task {step.task} ({type(teacher).__name__}) cannot forward "
+                                      "chat requests", key=f"tasks.{step.task}.teacher")
+                completion, answer = await forward(body)
         except TeacherError as exc:
             if step.served is None:
                 raise
             log.warning("task %s: the teacher failed (%s); the student answers %s", step.task, exc, step.event_id)
             prediction = step.prediction
+            used: AdapterPublished | None = step.served
             if prediction is None:
-                _, predictions = await asyncio.to_thread(self.server.predict_served, step.task, [step.text])
-                prediction = predictions[0]
-            return self._answer_student(dataclasses.replace(step, prediction=prediction, reason="teacher_failed"))
+                used, prediction = await self._batcher().submit(step.task, step.text)
+            if used is None:  # swapped out in the meantime: nobody can answer
+                raise
+            return self._answer_student(dataclasses.replace(step, served=used, prediction=prediction,
+                                                            reason="teacher_failed")), None
         pred = step.prediction
         result = RouteResult(
-            answer=answer.label if answer.label is not None else answer.text, route="teacher",
+            answer=answer.label if answer.label is not None else (answer.text or None), route="teacher",
             confidence=answer.confidence, reason=step.reason, model=spec.teacher.model,
             adapter_id=step.served.adapter_id if step.served else None, threshold=step.threshold,
             student_answer=pred.answer if pred else None, student_confidence=pred.confidence if pred else None,
             unseen_share=step.unseen, event_id=step.event_id, cost_usd=answer.cost_usd,
         )
         self._emit(step, result, answer)
-        return result
+        return result, completion
 
     def _teacher(self, task: str) -> Teacher:
         key = (task, asyncio.get_running_loop())

@@ -84,6 +84,21 @@ def _tokens(choice: Any) -> list[TokenChoice]:
     ]
 
 
+def usage_result(spec: TaskSpec, completion: ChatCompletion, *, latency_s: float, attempts: int,
+                 batch: bool = False) -> TeacherResult:
+    """A :class:`TeacherResult` without an answer (a reply of tool calls, say): what it cost, no label."""
+    usage = getattr(completion, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    choices = getattr(completion, "choices", None) or []
+    return TeacherResult(
+        text="", label=None, confidence=None, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        cost_usd=cost_usd(prompt_tokens, completion_tokens, spec.teacher, batch=batch),
+        model=str(getattr(completion, "model", "") or spec.teacher.model), latency_s=latency_s, attempts=attempts,
+        batch=batch, finish_reason=getattr(choices[0], "finish_reason", None) if choices else None,
+    )
+
+
 def result_from_completion(
     spec: TaskSpec,
     completion: ChatCompletion,

@@ -9,13 +9,16 @@ storm; 429s do not count toward it (the endpoint is up, just busy). Other 4xx
 and malformed bodies fail at once with :class:`TeacherError`.
 
 Every input is redacted again here before it is sent, so no caller can leak PII
-by forgetting to. Concurrency is bounded per task by ``TeacherSpec.concurrency``
+by forgetting to. :meth:`TeacherClient.forward` sends a caller's own chat
+request instead (the serving router's escalations), with the same retries,
+breaker and redaction, and keeps the completion's JSON as it came. Concurrency is bounded per task by ``TeacherSpec.concurrency``
 (the slot is held for the HTTP attempt only, not during backoff).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -30,7 +33,13 @@ from distillery.errors import ConfigError, TeacherError, TeacherUnavailableError
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from streams.circuit import CircuitBreaker
-from streams.completions import MalformedResponse, TeacherResult, result_from_completion, retry_after
+from streams.completions import (
+    MalformedResponse,
+    TeacherResult,
+    result_from_completion,
+    retry_after,
+    usage_result,
+)
 from streams.prompts import request_chars, teacher_request, teacher_system_prompt
 from streams.redact import Redactor
 
@@ -126,6 +135,51 @@ class TeacherClient:
                 self.logprobs = False  # this endpoint refuses logprobs: ask without, from now on
                 return await self._label(self.request(text))
             raise
+
+    async def forward(self, body: dict[str, Any]) -> tuple[dict[str, Any], TeacherResult]:
+        """Send a caller's own chat request to this task's teacher model: (its completion JSON, what it says).
+
+        The caller's messages and parameters go as they are (every text part
+        redacted), but to ``TeacherSpec.model`` and never streamed (``stream``
+        and ``stream_options`` are dropped). The completion comes back as the
+        endpoint sent it; the :class:`TeacherResult` reads its answer as the
+        task's label where it is one (the text otherwise; ``""`` for a reply
+        without text, such as tool calls).
+        """
+        params = {k: v for k, v in body.items() if k not in ("model", "messages", "stream", "stream_options")}
+        messages = [self._redact_message(m) for m in body.get("messages") or []]
+        started = time.perf_counter()
+
+        async def once() -> tuple[dict[str, Any], ChatCompletion]:
+            raw = await self.client.chat.completions.with_raw_response.create(
+                model=self.spec.teacher.model, messages=messages, extra_body=params or None)
+            data = json.loads(raw.text)
+            if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+                raise MalformedResponse("expected a chat completion object with choices")
+            return data, ChatCompletion.construct(**data)  # lenient, as the client parses its own answers
+
+        (data, completion), attempts = await self.call(once, "chat completion")
+        self.stats["forwarded"] += 1
+        latency = time.perf_counter() - started
+        content = getattr(completion.choices[0].message, "content", None)
+        if isinstance(content, str):
+            result = result_from_completion(self.spec, completion, latency_s=latency, attempts=attempts)
+        else:
+            result = usage_result(self.spec, completion, latency_s=latency, attempts=attempts)
+        return data, result.replace(prompt_chars=sum(len(m.get("content") or "") for m in messages
+                                                     if isinstance(m.get("content"), str)))
+
+    def _redact_message(self, message: Any) -> Any:
+        if not isinstance(message, dict):
+            return message
+        content = message.get("content")
+        if isinstance(content, str):
+            return {**message, "content": self.redactor(content).text}
+        if isinstance(content, list):
+            parts = [{**p, "text": self.redactor(p["text"]).text}
+                     if isinstance(p, dict) and isinstance(p.get("text"), str) else p for p in content]
+            return {**message, "content": parts}
+        return message
 
     async def _label(self, request: dict[str, Any]) -> TeacherResult:
         started = time.perf_counter()

@@ -29,10 +29,11 @@ def adapters() -> None:
 @click.option("--task", "-t", "tasks", multiple=True, help="Only this task (repeatable; default: every task).")
 @click.option("--vllm", "vllm_url", default=None, metavar="URL",
               help="Swap adapters into the vLLM server at URL (e.g. http://127.0.0.1:8000) instead of in-process.")
-@click.option("--port", type=click.IntRange(0, 65535), default=6068, show_default=True,
-              help="In-process mode: serve POST /v1/route and GET /v1/adapters here (0: no HTTP).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="In-process mode: serve the router here (0: no HTTP; default [serving] port, 8000).")
+@click.option("--host", default=None, help="Address the router listens on (default [serving] host, 127.0.0.1).")
 @click.pass_obj
-def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int) -> None:
+def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int | None, host: str | None) -> None:
     """Follow adapters.published and adapters.control and hot-swap each task's adapter.
 
     Every replica reads both topics from the beginning (no consumer group), so at
@@ -43,7 +44,10 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int)
     \b
     In-process (default): loads the tasks' student base model with transformers +
     peft, routes requests on --port (student when confident, teacher otherwise)
-    and emits every answer to inference.events.
+    and emits every answer to inference.events. The router speaks OpenAI's API
+    (POST /v1/chat/completions, GET /v1/models; model "distillery:TASK" or an
+    alias from [serving] model_aliases) beside POST /v1/route and GET /v1/adapters;
+    concurrent requests share forward passes ([serving] max_batch, max_wait_ms).
     With --vllm URL: loads each version under a new LoRA name and unloads the old
     one. Start vLLM with LoRA enabled and runtime updates allowed:
       VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve BASE --enable-lora
@@ -55,13 +59,15 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int)
     # the watch output says what the subscriber and the server do; their log lines would repeat it
     logging.getLogger("distillery.serving").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    serving = ctx.settings.serving
+    port = serving.port if port is None else port
     try:
-        asyncio.run(_watch(ctx.settings, list(tasks) or None, vllm_url, port))
+        asyncio.run(_watch(ctx.settings, list(tasks) or None, vllm_url, port, host or serving.host))
     except KeyboardInterrupt:
         pass
 
 
-async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | None, port: int) -> None:
+async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | None, port: int, host: str) -> None:
     from serving.adapters.display import format_note
     from serving.adapters.subscriber import AdapterSubscriber, AdapterTarget, SwapNote
 
@@ -85,7 +91,7 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
         target = vllm
         console.print(f"[dim]driving vLLM at {vllm.base_url}[/]")
     else:
-        server = await _in_process(settings, tasks, port, show, cleanup, console)
+        server = await _in_process(settings, tasks, port, host, show, cleanup, console)
         target = server
     subscriber = AdapterSubscriber(settings, [target], tasks=tasks, on_note=show)
     console.print(f"[dim]following {settings.topics.published} and {settings.topics.control} "
@@ -97,8 +103,8 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
             await close()
 
 
-async def _in_process(settings: Settings, tasks: list[str] | None, port: int, show: Any, cleanup: list[Any],
-                      console: Console) -> Any:
+async def _in_process(settings: Settings, tasks: list[str] | None, port: int, host: str, show: Any,
+                      cleanup: list[Any], console: Console) -> Any:
     from aiohttp import web
 
     from serving.adapters.inprocess import InProcessServer
@@ -116,7 +122,7 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, sh
         router = Router(settings, server, emitter)
         runner = web.AppRunner(make_app(router, server))
         await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", port).start()
+        await web.TCPSite(runner, host, port).start()
 
         async def close() -> None:
             await runner.cleanup()
@@ -124,7 +130,8 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, sh
             emitter.close()
 
         cleanup.append(close)
-        console.print(f"[dim]routing on http://0.0.0.0:{port}/v1/route; answers go to {settings.topics.inference}[/]")
+        console.print(f"[dim]routing on http://{host}:{port}/v1 (OpenAI base_url; model distillery:TASK) and "
+                      f"/v1/route; answers go to {settings.topics.inference}[/]")
     return server
 
 
