@@ -95,15 +95,21 @@ Send = Callable[[str], tuple[str, str | None]]
 """Sends one input through the router: returns (route, answer)."""
 
 
-def openai_sender(base_url: str, model: str, *, api_key: str = "demo", timeout_s: float = 60.0) -> Send:
-    """A :data:`Send` through the ``openai`` client, reading the route from the response header."""
+def openai_sender(base_url: str, model: str, *, system: str = "", api_key: str = "demo",
+                  timeout_s: float = 60.0) -> Send:
+    """A :data:`Send` through the ``openai`` client, reading the route from the response header.
+
+    ``system`` is the service's own system prompt (what it sent the teacher before);
+    the router forwards it with an escalation, and the student ignores it.
+    """
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+    head: list[Any] = [{"role": "system", "content": system}] if system else []
 
     def send(text: str) -> tuple[str, str | None]:
         raw = client.chat.completions.with_raw_response.create(
-            model=model, messages=[{"role": "user", "content": text}])
+            model=model, messages=[*head, {"role": "user", "content": text}])
         completion: Any = raw.parse()
         route = raw.headers.get("x-distillery-route", "teacher")
         content = completion.choices[0].message.content if completion.choices else None

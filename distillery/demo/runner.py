@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rich.live import Live
 
 from distillery.cli.replay_cmd import produce, synthetic_rows
 from distillery.demo.processes import Workers
+from distillery.demo.routed import RoutedTraffic, openai_sender
 from distillery.demo.watch import DemoState, Follower, render
 from distillery.kafka import ensure_topics
 from distillery.replay import Row
@@ -37,11 +39,17 @@ class DemoPlan:
     train_wait_s: float
     malformed_share: float = 0.002
     gold_share: float = 0.002
-    gold_size: int = 150
+    gold_size: int = 250
     """A gold set built up front, as a team would before trusting any student: this many
     hand-checked examples drawn from (pre-drift) traffic; more arrive with the stream."""
     wait_for_all_jobs: bool = True
     seed: int = 7
+    serve_seconds: float = 120.0
+    """After the first promotion: this long of production traffic offered to the router."""
+    serve_rate: float = 100.0
+    """Requests per second offered in that phase; the router takes what it can serve, the teacher the rest."""
+    route_concurrency: int = 4
+    """Requests in flight to the router at most (what the CPU serves beside the trainer)."""
 
     @classmethod
     def full(cls) -> DemoPlan:
@@ -50,8 +58,8 @@ class DemoPlan:
     @classmethod
     def quick(cls) -> DemoPlan:
         # the drift detectors calibrate on the first 6,000 answers: the change comes after that
-        return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=240.0, gold_size=100,
-                   wait_for_all_jobs=False)
+        return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=240.0, gold_size=200,
+                   wait_for_all_jobs=False, serve_seconds=60.0)
 
 
 def gold_rows(n: int, *, seed: int) -> list[Row]:
@@ -77,16 +85,38 @@ def _teacher(settings: Settings, console: Console) -> Iterator[dict[str, str]]:
         yield {"OPENAI_BASE_URL": running.base_url}
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iterator[Row] | None = None,
              total: int | None = None, task: str = "transactions") -> DemoState:
-    """Run the loop end to end and return what was seen (the caller prints the report)."""
+    """Run the loop end to end and return what was seen (the caller prints the report).
+
+    Production traffic goes to the teacher until the first adapter is promoted;
+    from then on a share of it goes through the serving replica's
+    OpenAI-compatible router (:mod:`distillery.demo.routed`), as a service that
+    changed its ``base_url`` would. When the planned traffic ended before the
+    first promotion, a serving phase (``plan.serve_seconds``) sends more.
+    """
     state = DemoState(sent_total=total or plan.events, drift_at=plan.drift_at)
     asyncio.run(ensure_topics(settings))
     follower = Follower(settings, state)
+    port = free_port()
+    from streams.prompts import teacher_system_prompt
+
+    routed = RoutedTraffic(openai_sender(f"http://127.0.0.1:{port}/v1", f"distillery:{task}",
+                                         system=teacher_system_prompt(settings.task(task))),
+                           concurrency=plan.route_concurrency)
+    state.routed = routed.stats
     with _teacher(settings, console) as teacher_env:
         workers = Workers(settings, settings.data_dir / "logs", env=teacher_env)
         for name, args in (("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
-                           ("trainer", ["trainer"]), ("adapters", ["adapters", "watch"])):
+                           ("trainer", ["trainer"]),
+                           ("adapters", ["adapters", "watch", "--host", "127.0.0.1", "--port", str(port)])):
             workers.start(name, *args)
         follower.start()
         try:
@@ -108,7 +138,8 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                             state.phase = "traffic, drifted"
                         state.sent = i + 1
                         live.update(render(state))
-                        yield row
+                        if not (state.published and routed.offer(row)):
+                            yield row  # to the teacher, as production traffic
 
                 asyncio.run(produce(settings, task, counted(source), total=state.sent_total, rate=plan.rate,
                                     run_id=f"demo{plan.seed}", production_model=settings.task(task).teacher.model,
@@ -116,14 +147,22 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                                     seed=plan.seed, manifest=settings.data_dir / "manifest.jsonl", quiet=True))
                 state.phase = "training and judging the last adapters"
                 deadline = time.monotonic() + plan.train_wait_s
+                served = rows is not None or plan.serve_seconds <= 0
                 while time.monotonic() < deadline:
                     live.update(render(state))
+                    if state.published and not served:
+                        served = True
+                        if routed.stats.total < plan.serve_rate * plan.serve_seconds / 4:
+                            state.phase = "serving: production traffic through the router"
+                            _serve(settings, plan, task, state, routed, live)
+                            state.phase = "training and judging the last adapters"
+                            deadline = max(deadline, time.monotonic() + 30)
                     done = {p.job_id for p in state.published} | {r.job_id for r in state.rejected}
                     settled = time.monotonic() > deadline - plan.train_wait_s + 20  # late triggers have fired
                     if plan.wait_for_all_jobs and state.jobs and all(j.job_id in done for j in state.jobs) and settled:
                         break
-                    if not plan.wait_for_all_jobs and state.published and state.drifts and settled:
-                        break  # the short run: one adapter promoted and the drift seen are the story
+                    if not plan.wait_for_all_jobs and state.published and state.drifts and settled and served:
+                        break  # the short run: one adapter promoted, serving, and the drift seen are the story
                     dead = workers.dead()
                     if dead:
                         state.notes.append(f"worker(s) exited: {', '.join(dead)}; see {workers.log_dir}")
@@ -131,9 +170,29 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 state.phase = "done"
                 live.update(render(state))
         finally:
+            routed.close()
             follower.stop()
             workers.stop()
     return state
+
+
+def _serve(settings: Settings, plan: DemoPlan, task: str, state: DemoState, routed: RoutedTraffic,
+           live: Live) -> None:
+    """``plan.serve_seconds`` of traffic like the latest (drifted if the drift came): router first, teacher the rest."""
+    n = int(plan.serve_rate * plan.serve_seconds)
+    source = synthetic_rows(n, seed=plan.seed + 1, drift_at=0 if plan.drift_at is not None else None,
+                            teacher_accuracy=0.95)
+
+    def offered(it: Iterator[Row]) -> Iterator[Row]:
+        for row in it:
+            live.update(render(state))
+            if not routed.offer(row):
+                yield row
+
+    asyncio.run(produce(settings, task, offered(source), total=n, rate=plan.serve_rate, run_id=f"serve{plan.seed}",
+                        production_model=settings.task(task).teacher.model, gold_share=plan.gold_share,
+                        malformed_share=0.0, seed=plan.seed + 1,
+                        manifest=settings.data_dir / "manifest-serving.jsonl", quiet=True))
 
 
 def summary_lines(state: DemoState) -> list[str]:
@@ -153,7 +212,33 @@ def summary_lines(state: DemoState) -> list[str]:
         lines.append(f"alarms before the change (false alarms): {len(before)}")
     lines.append(f"adapters: {len(state.published)} promoted, {len(state.rejected)} rejected, "
                  f"{len(state.jobs)} train job(s)")
+    lines.extend(served_lines(state))
     return lines
+
+
+def served_lines(state: DemoState) -> list[str]:
+    """What the student served through the router, and at what quality, measured by the demo."""
+    r = state.routed
+    if r is None or not r.total:
+        why = "no adapter was promoted" if not state.published else "no request reached the router"
+        return [f"served by the student: nothing ({why}); every request went to the teacher"]
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    def ms(route: str) -> str:
+        p50, p99 = r.latency_ms(route, 0.5), r.latency_ms(route, 0.99)
+        return "n/a" if p50 is None or p99 is None else f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+
+    return [
+        f"served through the router: {r.total:,} requests; the student answered {r.answered['student']:,} "
+        f"({pct(r.share('student'))}), the teacher {r.answered['teacher']:,} (escalations)",
+        f"student accuracy on what it answered: {pct(r.accuracy('student'))} against ground truth "
+        f"(the teacher on the same items: {pct(r.teacher_accuracy('student'))}); routed system "
+        f"{pct(r.routed_accuracy())}",
+        f"latency: student {ms('student')}; teacher {ms('teacher')}"
+        + (f"; {r.errors} failed request(s)" if r.errors else ""),
+    ]
 
 
 def demo_settings(settings: Settings, run_id: str) -> Settings:

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from distillery.demo.routed import RouteStats
 from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, GateMetrics, TrainJob
 from distillery.settings import Settings
 
@@ -39,6 +40,8 @@ class DemoState:
     training: dict[str, dict[str, object]] = field(default_factory=dict)
     """job id → the trainer's latest progress (phase, step, max_steps, loss)."""
     served_by: str = "teacher"
+    routed: RouteStats | None = None
+    """What the router answered (the demo's own measurement, against ground truth)."""
     phase: str = "starting"
     started: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)
@@ -111,6 +114,15 @@ class Follower:
             s.notes.append(f"skipped a malformed message on {topic}")
 
 
+def served_by(state: DemoState) -> str:
+    """Who answers production now: the teacher, or the router (student share so far)."""
+    r = state.routed
+    if r is None or not r.total:
+        return state.served_by
+    share = r.share("student") or 0.0
+    return f"router (student {share:.0%}, teacher the rest)"
+
+
 def progress_text(job: dict[str, object] | None) -> str:
     """``training 12/30 · loss 1.234`` from a trainer's progress, or ``queued``.
 
@@ -128,12 +140,33 @@ def progress_text(job: dict[str, object] | None) -> str:
     return f"training {job.get('step')}/{job.get('max_steps')}{tail}"
 
 
+def router_table(r: RouteStats) -> Table:
+    """Per route: share, accuracy against ground truth, the teacher's on the same items, latency."""
+    table = Table(title=f"router: {r.total:,} requests through /v1/chat/completions", title_justify="left",
+                  box=None, header_style="bold")
+    for col in ("route", "share", "accuracy", "teacher on same", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}"
+
+    for route in ("student", "teacher"):
+        table.add_row(route if route == "student" else "teacher (escalated)", pct(r.share(route)),
+                      pct(r.accuracy(route)), pct(r.teacher_accuracy(route)), ms(r.latency_ms(route, 0.5)),
+                      ms(r.latency_ms(route, 0.99)))
+    table.add_row("routed system", "", pct(r.routed_accuracy()), "", "", "")
+    return table
+
+
 def render(state: DemoState) -> Panel:
     """The live panel: traffic, labels, spend, drift, jobs and adapters."""
     elapsed = time.monotonic() - state.started
     head = Text.assemble(("phase ", "dim"), (state.phase, "bold cyan"), ("   elapsed ", "dim"),
                          (f"{elapsed:,.0f}s", "bold"), ("   production answered by ", "dim"),
-                         (state.served_by, "bold green" if state.served_by == "student" else "bold yellow"))
+                         (served_by(state), "bold green" if state.routed and state.routed.total else "bold yellow"))
     c = state.total
     pct = 100.0 * state.sent / state.sent_total if state.sent_total else 0.0
     grid = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -151,7 +184,7 @@ def render(state: DemoState) -> Panel:
         after = "-" if d.estimate_after is None else f"{d.estimate_after:.3f}"
         drift.add_row(d.signal, d.detector, f"{before} → {after}", d.severity, str(d.source_offset))
     models = Table(title="train jobs and adapters", title_justify="left", box=None, header_style="bold")
-    for col in ("job", "reason", "train", "verdict", "gold acc", "teacher", "base", "worst category"):
+    for col in ("job", "reason", "train", "verdict", "student", "routed", "coverage", "teacher", "base", "worst"):
         models.add_column(col)
     verdicts: dict[str, tuple[str, GateMetrics | None]] = {p.job_id: ("promoted", p.metrics)
                                                             for p in state.published}
@@ -163,8 +196,12 @@ def render(state: DemoState) -> Panel:
         teacher = f"{m.teacher.accuracy:.1%}" if m and m.teacher else "-"
         base = f"{m.base.accuracy:.1%}" if m and m.base else "-"
         worst = f"{m.candidate.worst_category}" if m and m.candidate.worst_category else "-"
-        models.add_row(j.job_id[-16:], j.reason, str(j.n_train), verdict, acc, teacher, base, worst)
+        routed = f"{m.routed.accuracy:.1%}" if m and m.routed else "-"
+        coverage = f"{m.routed.coverage:.0%}" if m and m.routed else "-"
+        models.add_row(j.job_id[-16:], j.reason, str(j.n_train), verdict, acc, routed, coverage, teacher, base, worst)
     parts: list[object] = [head, grid, drift, models]
+    if state.routed is not None and state.routed.total:
+        parts.append(router_table(state.routed))
     if state.notes:
         parts.append(Text(state.notes[-1], style="yellow"))
     return Panel(Group(*parts), title="[bold]Distillery demo[/]", border_style="cyan")  # type: ignore[arg-type]

@@ -4,29 +4,42 @@ A shorter run of ``make demo`` with assertions, on the real broker, a local
 teacher server and the real built-in student (SmolLM2-135M, converted once into
 ``var/models`` and shared with ``make demo``). Checked: at least one adapter is
 published and picked up by the subscriber; the promoted student beats the base
-model on the gold set; the drift alarm comes after the injected change and
-never before; every produced event id is accounted for, exactly once, and every
-malformed message is dead-lettered. About four minutes on 2 CPU cores.
+model on the gold set and carries routed-system figures; production requests
+sent through the replica's OpenAI-compatible router with the ``openai`` client
+are partly answered by the student, and the report's student share is
+"measured" on them; the drift alarm comes after the injected change and never
+before; every produced and routed event id is accounted for, exactly once, and
+every malformed message is dead-lettered. About five minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import openai
 
 from distillery.cli.replay_cmd import produce, synthetic_rows
 from distillery.events import AdapterPublished, AdapterRejected, DeadLetter, DriftEvent
 from distillery.kafka import read_topic
 from distillery.settings import Settings
 from distillery.sim.teacher_server import SimTeacherServer
+from distillery.sim.transactions import TransactionGenerator
+from serving.report.build import build_report
+from serving.report.data import collect
+from streams.app import ingest_group
 from streams.pipeline import store_path
 from streams.store.db import TaskStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = ROOT / "var" / "models"
 EVENTS, DRIFT_AT, RATE = 10_000, 7_000, 500.0
+ROUTED = 240
+"""Requests sent through the router once the adapter serves (the report measures a share from 100)."""
 """The category-mix detector calibrates on its first 6,000 answers, so the change comes after that."""
 
 
@@ -40,6 +53,30 @@ E2E_CONFIG = {
 """The demo's config with a smaller run's thresholds."""
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ingest_lag(s: Settings) -> int:
+    """Events on ``inference.events`` the streams group has not committed (stored) yet."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def lag() -> int:
+        c = AIOKafkaConsumer(bootstrap_servers=s.kafka.bootstrap_servers, group_id=ingest_group(s),
+                             enable_auto_commit=False)
+        await c.start()
+        try:
+            parts = [TopicPartition(s.topics.inference, p) for p in range(s.kafka.partitions)]
+            ends = await c.end_offsets(parts)
+            return sum(ends[tp] - ((await c.committed(tp)) or 0) for tp in parts)
+        finally:
+            await c.stop()
+
+    return asyncio.run(lag())
+
+
 def records(s: Settings, topic: str, kind):  # type: ignore[no-untyped-def]
     recs = asyncio.run(read_topic(s.kafka.bootstrap_servers, topic, idle_s=1.0, timeout_s=10))
     return [kind.model_validate_json(r.value) for r in recs if r.value]
@@ -51,9 +88,10 @@ def test_the_whole_loop(kafka_settings, spawn_worker, derived_config, tmp_path: 
     server = SimTeacherServer(latency_s=0.005)
     with server.run_in_thread() as teacher:
         env = {"OPENAI_BASE_URL": teacher.base_url, "DISTILLERY_MODEL_CACHE": str(MODEL_CACHE)}
+        port = _free_port()
         workers = {name: spawn_worker(s, *args, config=config, **env) for name, args in (
             ("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
-            ("trainer", ["trainer"]), ("adapters", ["adapters", "watch"]))}
+            ("trainer", ["trainer"]), ("adapters", ["adapters", "watch", "--port", str(port)]))}
         time.sleep(8)  # let the consumer groups form
         change_ms: list[int] = []
 
@@ -90,11 +128,37 @@ def test_the_whole_loop(kafka_settings, spawn_worker, derived_config, tmp_path: 
         assert published[0].adapter_id in watch_log.read_text(), watch_log.read_text()[-3000:]
         alive()
 
+        # production requests through the router, as a service pointing its openai client at it
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="e2e", max_retries=0, timeout=60)
+        texts = [t.text for t in TransactionGenerator(seed=12).stream(ROUTED)]
+
+        def ask(i: int) -> str:
+            raw = client.chat.completions.with_raw_response.create(
+                model="distillery:transactions", messages=[{"role": "user", "content": texts[i]}],
+                extra_headers={"x-distillery-event-id": f"e2e-routed-{i}"})
+            assert raw.parse().choices[0].message.content
+            return raw.headers["x-distillery-route"]
+
+        with ThreadPoolExecutor(4) as pool:
+            routes = list(pool.map(ask, range(ROUTED)))
+        routed_ids = {f"e2e-routed-{i}" for i in range(ROUTED)}
+        assert routes.count("student") > 0, "the student answered nothing through the router"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _ingest_lag(s) > 0:  # the routed events are stored
+            time.sleep(2)
+        alive()
+
     # judged on the gold set against the base model and the teacher's pinned answers: a real gain
     m = published[0].metrics
     assert m.base is not None and m.teacher is not None and m.gold_size >= 20
     assert m.candidate.accuracy > m.base.accuracy, (m.candidate.accuracy, m.base.accuracy)
     assert m.candidate.per_category and m.candidate.worst_category is not None
+    assert published[0].head == "classifier" and m.routed is not None and m.routed.coverage > 0
+
+    # the report's student share is measured on the routed traffic, not assumed
+    report = build_report(collect(s, ["transactions"])[0])
+    assert report.share is not None and report.share.source == "measured", report.share
+    assert report.share.routed_events >= ROUTED
 
     # drift: at least one alarm after the change, none before
     drifts = records(s, s.topics.drift, DriftEvent)
@@ -109,8 +173,9 @@ def test_the_whole_loop(kafka_settings, spawn_worker, derived_config, tmp_path: 
         "SELECT event_id FROM events")]
     dups = len(stored) - len(set(stored))
     assert dups == 0, f"{dups} duplicate rows"
-    assert len(sent_ids) == EVENTS and set(stored) == set(sent_ids), (
-        f"missing {len(set(sent_ids) - set(stored))}, unexpected {len(set(stored) - set(sent_ids))}")
+    expected = set(sent_ids) | routed_ids
+    assert len(sent_ids) == EVENTS and set(stored) == expected, (
+        f"missing {len(expected - set(stored))}, unexpected {len(set(stored) - expected)}")
     dead = records(s, s.topics.deadletter, DeadLetter)
     refused = [d for d in dead if d.stage == "ingest"]
     assert sent["malformed"] > 0 and len(refused) == sent["malformed"], (len(refused), sent)

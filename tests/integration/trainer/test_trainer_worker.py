@@ -27,9 +27,11 @@ from trainer.tiny import build_tiny_model
 ROOT = Path(__file__).resolve().parents[3]
 
 LENIENT = {
-    "max_below_teacher = 0.6": "max_below_teacher = 1.0",
+    # a tiny random model tests the worker's mechanics, not a student's quality
+    "max_below_teacher = 0.01": "max_below_teacher = 1.0",
     "must_beat_base = true": "must_beat_base = false",
-    "max_category_regression = 0.25": "max_category_regression = 1.0",
+    "max_category_regression = 0.05": "max_category_regression = 1.0",
+    "min_coverage = 0.2": "min_coverage = 0.0",
     "min_train_examples = 2000": "min_train_examples = 50",
 }
 
