@@ -1,4 +1,7 @@
-"""A simulated frontier teacher for the transactions task: good, calibrated, not perfect.
+"""Simulated frontier teachers: good, calibrated, not perfect.
+
+:class:`SimTeacher` knows the transactions task; :class:`ReplayTeacher` answers
+any other classification task (a team's replayed log) from the rows' own labels.
 
 For each input it first finds the true category: from the ground truth it was
 loaded with (replayed data), else from its merchant knowledge
@@ -21,15 +24,18 @@ Answers are deterministic per (seed, input), like a temperature-0 model.
 (True, 'coffee_shops', 'knowledge')
 >>> t.answer("ASPEN DENTAL #12 AUSTIN TX").label
 'medical_services'
+>>> r = ReplayTeacher(["refund", "billing", "other"], {"where is my money back": "refund"}, seed=0)
+>>> r.answer("Where is my money back").truth, r.answer("something new").source
+('refund', 'guess')
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from distillery.sim.knowledge import MerchantIndex
 from distillery.sim.transactions import CATEGORY_NAMES
@@ -99,6 +105,30 @@ class SimAnswer:
         return self.label == self.truth
 
 
+class Teacher(Protocol):
+    """What the simulated server asks of a teacher: its label set, known truths, and answers."""
+
+    labels: tuple[str, ...]
+    truth: dict[str, str]
+    accuracy: float
+    seed: int
+
+    def answer(self, text: str) -> SimAnswer: ...
+
+
+def _draw(seed: int, text: str) -> random.Random:
+    return random.Random(hashlib.blake2b(f"{seed}|{text}".encode(), digest_size=8).digest())
+
+
+def normalise_input(text: str) -> str:
+    """The form inputs are matched in: whitespace collapsed, case folded.
+
+    >>> normalise_input("  Opaque   MERCHANT 77 ")
+    'opaque merchant 77'
+    """
+    return " ".join(text.split()).casefold()
+
+
 class SimTeacher:
     """Labels transaction lines like a strong, calibrated model with one blind spot."""
 
@@ -130,7 +160,7 @@ class SimTeacher:
 
     def answer(self, text: str) -> SimAnswer:
         """The answer for ``text``, the same every time it is asked."""
-        rng = random.Random(hashlib.blake2b(f"{self.seed}|{text}".encode(), digest_size=8).digest())
+        rng = _draw(self.seed, text)
         truth = self.truth.get(self._key(text))
         source: Source = "ground_truth"
         if truth is None:
@@ -167,4 +197,66 @@ class SimTeacher:
 
     @staticmethod
     def _key(text: str) -> str:
-        return " ".join(text.split()).casefold()
+        return normalise_input(text)
+
+
+class ReplayTeacher:
+    """Labels any classification task from ground truth: the teacher of a replayed log.
+
+    It knows nothing of the domain: the true label of an input is the one its row
+    carried (``ground_truth``, matched on the normalised input). Like
+    :class:`SimTeacher`, a confidence ``c`` is drawn from
+    ``Beta(k*accuracy, k*(1-accuracy))`` and the answer is right with probability
+    ``c``; a wrong answer is another label of the task, drawn at random. An input
+    without a known label (or whose label is not in ``labels``) gets a guess at
+    low confidence. Every answer is one of ``labels``, deterministic per
+    (seed, input).
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        ground_truth: Mapping[str, str] | None = None,
+        *,
+        accuracy: float = 0.95,
+        seed: int = 0,
+        concentration: float = 8.0,
+    ) -> None:
+        if not 0.0 < accuracy < 1.0:
+            raise ValueError(f"accuracy: {accuracy!r} must be strictly between 0 and 1, e.g. 0.95")
+        if len(set(labels)) < 2:
+            raise ValueError(f"labels: a classification teacher needs at least two labels, got {list(labels)!r}")
+        self.labels = tuple(dict.fromkeys(labels))
+        self.accuracy = accuracy
+        self.seed = seed
+        self.concentration = concentration
+        self.truth: dict[str, str] = {}
+        self.load(ground_truth or {})
+
+    def load(self, ground_truth: Mapping[str, str]) -> None:
+        """Add ``input -> true label`` pairs (matched on the whitespace-normalised input)."""
+        for text, label in ground_truth.items():
+            self.truth[normalise_input(text)] = label
+
+    def answer(self, text: str) -> SimAnswer:
+        """The answer for ``text``, the same every time it is asked; always one of ``labels``."""
+        rng = _draw(self.seed, text)
+        truth = self.truth.get(normalise_input(text))
+        if truth is None or truth not in self.labels:
+            guess = rng.choice(self.labels)
+            conf = rng.uniform(0.2, 0.45)
+            return SimAnswer(guess, conf, self._spread(rng, guess, 1.0 - conf, None), None, "guess")
+        k = self.concentration
+        conf = min(0.999, max(0.05, rng.betavariate(k * self.accuracy, k * (1.0 - self.accuracy))))
+        label = truth if rng.random() < conf else rng.choice([c for c in self.labels if c != truth])
+        return SimAnswer(label, conf, self._spread(rng, label, 1.0 - conf, truth), truth, "ground_truth")
+
+    def _spread(self, rng: random.Random, label: str, rest: float,
+                truth: str | None) -> tuple[tuple[str, float], ...]:
+        # the rest goes to the truth (when the answer is wrong), then to up to three other labels
+        others = [truth] if truth and truth != label else []
+        pool = [c for c in self.labels if c != label and c not in others]
+        others += rng.sample(pool, min(4 - len(others), len(pool)))
+        first = rest * (0.7 if len(others) > 1 else 1.0)
+        tail = (rest - first) / (len(others) - 1) if len(others) > 1 else 0.0
+        return tuple((c, first if i == 0 else tail) for i, c in enumerate(others))

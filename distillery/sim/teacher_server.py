@@ -2,8 +2,12 @@
 
 Serves ``POST /v1/chat/completions`` (with logprobs when asked), ``/v1/files``
 (upload, retrieve, content) and ``/v1/batches`` (create, retrieve; a batch
-completes ``batch_delay_s`` after creation), answered by :class:`SimTeacher`
-or any ``responder(input_text, request_body) -> Reply``. Every request is
+completes ``batch_delay_s`` after creation), answered by a teacher
+(:class:`SimTeacher` by default, or a :class:`ReplayTeacher`) or any
+``responder(input_text, request_body) -> Reply``. A request whose system prompt
+lists a label set its teacher could answer outside of (another task than the
+teacher's) is answered by a :class:`ReplayTeacher` over that label set, from the
+teacher's ground truth, so answers always stay in the requested labels. Every request is
 recorded (``requests``), so a test can assert what never reached it, and
 :class:`~distillery.sim.faults.Faults` injects 429s, 5xx, slow answers,
 malformed bodies and outages at runtime.
@@ -34,7 +38,7 @@ from aiohttp import web
 from distillery.sim import wire
 from distillery.sim.batches import BatchStore
 from distillery.sim.faults import Faults
-from distillery.sim.teacher_model import SimTeacher
+from distillery.sim.teacher_model import ReplayTeacher, SimTeacher, Teacher
 from distillery.sim.wire import Reply
 
 Responder = Callable[[str, dict[str, Any]], Reply]
@@ -53,7 +57,7 @@ class SimTeacherServer:
 
     def __init__(
         self,
-        teacher: SimTeacher | None = None,
+        teacher: Teacher | None = None,
         *,
         latency_s: float = 0.0,
         batch_delay_s: float = 0.1,
@@ -61,9 +65,11 @@ class SimTeacherServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.teacher = teacher or SimTeacher()
+        self.teacher: Teacher = teacher or SimTeacher()
         self.latency_s = latency_s
-        self.responder: Responder = responder or (lambda text, body: Reply.from_answer(self.teacher.answer(text)))
+        self.responder: Responder = responder or (
+            lambda text, body: Reply.from_answer(self.teacher_for(body).answer(text)))
+        self._other_tasks: dict[tuple[str, ...], ReplayTeacher] = {}
         self.host = host
         self.port = port
         self.faults = Faults()
@@ -124,6 +130,24 @@ class SimTeacherServer:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
             loop.close()
+
+    def teacher_for(self, body: dict[str, Any]) -> Teacher:
+        """The teacher for a request: the server's own, unless the request is for another task.
+
+        A request listing labels (``Categories:`` in its system prompt) that do not
+        cover every label the teacher may answer is for a task the teacher does not
+        know: a :class:`ReplayTeacher` over the listed labels answers it, with the
+        teacher's ground truth (as loaded when first needed), accuracy and seed.
+        """
+        labels = wire.labels_of(body.get("messages") or [])
+        if len(set(labels)) < 2 or set(self.teacher.labels) <= set(labels):
+            return self.teacher
+        with self._lock:
+            other = self._other_tasks.get(labels)
+            if other is None:
+                other = self._other_tasks[labels] = ReplayTeacher(
+                    labels, self.teacher.truth, accuracy=self.teacher.accuracy, seed=self.teacher.seed)
+        return other
 
     # ---------------------------------------------------------------- recording
     def received_text(self) -> str:

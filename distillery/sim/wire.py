@@ -24,6 +24,7 @@ from distillery.sim.teacher_model import SimAnswer
 
 _TOKEN = re.compile(r"_?[A-Za-z]+|\s+|\d+|[^\sA-Za-z\d_]+|_")
 _INPUT = re.compile(r"<input>(.*?)</input>", re.DOTALL)
+_CATEGORIES = re.compile(r"^Categories:\n((?:- .*(?:\n|$))+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,23 @@ def input_of(messages: list[dict[str, Any]]) -> str:
         except ValueError:
             pass
     return content
+
+
+def labels_of(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The label set a classification request lists: the ``Categories:`` block of its system prompt.
+
+    >>> labels_of([{"role": "system", "content": "Sort it.\\n\\nCategories:\\n- refund\\n- billing\\n\\nAnswer."}])
+    ('refund', 'billing')
+    >>> labels_of([{"role": "system", "content": "Classify."}])
+    ()
+    """
+    for m in messages:
+        content = m.get("content")
+        if m.get("role") == "system" and isinstance(content, str):
+            found = _CATEGORIES.search(content)
+            if found:
+                return tuple(line[2:] for line in found.group(1).splitlines())
+    return ()
 
 
 def _entry(token: str, logprob: float) -> dict[str, Any]:
