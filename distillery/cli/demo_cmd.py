@@ -69,7 +69,7 @@ def demo(ctx: Context, quick: bool, events: int | None, rate: float | None, drif
                                "give --replay FILE to run another task on your own log")
     run_id = time.strftime("%Y%m%d-%H%M%S")
     settings = demo_settings(base, run_id)
-    rows, total = None, None
+    rows, total, teacher = None, None, None
     if replay_file is not None:
         # the task is settled before anything starts: a refused label column costs no broker start
         loaded = load_rows(replay_file, input_col=input_col, label_col=label_col or None,
@@ -77,12 +77,16 @@ def demo(ctx: Context, quick: bool, events: int | None, rate: float | None, drif
         settings, task = _replay_task(settings, loaded, task_name, replay_file, label_col)
         total = len(loaded)
         rows = iter(shift_mix(loaded, at=plan.drift_at, category=shift_category, share=shift_share, seed=plan.seed))
+        from distillery.sim.teacher_model import ReplayTeacher
+
+        teacher = ReplayTeacher(settings.task(task).labels,
+                                {r.input: r.label for r in loaded if r.label is not None}, seed=plan.seed)
     if not base.kafka.external:
         with console.status("starting Kafka (the first run resolves the jars with Maven) ..."):
             local_broker(base).up()
     console.rule(f"[bold]Distillery demo[/] run {run_id}: {total or plan.events:,} events of task {task!r} "
                  f"at {plan.rate:.0f}/s")
-    state = run_demo(settings, plan, console, rows=rows, total=total, task=task)
+    state = run_demo(settings, plan, console, rows=rows, total=total, task=task, teacher=teacher)
     console.rule("[bold]What happened")
     for line in summary_lines(state):
         console.print(line)

@@ -27,6 +27,7 @@ from distillery.demo.watch import DemoState, Follower, render
 from distillery.kafka import ensure_topics
 from distillery.replay import Row
 from distillery.settings import Settings
+from distillery.sim.teacher_model import Teacher
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def gold_rows(n: int, *, seed: int) -> list[Row]:
 
 
 @contextlib.contextmanager
-def _teacher(settings: Settings, console: Console) -> Iterator[dict[str, str]]:
+def _teacher(settings: Settings, console: Console, teacher: Teacher | None = None) -> Iterator[dict[str, str]]:
     """A real teacher when OPENAI_API_KEY is set, else the simulated one over HTTP."""
     if settings.openai_api_key is not None:
         console.print("teacher: the real endpoint from OPENAI_API_KEY / OPENAI_BASE_URL")
@@ -78,10 +79,12 @@ def _teacher(settings: Settings, console: Console) -> Iterator[dict[str, str]]:
         return
     from distillery.sim.teacher_server import SimTeacherServer
 
-    server = SimTeacherServer(latency_s=0.05, batch_delay_s=2.0)
+    server = SimTeacherServer(teacher, latency_s=0.05, batch_delay_s=2.0)
     with server.run_in_thread() as running:
-        console.print(f"teacher: simulated frontier model at {running.base_url} "
-                      "(about 95% right, one blind spot; set OPENAI_API_KEY for a real one)")
+        what = ("answers from the replayed rows' labels, about 95% right" if teacher is not None
+                else "about 95% right, one blind spot")
+        console.print(f"teacher: simulated frontier model at {running.base_url} ({what}; "
+                      "set OPENAI_API_KEY for a real one)")
         yield {"OPENAI_BASE_URL": running.base_url}
 
 
@@ -93,7 +96,7 @@ def free_port() -> int:
 
 
 def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iterator[Row] | None = None,
-             total: int | None = None, task: str = "transactions") -> DemoState:
+             total: int | None = None, task: str = "transactions", teacher: Teacher | None = None) -> DemoState:
     """Run the loop end to end and return what was seen (the caller prints the report).
 
     Production traffic goes to the teacher until the first adapter is promoted;
@@ -112,7 +115,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                                          system=teacher_system_prompt(settings.task(task))),
                            concurrency=plan.route_concurrency)
     state.routed = routed.stats
-    with _teacher(settings, console) as teacher_env:
+    with _teacher(settings, console, teacher) as teacher_env:
         workers = Workers(settings, settings.data_dir / "logs", env=teacher_env)
         for name, args in (("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
                            ("trainer", ["trainer"]),
