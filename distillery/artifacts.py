@@ -14,8 +14,10 @@ SHA-256 so a reader can verify what it fetched before using it.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import fsspec
 
@@ -69,13 +71,26 @@ class ArtifactStore:
         return self.uri(relative)
 
 
+MAX_FILES = 1000
+"""Most files one artifact folder may list (a peft adapter has a handful)."""
+
+_SAFE_PART = re.compile(r"[A-Za-z0-9._+=@-]{1,255}")
+"""One component of a file name inside an artifact folder: no separators, control or odd characters."""
+
+
 def fetch(uri: str, dest: Path, *, expect_sha256: str | None = None) -> Path:
-    """Copy a file URI to ``dest`` and check its SHA-256 when one is expected."""
+    """Copy a file URI to ``dest`` and check its SHA-256 when one is expected.
+
+    Every failure to read it (a missing fsspec backend, a URI fsspec cannot
+    parse, an odd archive, an I/O error) is an :class:`ArtifactError` naming the
+    URI, so a bad URI in an event is a rejected job or a logged skip, never a crash.
+    """
     try:
         with fsspec.open(uri, "rb") as src, dest.open("wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"cannot read artifact {uri}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the artifact is unreadable
+        dest.unlink(missing_ok=True)
+        raise unreadable(uri, exc) from None
     if expect_sha256 is not None:
         got = sha256_file(dest)
         if got != expect_sha256:
@@ -85,14 +100,98 @@ def fetch(uri: str, dest: Path, *, expect_sha256: str | None = None) -> Path:
 
 
 def fetch_dir(uri: str, dest: Path) -> Path:
-    """Copy a folder URI (an adapter) to ``dest``."""
+    """Copy a folder URI (an adapter) into ``dest``, a new folder this call creates.
+
+    The remote listing is checked whole before a byte is written: every entry must
+    be a plain file (no link) whose name, relative to the folder, is made of plain
+    components (no absolute path, no ``..``, no separators or control characters),
+    so nothing can land outside ``dest``; an entry that breaks this is an
+    :class:`IntegrityError` and nothing is kept. ``dest`` must not exist yet, so no
+    link someone else placed can redirect a write. Any failure to read is an
+    :class:`ArtifactError` naming the URI; on any failure ``dest`` is removed.
+    """
     try:
         fs, base = fsspec.core.url_to_fs(uri)
-        dest.mkdir(parents=True, exist_ok=True)
-        for path in fs.find(base):
-            rel = path[len(base.rstrip("/")) + 1:]
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(path, str(dest / rel))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"cannot read artifact folder {uri}: {exc}") from None
+        listing = fs.find(base, detail=True)
+        if not isinstance(listing, dict):
+            raise ArtifactError(f"cannot read artifact folder {uri}: its listing is a {type(listing).__name__}")
+        plan = _plan(uri, base, listing)
+    except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the artifact is unreadable
+        raise unreadable(uri, exc, folder=True) from None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.mkdir()
+    except OSError as exc:
+        raise ArtifactError(f"cannot fetch artifact folder {uri} into {dest}: {exc}") from None
+    try:
+        root = dest.resolve()
+        for remote, rel in plan:
+            local = dest.joinpath(*rel.split("/"))
+            local.parent.mkdir(parents=True, exist_ok=True)
+            if not local.parent.resolve().is_relative_to(root) or local.exists() or local.is_symlink():
+                raise IntegrityError(f"artifact folder {uri}: {rel!r} would not land as a new file inside {dest}; "
+                                     "refusing the folder")
+            fs.get_file(remote, str(local))
+    except IntegrityError:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the artifact is unreadable
+        shutil.rmtree(dest, ignore_errors=True)
+        raise unreadable(uri, exc, folder=True) from None
     return dest
+
+
+def _plan(uri: str, base: str, listing: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(remote path, safe relative name) for every entry of a folder listing, or an IntegrityError."""
+    root = base.rstrip("/")
+    if len(listing) > MAX_FILES:
+        raise IntegrityError(f"artifact folder {uri} lists {len(listing)} files, more than {MAX_FILES}; refusing it")
+    plan: list[tuple[str, str]] = []
+    for path, info in sorted(listing.items()):
+        if root and path == root:
+            raise ArtifactError(f"artifact folder {uri} is a file, not a folder; publish the adapter folder")
+        if root and not path.startswith(root + "/"):
+            raise IntegrityError(f"artifact folder {uri} lists {path!r}, which is outside the folder; refusing it")
+        rel = path[len(root) + 1:] if root else path
+        problem = unsafe_name(rel)
+        if problem is None and (info.get("type") != "file" or info.get("islink")):
+            problem = f"it is a {'link' if info.get('islink') else info.get('type')}, not a plain file"
+        if problem is not None:
+            raise IntegrityError(f"artifact folder {uri} lists {rel!r}: {problem}; refusing the folder "
+                                 "(nothing of it was written)")
+        plan.append((path, rel))
+    return plan
+
+
+def unsafe_name(rel: str) -> str | None:
+    r"""Why ``rel`` is not a safe relative file name inside a folder, or None when it is.
+
+    >>> [unsafe_name(n) is None for n in ("adapter_config.json", "sub/head.json", "../x", "/etc/x", "a//b", "a\\b")]
+    [True, True, False, False, False, False]
+    """
+    if not rel or rel.startswith("/"):
+        return "an absolute or empty path"
+    parts = rel.split("/")
+    if len(parts) > 8:
+        return "nested more than 8 folders deep"
+    for part in parts:
+        if part in ("", ".", ".."):
+            return f"the path component {part!r} could leave the folder"
+        if not _SAFE_PART.fullmatch(part):
+            return "an odd name (only letters, digits and . _ + = @ - are allowed)"
+    return None
+
+
+def unreadable(uri: str, exc: BaseException, *, folder: bool = False) -> ArtifactError:
+    """The :class:`ArtifactError` for a URI that could not be read: which URI, why, and the fix."""
+    what = "artifact folder" if folder else "artifact"
+    if isinstance(exc, ArtifactError):
+        return exc
+    if isinstance(exc, ImportError):
+        cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+        module = (cause.name or "").split(".")[0]
+        scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+        fix = f"pip install {module}" if module else "install the fsspec backend for it"
+        return ArtifactError(f"cannot read {what} {uri}: the fsspec backend for {scheme}:// is not installed "
+                             f"on this host ({exc}); fix: {fix}, or publish to a store this host can read")
+    return ArtifactError(f"cannot read {what} {uri}: {type(exc).__name__}: {exc}")

@@ -370,6 +370,12 @@ class AdapterPublished(Record):
     head_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
         default=None, description="SHA-256 of head.safetensors (a classifier head's weights)."
     )
+    manifest_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None,
+        description="SHA-256 of the folder's manifest.json, which lists the SHA-256 of every other file of the "
+        "adapter; a reader refuses a file that differs or that the manifest does not list. Absent on adapters "
+        "published before manifests (only sha256 and head_sha256 are checked then).",
+    )
     created_at_ms: int = Field(default_factory=now_ms)
 
 

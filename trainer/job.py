@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from distillery.artifacts import ArtifactStore, fetch, fetch_dir
 from distillery.errors import ArtifactError, TrainingError
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob
+from distillery.manifest import publish_adapter
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from trainer.calibrate import calibrate_routed
@@ -180,13 +181,16 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
                                    failed_rules=decision.failed, metrics=decision.metrics, training=summary)
         status.enter("publishing")
-        uri = ArtifactStore(settings.artifact_root).put_dir(adapter_dir, f"adapters/{job.task}/{adapter_id}")
+        # a manifest (every file's SHA-256) goes with the folder; the event announces its digest
+        uri, manifest_sha = publish_adapter(ArtifactStore(settings.artifact_root), adapter_dir,
+                                            f"adapters/{job.task}/{adapter_id}")
         return AdapterPublished(
             task=job.task, adapter_id=adapter_id, job_id=job.job_id, uri=uri, sha256=sha,
             base_model=spec.student.base_model if job.base_model is None else job.base_model,
             student_prompt=spec.student.system_prompt, snapshot_uri=job.snapshot_uri,
             card_uri=f"{uri}/card.json", metrics=decision.metrics, training=summary,
-            router_threshold=calibration.threshold, router_coverage=calibration.coverage, **head,
+            router_threshold=calibration.threshold, router_coverage=calibration.coverage,
+            manifest_sha256=manifest_sha, **head,
         )
 
 

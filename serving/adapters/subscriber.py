@@ -9,11 +9,15 @@ then the adapter each task should serve is loaded once, and from there every
 new record is applied as it arrives. Nothing is committed: a restarted replica
 rebuilds the same state from the topics.
 
-An adapter is fetched into ``DATA_DIR/serving/adapters`` and its SHA-256 checked
-before any target sees it. A mismatch is refused, logged and never retried
+An adapter is fetched into ``DATA_DIR/serving/adapters`` and verified (its
+manifest, or its weights' SHA-256) before any target sees it. A mismatch or a
+folder that would write outside its place is refused, logged and never retried
 (the same bytes would fail again); the target keeps what it served. Any other
-failure (an unreadable URI, a target that cannot load it) is logged and tried
-again on the next event, and meanwhile the next candidate in line serves.
+failure (an unreadable URI, a missing fsspec backend, a target that cannot load
+it) is logged with the record it came from and tried again on the next event,
+and meanwhile the next candidate in line serves. No adapter record can stop the
+subscriber: it replays both topics from the beginning at every start, so one
+that raised would crash-loop every replica.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class AdapterSubscriber:
         self.notes: collections.deque[SwapNote] = collections.deque(maxlen=1000)
         self.ready = asyncio.Event()
         self._local: dict[str, LocalAdapter] = {}
+        self._where: dict[str, str] = {}
+        """adapter id -> the record that published it (``topic[partition]@offset``), for the log."""
 
     def watches(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -102,20 +108,36 @@ class AdapterSubscriber:
                 batch = await consumer.getmany(timeout_ms=500)
                 backlog.extend(r for recs in batch.values() for r in recs)
             for rec in _in_order(backlog):
-                self._fold(rec)
+                self._fold_safely(rec)
             for task in self.book.tasks():
                 if self.watches(task):
-                    await self.reconcile(task, "start")
+                    await self._reconcile_safely(task, "start")
             self._note(SwapNote("ready", "*", detail=self._summary(len(backlog))))
             self.ready.set()
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
                 for rec in _in_order([r for recs in batch.values() for r in recs]):
-                    changed = self._fold(rec)
+                    changed = self._fold_safely(rec)
                     if changed is not None and self.watches(changed[0]):
-                        await self.reconcile(*changed)
+                        await self._reconcile_safely(*changed, rec=rec)
         finally:
             await consumer.stop()
+
+    def _fold_safely(self, rec: ConsumerRecord[bytes, bytes]) -> tuple[str, str] | None:
+        """:meth:`_fold`, a record it cannot apply logged and skipped: no record stops the replica."""
+        try:
+            return self._fold(rec)
+        except Exception:  # replayed at every start, a record that raised would crash-loop
+            log.exception("skipped %s[%d]@%d: cannot apply it", rec.topic, rec.partition, rec.offset)
+            return None
+
+    async def _reconcile_safely(self, task: str, reason: str, *, rec: ConsumerRecord[bytes, bytes] | None = None) -> None:
+        """:meth:`reconcile`, an unexpected failure logged (with the record that led to it) instead of raised."""
+        try:
+            await self.reconcile(task, reason)
+        except Exception:  # the task keeps what it serves; the next record tries again
+            where = f" after {rec.topic}[{rec.partition}]@{rec.offset}" if rec is not None else ""
+            log.exception("task %s: reconcile (%s)%s failed; it keeps what it serves", task, reason, where)
 
     def _fold(self, rec: ConsumerRecord[bytes, bytes]) -> tuple[str, str] | None:
         """Apply one record; (task, reason) when it may change what a task serves."""
@@ -129,6 +151,7 @@ class AdapterSubscriber:
             return None
         self.book.apply(record)
         if isinstance(record, AdapterPublished):
+            self._where.setdefault(record.adapter_id, f"{rec.topic}[{rec.partition}]@{rec.offset}")
             return record.task, "published"
         if self.ready.is_set() and self.watches(record.task):
             what = record.action + (f" {record.adapter_id}" if record.adapter_id else "")
@@ -157,7 +180,12 @@ class AdapterSubscriber:
         try:
             await target.activate(local)
         except DistilleryError as exc:
-            self._note(SwapNote("failed", ev.task, ev.adapter_id, current, reason, str(exc), target=target.kind))
+            self._note(SwapNote("failed", ev.task, ev.adapter_id, current, reason, self._detail(ev, exc),
+                                target=target.kind))
+            return False
+        except Exception as exc:  # noqa: BLE001 - one adapter the engine chokes on must not stop the replica
+            self._note(SwapNote("failed", ev.task, ev.adapter_id, current, reason,
+                                self._detail(ev, exc, unexpected=True), target=target.kind))
             return False
         self._note(SwapNote("switched", ev.task, ev.adapter_id, current, reason,
                             seconds=time.perf_counter() - started, target=target.kind))
@@ -171,15 +199,25 @@ class AdapterSubscriber:
             local = await asyncio.to_thread(fetch_adapter, ev, self.cache_dir)
         except IntegrityError as exc:
             self.refused[ev.adapter_id] = str(exc)
-            self._note(SwapNote("refused", ev.task, ev.adapter_id, reason=reason, detail=str(exc)))
+            self._note(SwapNote("refused", ev.task, ev.adapter_id, reason=reason, detail=self._detail(ev, exc)))
             return None
         except ArtifactError as exc:
-            self._note(SwapNote("unavailable", ev.task, ev.adapter_id, reason=reason, detail=str(exc)))
+            self._note(SwapNote("unavailable", ev.task, ev.adapter_id, reason=reason, detail=self._detail(ev, exc)))
+            return None
+        except Exception as exc:  # noqa: BLE001 - fetch_adapter maps its failures; this is the last guard
+            self._note(SwapNote("unavailable", ev.task, ev.adapter_id, reason=reason,
+                                detail=self._detail(ev, exc, unexpected=True)))
             return None
         self._local[ev.adapter_id] = local
         self._note(SwapNote("verified", ev.task, ev.adapter_id, reason=reason, seconds=time.perf_counter() - started,
                             detail=str(local.path)))
         return local
+
+    def _detail(self, ev: AdapterPublished, exc: BaseException, *, unexpected: bool = False) -> str:
+        """What went wrong with ``ev``, and the record that published it (skipped, the replica serves on)."""
+        what = f"{type(exc).__name__}: {exc}" if unexpected else str(exc)
+        where = self._where.get(ev.adapter_id)
+        return f"{what} (record {where}; skipped)" if where else what
 
     def _summary(self, records: int) -> str:
         tasks = [t for t in self.book.tasks() if self.watches(t)]

@@ -1,9 +1,16 @@
-"""The subscriber's reconcile step without a broker: verify, refuse, fall back, follow pins and rollbacks."""
+"""The subscriber without a broker: verify, refuse, fall back, follow pins and rollbacks, survive bad records."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from fsspec.registry import known_implementations, register_implementation
 
 from distillery.artifacts import ArtifactStore
 from distillery.errors import ServingError
@@ -94,3 +101,82 @@ async def test_pins_and_rollbacks_move_every_target(settings_factory, tmp_path: 
     switched = [(n.adapter_id, n.previous, n.reason) for n in sub.notes if n.kind == "switched"]
     assert switched[:4:2] == [("a3", None, "start"), ("a2", "a3", "rollback")]
     assert switched[4:8:2] == [("a1", "a2", "pin"), ("a2", "a1", "unpin")]
+
+
+class FakeConsumer:
+    """Stands in for aiokafka: the backlog comes first, then ``live`` one batch per poll."""
+
+    def __init__(self, backlog: list[Any], live: list[Any]) -> None:
+        self.backlog, self.live = backlog, live
+        self.tp = TopicPartition("published", 0)
+        self.read = 0
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def end_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.backlog) if tp == self.tp else 0 for tp in parts}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.read if tp == self.tp else 0
+
+    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(0)
+        if self.read < len(self.backlog):
+            self.read = len(self.backlog)
+            return {self.tp: self.backlog}
+        if self.live:
+            return {self.tp: [self.live.pop(0)]}
+        await asyncio.sleep(0.01)
+        return {}
+
+
+async def test_one_bad_adapter_record_is_logged_and_skipped_and_the_next_good_one_serves(
+        settings_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    settings: Settings = settings_factory()
+    topic = settings.topics.published
+    store = ArtifactStore(str(tmp_path / "store"))
+    odd_zip = tmp_path / "odd.zip"
+    odd_zip.write_bytes(b"not a zip")
+    good = publish(store, tmp_path, "a1")
+    bad = [good.model_copy(update={"adapter_id": "s3", "uri": "distillerytestfs://bucket/adapters/t/s3"}),
+           good.model_copy(update={"adapter_id": "nested", "uri": f"zip://::zip://::file://{odd_zip}"}),
+           good.model_copy(update={"adapter_id": "odd", "uri": f"zip://::file://{odd_zip}"})]
+    values = [good.to_json(), *(ev.to_json() for ev in bad), b"\xff not json",
+              publish(store, tmp_path, "a2").to_json()]
+    records = [SimpleNamespace(topic=topic, partition=0, offset=i, timestamp=i, value=v)
+               for i, v in enumerate(values)]
+    consumer = FakeConsumer(records[:1], records[1:])
+    module = "serving.adapters.subscriber"
+
+    async def no_topics(*args: Any) -> None: ...
+
+    async def assign(*args: Any) -> list[TopicPartition]:
+        return [consumer.tp]
+
+    monkeypatch.setattr(f"{module}.ensure_topics", no_topics)
+    monkeypatch.setattr(f"{module}._assign", assign)
+    monkeypatch.setattr(f"{module}.AIOKafkaConsumer", lambda **kw: consumer)
+    register_implementation("distillerytestfs", "distillery_no_such_backend.FS", errtxt="not here", clobber=True)
+    target = FakeTarget()
+    notes: list[SwapNote] = []
+    sub = AdapterSubscriber(settings, [target], on_note=notes.append)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sub.run(stop))
+    try:
+        for _ in range(500):
+            if target.serving("t") == "a2" or runner.done():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 5)  # raises here if a record crashed the subscriber
+        known_implementations.pop("distillerytestfs", None)
+    assert target.activated == ["a1", "a2"]
+    unavailable = {n.adapter_id: n.detail for n in notes if n.kind == "unavailable"}
+    assert sorted(unavailable) == ["nested", "odd", "s3"]
+    assert "pip install distillery_no_such_backend" in unavailable["s3"]
+    assert f"(record {topic}[0]@1; skipped)" in unavailable["s3"]
+    assert f"(record {topic}[0]@3; skipped)" in unavailable["odd"]
+    assert any(f"skipped {topic}[0]@4: not a AdapterPublished" in r.getMessage() for r in caplog.records)

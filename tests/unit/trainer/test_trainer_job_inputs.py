@@ -1,0 +1,53 @@
+"""A train job whose snapshot cannot be read is rejected with the reason, never a crash of the worker."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fsspec.registry import known_implementations, register_implementation
+
+from distillery.events import AdapterRejected, TrainJob
+from distillery.settings import Settings
+from monitors.app import read_vocabulary
+from trainer.job import run_job
+
+
+@pytest.fixture
+def no_backend() -> Iterator[str]:
+    """A protocol whose fsspec backend is not installed here (as s3:// is without s3fs)."""
+    register_implementation("distillerytestfs", "distillery_no_such_backend.FS", errtxt="not here", clobber=True)
+    yield "distillerytestfs://bucket/snapshots/transactions/" + "0" * 64 + ".parquet"
+    known_implementations.pop("distillerytestfs", None)
+
+
+def job(uri: str) -> TrainJob:
+    return TrainJob(task="transactions", job_id="j-1", snapshot_uri=uri, snapshot_sha256="0" * 64)
+
+
+def test_a_snapshot_uri_without_its_backend_is_a_rejected_job(settings_factory, no_backend: str) -> None:
+    settings: Settings = settings_factory()
+    verdict = run_job(job(no_backend), settings, progress=False)
+    assert isinstance(verdict, AdapterRejected) and verdict.failed_rules == ["input"]
+    assert "pip install distillery_no_such_backend" in verdict.reason and no_backend in verdict.reason
+
+
+@pytest.mark.parametrize("uri", ["zip://x::zip://::file://{tmp}/a.zip",  # KeyError inside fsspec
+                                 "zip://x::file://{tmp}/not-a.zip",  # zipfile.BadZipFile
+                                 "nosuchprotocol://x/y"])
+def test_an_odd_snapshot_uri_is_a_rejected_job(settings_factory, tmp_path: Path, uri: str) -> None:
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
+        z.writestr("x", b"")
+    (tmp_path / "not-a.zip").write_bytes(b"not a zip")
+    uri = uri.format(tmp=tmp_path)
+    verdict = run_job(job(uri), settings_factory(), progress=False)
+    assert isinstance(verdict, AdapterRejected) and f"cannot read artifact {uri}" in verdict.reason
+
+
+def test_the_monitors_read_it_as_an_artifact_error_they_log_and_skip(no_backend: str, tmp_path: Path) -> None:
+    from distillery.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="pip install distillery_no_such_backend"):
+        read_vocabulary(job(no_backend), tmp_path)
