@@ -104,11 +104,11 @@ def test_a_request_in_flight_finishes_on_the_adapter_it_started_with(
     started = threading.Event()
     real_predict = inprocess.predict
 
-    def slow_predict(model: Any, *args: Any) -> list[Prediction]:
+    def slow_predict(model: Any, *args: Any, **kwargs: Any) -> list[Prediction]:
         before = model.active_adapter
         started.set()
         time.sleep(0.3)
-        out = real_predict(model, *args)
+        out = real_predict(model, *args, **kwargs)
         seen.append((before, model.active_adapter, time.perf_counter()))
         return out
 
@@ -150,9 +150,9 @@ def test_a_swap_is_not_starved_by_back_to_back_requests(world: World, monkeypatc
     server.load(world.adapter("A"))
     real_predict = inprocess.predict
 
-    def slow_predict(*args: Any) -> list[Prediction]:
+    def slow_predict(*args: Any, **kwargs: Any) -> list[Prediction]:
         time.sleep(0.05)
-        return real_predict(*args)
+        return real_predict(*args, **kwargs)
 
     monkeypatch.setattr(inprocess, "predict", slow_predict)
     stop = threading.Event()

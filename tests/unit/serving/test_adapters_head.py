@@ -1,0 +1,79 @@
+"""An adapter with a classifier head: trained, published, fetched, verified, hot-swapped, same answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distillery.artifacts import ArtifactStore
+from distillery.errors import IntegrityError
+from distillery.events import AdapterPublished, GateMetrics, ModelScores
+from distillery.manifest import publish_adapter
+from distillery.settings import load_settings
+from serving.adapters.fetch import fetch_adapter
+from serving.adapters.inprocess import InProcessServer
+from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, toy_spec, toy_texts
+from trainer.card import adapter_sha256
+from trainer.data import Example
+from trainer.digest import sha256_file
+from trainer.head import HEAD_WEIGHTS, load_head
+from trainer.head_train import train_head_adapter
+from trainer.loading import load_tokenizer, load_with_adapter
+from trainer.predict import predict
+from trainer.tiny import build_tiny_model
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[3]
+TEXTS = toy_texts(16, seed=9)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, AdapterPublished, Path]:
+    root = tmp_path_factory.mktemp("head-serving")
+    base = str(build_tiny_model(root / "base", toy_texts(96, 1) + TOY_LABELS + [TOY_PROMPT], seed=0))
+    spec = toy_spec().model_copy(update={"sft": {"learning_rate": 1e-2, "max_steps": 12,
+                                                 "per_device_train_batch_size": 8, "max_length": 64}})
+    train = [Example(str(i), t, TOY_LABELS[i % 3], TOY_LABELS[i % 3]) for i, t in enumerate(toy_texts(48, 1))]
+    folder = root / "adapter"
+    train_head_adapter(base, train, spec, folder, device="cpu", progress=False)
+    uri, manifest = publish_adapter(ArtifactStore(str(root / "artifacts")), folder, "adapters/toy/toy-head")
+    event = AdapterPublished(
+        task="toy", adapter_id="toy-head", job_id="job-head", uri=uri, sha256=adapter_sha256(folder),
+        base_model=base, student_prompt=TOY_PROMPT, manifest_sha256=manifest,
+        metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0)), router_threshold=0.5,
+        head="classifier", head_targets="hard", labels=TOY_LABELS, head_sha256=sha256_file(folder / HEAD_WEIGHTS))
+    return base, event, folder
+
+
+def test_a_head_adapter_served_in_process_answers_as_the_trainer_did(
+        published: tuple[str, AdapterPublished, Path], tmp_path: Path) -> None:
+    base, event, folder = published
+    # the trainer's own answers, from the folder it saved
+    reference = predict(load_with_adapter(base, folder, "cpu"), load_tokenizer(base), toy_spec(), TEXTS,
+                        classifier=load_head(folder))
+    settings = load_settings(ROOT / "distillery.toml", env={}).with_overrides(
+        data_dir=tmp_path / "data", tasks={"toy": toy_spec("toy")})
+    local = fetch_adapter(event, tmp_path / "cache")  # fetched and verified against the manifest
+    server = InProcessServer(settings, base, device="cpu")
+    server.load(local)
+    used, got = server.predict_served("toy", TEXTS)
+    assert used is not None and used.head == "classifier"
+    assert [p.answer for p in got] == [p.answer for p in reference]
+    assert all(abs(a.confidence - b.confidence) < 1e-5 for a, b in zip(got, reference, strict=True))
+    assert {p.answer for p in got} <= set(TOY_LABELS)
+
+
+def test_a_tampered_head_is_refused(published: tuple[str, AdapterPublished, Path], tmp_path: Path) -> None:
+    _, event, folder = published
+    copy = tmp_path / "tampered"
+    shutil.copytree(folder, copy)
+    head = copy / HEAD_WEIGHTS
+    data = bytearray(head.read_bytes())
+    data[-1] ^= 0xFF
+    head.write_bytes(bytes(data))
+    tampered = event.model_copy(update={"uri": str(copy), "manifest_sha256": None})
+    with pytest.raises(IntegrityError, match="head.safetensors"):
+        fetch_adapter(tampered, tmp_path / "cache")
