@@ -40,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
 
 from distillery.artifacts import ArtifactStore  # noqa: E402
 from distillery.events import AdapterPublished, GateMetrics, ModelScores  # noqa: E402
