@@ -59,7 +59,8 @@ class DemoPlan:
     @classmethod
     def quick(cls) -> DemoPlan:
         # the drift detectors calibrate on the first 6,000 answers: the change comes after that
-        return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=240.0, gold_size=200,
+        # the first job judges the base model by label likelihood once (~0.5 s an input): about 2 minutes
+        return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=480.0, gold_size=200,
                    wait_for_all_jobs=False, serve_seconds=60.0)
 
 
