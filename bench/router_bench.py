@@ -96,10 +96,19 @@ def serve_adapter(settings: Settings, spec: TaskSpec, base_model: str, base_path
                   device: str | None) -> InProcessServer:
     r, modules = int(spec.lora.get("r", 16)), spec.lora.get("target_modules", "all-linear")
     (folder,) = random_adapters(base_path, tmp / "adapters", [1], r=r, target_modules=modules)
+    head = spec.head == "classifier"
+    if head:  # the task's own kind of adapter: a classifier head beside the LoRA weights (one pass an answer)
+        from trainer.head import Classifier, HeadMeta, init_head, save_head
+        from trainer.loading import load_base, load_tokenizer
+
+        model, _ = load_base(base_path, "cpu")
+        weights = init_head(model, load_tokenizer(base_path), spec.labels, spec.student.system_prompt)
+        save_head(Classifier(weights, HeadMeta(tuple(spec.labels), int(weights.weight.shape[1]))), folder)
     event = AdapterPublished(task=spec.name, adapter_id=f"{spec.name}-bench", job_id="bench", uri=str(folder),
                              sha256="0" * 64, base_model=base_model, student_prompt=spec.student.system_prompt,
                              router_threshold=0.0,  # every request is the student's: the router's cost alone
-                             metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0)))
+                             metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0)),
+                             head="classifier" if head else "lm", labels=list(spec.labels) if head else None)
     server = InProcessServer(settings, base_model, device=device)
     server.load(LocalAdapter(event, folder))
     return server

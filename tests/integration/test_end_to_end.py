@@ -47,8 +47,10 @@ E2E_CONFIG = {
     "min_new_examples = 2000": "min_new_examples = 1500",
     "min_train_examples = 2000": "min_train_examples = 1500",
     "cooldown_minutes = 2": "cooldown_minutes = 0.2",
-    # judged on beating the base model (the gate's must_beat_base); nearing the teacher takes longer
-    "max_below_teacher = 0.6": "max_below_teacher = 1.0",
+    # a smaller snapshot and gold set than the demo's: the routed system must come within 5 points
+    # of the teacher (the shipped config asks 1) with the student answering at least 5% itself
+    "max_below_teacher = 0.01": "max_below_teacher = 0.05",
+    "min_coverage = 0.2": "min_coverage = 0.05",
 }
 """The demo's config with a smaller run's thresholds."""
 
