@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiohttp.test_utils import TestClient, TestServer
+from router_fakes import FakeStudent
 
 from distillery.errors import TeacherUnavailableError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
@@ -16,21 +15,8 @@ from streams.completions import TeacherResult
 from trainer.predict import Prediction
 
 
-class Server:
-    def __init__(self, adapter: AdapterPublished | None) -> None:
-        self.adapter = adapter
-
-    def served(self, task: str) -> AdapterPublished | None:
-        return self.adapter
-
-    def serving(self, task: str) -> str | None:
-        return self.adapter.adapter_id if self.adapter else None
-
-    def loaded(self, task: str) -> list[str]:
-        return [self.adapter.adapter_id] if self.adapter else []
-
-    def predict_served(self, task: str, texts: Sequence[str]) -> tuple[AdapterPublished | None, list[Prediction]]:
-        return self.adapter, [Prediction("bird", 0.91) for _ in texts]
+def Server(adapter: AdapterPublished | None) -> FakeStudent:
+    return FakeStudent(adapter, rule=lambda text: Prediction("bird", 0.91))
 
 
 class DownTeacher:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import openai
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from router_fakes import FakeStudent, Sink
 
-from distillery.events import AdapterPublished, GateMetrics, InferenceEvent, ModelScores, Record
+from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import ServingSettings, Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.wire import Reply
@@ -21,7 +22,6 @@ from serving.http import make_app
 from serving.router import Router
 from streams.circuit import CircuitBreaker
 from streams.teacher import RetryPolicy, TeacherClient
-from trainer.predict import Prediction
 
 FAST = RetryPolicy(base_s=0.001, cap_s=0.002, max_retry_after_s=0.01)
 MODEL = "distillery:toy"
@@ -33,41 +33,6 @@ def adapter() -> AdapterPublished:
     return AdapterPublished(task="toy", adapter_id="ad-7", job_id="j", uri="/x", sha256="0" * 64, base_model="tiny",
                             student_prompt="Label it.", router_threshold=0.5,
                             metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1)))
-
-
-class FakeStudent:
-    """Serves ``adapter`` (or nothing); records the size of every forward pass."""
-
-    def __init__(self, served: AdapterPublished | None, delay_s: float = 0.0) -> None:
-        self.adapter, self.delay_s = served, delay_s
-        self.passes: list[int] = []
-
-    def served(self, task: str) -> AdapterPublished | None:
-        return self.adapter
-
-    def serving(self, task: str) -> str | None:
-        return self.adapter.adapter_id if self.adapter else None
-
-    def loaded(self, task: str) -> list[str]:
-        return [self.adapter.adapter_id] if self.adapter else []
-
-    def predict_served(self, task: str, texts: Sequence[str]) -> tuple[AdapterPublished | None, list[Prediction]]:
-        import time
-
-        self.passes.append(len(texts))
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        return self.adapter, [Prediction("bird", 0.91) if "crow" in t else Prediction("fruit", 0.2) for t in texts]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[InferenceEvent] = []
-
-    def offer(self, record: Record) -> bool:
-        assert isinstance(record, InferenceEvent)
-        self.events.append(record)
-        return True
 
 
 @dataclass

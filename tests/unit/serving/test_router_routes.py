@@ -8,10 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from router_fakes import Sink
 
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherUnavailableError, ValidationError
-from distillery.events import AdapterPublished, GateMetrics, InferenceEvent, ModelScores, Record
+from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
 from serving.adapters.tiny import toy_spec
 from serving.router import Router
@@ -59,16 +60,6 @@ class FakeTeacher:
 
     async def aclose(self) -> None:
         self.closed = True
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[InferenceEvent] = []
-
-    def offer(self, record: Record) -> bool:
-        assert isinstance(record, InferenceEvent)
-        self.events.append(record)
-        return True
 
 
 @pytest.fixture
