@@ -72,7 +72,10 @@ def _ingest_lag(s: Settings) -> int:
         try:
             parts = [TopicPartition(s.topics.inference, p) for p in range(s.kafka.partitions)]
             ends = await c.end_offsets(parts)
-            return sum(ends[tp] - ((await c.committed(tp)) or 0) for tp in parts)
+            behind = 0
+            for tp in parts:
+                behind += ends[tp] - ((await c.committed(tp)) or 0)
+            return behind
         finally:
             await c.stop()
 
