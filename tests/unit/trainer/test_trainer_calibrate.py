@@ -14,23 +14,25 @@ TEACHER = [True, True, True, True, True, True, False]  # 6/7
 def test_lowest_threshold_within_the_margin() -> None:
     # routed hits at >= 0.99: 6; >= 0.95: 6; >= 0.9 (tie taken together): 5; >= 0.8: 5; >= 0.7: 4; >= 0.6: 4
     # teacher 6/7; a margin of 1/7 tolerates one lost row, of 0 none
-    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=1 / 7) == Calibration(
+    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=1 / 7, standard_errors=0) == Calibration(
         threshold=0.8, coverage=5 / 7, accuracy=4 / 5, routed_accuracy=5 / 7
     )
-    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=0.0) == Calibration(
+    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=0.0, standard_errors=0) == Calibration(
         threshold=0.95, coverage=2 / 7, accuracy=1.0, routed_accuracy=6 / 7
     )
-    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=2 / 7).threshold == 0.6
+    assert calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=2 / 7, standard_errors=0).threshold == 0.6
 
 
 def test_the_most_coverage_not_the_best_routed_accuracy() -> None:
     # teacher 2/3; routed at >= 0.9: 3/3 (the student fixes the teacher's miss), >= 0.5: 2/3, >= 0.1: 1/3
-    c = calibrate_routed([0.9, 0.5, 0.1], [True, False, False], [False, True, True], max_below_teacher=0.0)
+    c = calibrate_routed([0.9, 0.5, 0.1], [True, False, False], [False, True, True], max_below_teacher=0.0,
+                         standard_errors=0)
     assert c == Calibration(threshold=0.5, coverage=2 / 3, accuracy=0.5, routed_accuracy=2 / 3)
 
 
 def test_full_coverage_when_the_student_alone_suffices() -> None:
-    c = calibrate_routed([0.3, 0.9, 0.5], [True, True, False], [True, True, True], max_below_teacher=0.34)
+    c = calibrate_routed([0.3, 0.9, 0.5], [True, True, False], [True, True, True], max_below_teacher=0.34,
+                         standard_errors=0)
     assert c == Calibration(threshold=0.3, coverage=1.0, accuracy=2 / 3, routed_accuracy=2 / 3)
 
 
@@ -50,3 +52,14 @@ def test_unknown_teacher_falls_back_to_the_routing_target() -> None:
 def test_flag_counts_must_match() -> None:
     with pytest.raises(ValueError, match="teacher_correct: 2 flags for 7 confidences"):
         calibrate_routed(CONF, STUDENT, [True, True], max_below_teacher=0.0)
+
+
+def test_a_standard_error_of_the_loss_is_kept_in_hand() -> None:
+    # at the edge (margin 1/7, one lost row allowed) the threshold is 0.8; with one standard error of the
+    # paired loss in hand it stays where the student has not yet disagreed with the teacher
+    edge = calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=1 / 7, standard_errors=0)
+    safe = calibrate_routed(CONF, STUDENT, TEACHER, max_below_teacher=1 / 7)
+    assert edge.threshold == 0.8 and safe.threshold == 0.95 and safe.coverage < edge.coverage
+    # no disagreement, no uncertainty: the buffer costs nothing
+    same = calibrate_routed([0.9, 0.8], [True, True], [True, True], max_below_teacher=0.0)
+    assert same.threshold == 0.8 and same.coverage == 1.0
