@@ -67,7 +67,7 @@ async def test_a_failed_job_with_no_output_is_labelled_online_not_raised(tmp_pat
         out = await pipeline.poll_batches()  # submits, then finds the job failed
     finally:
         await pipeline.close()
-    assert labeler.submitted == {"b-1": ids}
+    assert {k: sorted(v) for k, v in labeler.submitted.items()} == {"b-1": sorted(ids)}  # no order in SQL
     assert teacher.calls == 6  # every event labelled online instead
     assert _table(pipeline, "SELECT count(*) FROM pending") == [(0,)]
     outcomes = dict(_table(pipeline, "SELECT event_id, outcome FROM events"))
@@ -152,3 +152,22 @@ async def test_a_pending_event_the_contract_now_refuses_is_dead_lettered(tmp_pat
     assert (letter.source_partition, letter.source_offset) == (0, 0)
     outcomes = dict(_table(pipeline, "SELECT event_id, outcome FROM events"))
     assert outcomes[ids[0]] == "deadlettered" and outcomes[ids[1]] in ("labeled", "review", "rejected")
+
+
+async def test_the_worker_timer_survives_anything_poll_batches_raises(tmp_path: Path) -> None:
+    from hostile_support import FakeProducer
+
+    from streams.app import BatchHandler
+
+    pipeline, _, _ = _pipeline(tmp_path, {})
+
+    async def broken() -> None:
+        raise RuntimeError("the store went away")
+
+    pipeline.poll_batches = broken  # type: ignore[assignment,method-assign]
+    handler = BatchHandler(pipeline, pipeline.settings.topics, FakeProducer(1 << 20).send)
+    try:
+        await handler.poll_batches()  # logged and counted; the next poll tries again
+    finally:
+        await pipeline.close()
+    assert pipeline.counters.get("_worker", "batch_errors") == 1
