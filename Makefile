@@ -16,12 +16,13 @@ ifdef QUICK
 DEMO_ARGS += --quick
 endif
 
-.PHONY: install chromium demo test lint typecheck kafka-up kafka-down bench clean help
+.PHONY: install chromium demo test lint typecheck kafka-up kafka-down bench fuzz clean help
 
 help:
 	@echo "make demo    run the loop locally on the embedded default (QUICK=1 for a short run)"
 	@echo "make test    install, start Kafka, lint, type-check, run every test, stop Kafka"
 	@echo "make bench   run the benchmarks, JSON under bench/results/"
+	@echo "make fuzz    the long fuzz run (FUZZ_EXAMPLES=100000 per consumer), figures under bench/results/"
 
 install: $(STAMP) chromium
 
@@ -67,6 +68,14 @@ demo: install
 bench: install
 	$(BIN)/distillery kafka up
 	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
+
+# The long fuzz run (issue #13): hostile messages through each consumer's own batch handler,
+# in process (no broker). `make test` runs a few hundred per consumer; this runs FUZZ_EXAMPLES.
+FUZZ_EXAMPLES ?= 100000
+fuzz: install
+	@mkdir -p bench/results
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=bench/results/fuzz-inference-events.json \
+	  $(BIN)/python -m pytest -q -p no:logging tests/unit/streams/test_streams_fuzz.py
 
 clean:
 	-$(BIN)/distillery kafka down

@@ -19,9 +19,10 @@ inbound event, so a newer producer never breaks an older worker).
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
@@ -31,6 +32,25 @@ SCHEMA_VERSION: Final = 1
 
 MAX_EVENT_BYTES = 1024 * 1024
 """Default size limit of one inbound event (1 MiB); configurable per deployment."""
+
+INT32_MAX: Final = 2**31 - 1
+"""Largest value of a DuckDB ``INTEGER`` column: every count the contract accepts into one is bounded by it."""
+
+TS_MAX_MS: Final = 10**14
+"""Latest event time accepted (epoch milliseconds, about the year 5138); the earliest is the epoch."""
+
+DEADLETTER_ORIGINAL_MAX_BYTES: Final = 256 * 1024
+"""Most original bytes a dead letter carries (value and key together, before base64).
+
+A dead letter must fit in one produce request whatever it refuses: base64 makes
+the original 4/3 as large, and a broker with default limits takes about 1 MB per
+record. Past this the letter keeps the first bytes, the full size and the SHA-256
+of the original, and says it was truncated."""
+
+DEADLETTER_PROBLEMS_MAX: Final = 50
+"""Most problem lines a dead letter lists (each at most ``DEADLETTER_PROBLEM_MAX_CHARS``)."""
+
+DEADLETTER_PROBLEM_MAX_CHARS: Final = 1000
 
 Json = dict[str, Any]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -80,8 +100,43 @@ class Usage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    prompt_tokens: Annotated[int, Field(ge=0)] = 0
-    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    prompt_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
+        default=0, description="At most 2**31 - 1 (a 32-bit INTEGER column in the store)."
+    )
+    completion_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] = Field(
+        default=0, description="At most 2**31 - 1 (a 32-bit INTEGER column in the store)."
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TS_LATEST = (_EPOCH + timedelta(milliseconds=TS_MAX_MS - 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_ms(text: str) -> int:
+    """Epoch milliseconds of an ISO-8601 time; a time without an offset is UTC.
+
+    Raises ``ValueError`` for a text that is not such a time or a time the
+    contract cannot represent (before the epoch or after ``TS_MAX_MS``).
+
+    >>> iso_ms("2026-03-01T10:00:00Z"), iso_ms("2026-03-01T11:00:00+01:00"), iso_ms("2026-03-01T10:00:00")
+    (1772359200000, 1772359200000, 1772359200000)
+    """
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("expected an ISO-8601 time such as 2026-01-31T12:00:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # the same instant on every worker, whatever its local zone
+    try:
+        ms = (dt - _EPOCH) // timedelta(milliseconds=1)
+    except OverflowError:  # an offset that moves year 1 or 9999 out of datetime's range
+        ms = -1
+    if not 0 <= ms < TS_MAX_MS:
+        raise ValueError(
+            f"expected a time between 1970-01-01T00:00:00Z and {_TS_LATEST} (the range the store keeps; "
+            "send when the event was served)"
+        )
+    return ms
 
 
 class InferenceEvent(Record):
@@ -94,7 +149,11 @@ class InferenceEvent(Record):
     input: Annotated[str, Field(min_length=1)] | Annotated[list[ChatMessage], Field(min_length=1)] = Field(
         description="The request: a non-empty string, or a non-empty list of chat messages."
     )
-    ts: str | StrictInt | None = Field(default=None, description="When it was served: ISO-8601 or epoch milliseconds.")
+    ts: str | StrictInt | None = Field(
+        default=None,
+        description="When it was served: ISO-8601 (UTC when it has no offset) or epoch milliseconds, "
+        "from 1970-01-01 to 10**14 ms.",
+    )
     output: str | Json | None = Field(default=None, description="What production answered.")
     model: str | None = Field(default=None, description="Which model answered in production.")
     route: Literal["student", "teacher"] | None = Field(
@@ -111,19 +170,23 @@ class InferenceEvent(Record):
     @classmethod
     def _ts_is_a_time(cls, v: str | int | None) -> str | int | None:
         if isinstance(v, str):
-            try:
-                datetime.fromisoformat(v.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError("expected an ISO-8601 time such as 2026-01-31T12:00:00Z") from None
-        elif isinstance(v, int) and not 0 <= v < 10**14:
+            iso_ms(v)  # raises, naming the range, for a time the store cannot keep
+        elif isinstance(v, int) and not 0 <= v < TS_MAX_MS:
             raise ValueError("expected epoch milliseconds between 0 and 10**14")
         return v
 
     def ts_ms(self) -> int | None:
-        """``ts`` as epoch milliseconds, whichever form the producer sent."""
+        """``ts`` as epoch milliseconds, whichever form the producer sent.
+
+        Never raises: a validated event's ``ts`` is always representable; an
+        unvalidated one (``model_construct``) with a time it cannot read gives ``None``.
+        """
         if self.ts is None or isinstance(self.ts, int):
             return self.ts
-        return int(datetime.fromisoformat(self.ts.replace("Z", "+00:00")).timestamp() * 1000)
+        try:
+            return iso_ms(self.ts)
+        except ValueError:
+            return None
 
     def input_text(self) -> str:
         """The input as one string: chat messages joined as ``role: content`` lines."""
@@ -176,11 +239,20 @@ class ReviewItem(Record):
     ts_ms: int = Field(default_factory=now_ms)
 
 
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates (which JSON can carry but UTF-8 cannot) written as ``\\udxxx``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class DeadLetter(Record):
     """An input that could not be processed, with why and where it came from.
 
     ``task`` is ``"_unknown"`` when the event was unreadable; the original bytes
-    travel base64-encoded so nothing is lost, whatever they were.
+    travel base64-encoded, whatever they were. A letter always fits in one Kafka
+    request: an original (value and key) over ``DEADLETTER_ORIGINAL_MAX_BYTES``
+    keeps only its first bytes, with ``original_truncated`` set and the full
+    ``original_size`` and ``original_sha256`` to recognise it by (likewise for
+    the key). Build letters with :meth:`carrying`, which applies those bounds.
     """
 
     topic_name: ClassVar[str] = "distill.deadletter"
@@ -190,19 +262,80 @@ class DeadLetter(Record):
     source_topic: str
     source_partition: int
     source_offset: int
-    original_b64: str = Field(description="The original message value, base64.")
+    original_b64: str = Field(
+        description="The original message value, base64 (its first bytes only when original_truncated)."
+    )
     original_key_b64: str | None = None
     event_id: str | None = None
     stage: str = Field(default="ingest", description="Which step refused it: ingest, label, store...")
     ts_ms: int = Field(default_factory=now_ms)
+    original_truncated: bool | None = Field(
+        default=None, description="True when original_b64 holds only the first bytes of a value too large to carry."
+    )
+    original_size: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Size in bytes of the whole original value (set when it was truncated)."
+    )
+    original_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="SHA-256 of the whole original value (set when it was truncated)."
+    )
+    original_key_truncated: bool | None = Field(
+        default=None, description="True when original_key_b64 holds only the first bytes of the key."
+    )
+    original_key_size: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Size in bytes of the whole original key (set when it was truncated)."
+    )
 
     @staticmethod
     def encode(raw: bytes | None) -> str:
         """Base64 of raw bytes (empty string for a null value)."""
         return base64.b64encode(raw or b"").decode("ascii")
 
+    @classmethod
+    def carrying(
+        cls,
+        value: bytes | None,
+        key: bytes | None,
+        *,
+        max_bytes: int = DEADLETTER_ORIGINAL_MAX_BYTES,
+        problems: list[str] | None = None,
+        **fields: Any,
+    ) -> DeadLetter:
+        """A letter for ``value`` and ``key`` within the size bounds (see the class doc).
+
+        The key keeps up to a quarter of ``max_bytes`` (Kafka keys are short; a huge
+        one is hostile), the value the rest; problems are capped in number and length.
+
+        >>> dl = DeadLetter.carrying(b"x" * 100, b"k", max_bytes=40, task="_unknown", reason="not_json",
+        ...                          source_topic="t", source_partition=0, source_offset=1)
+        >>> len(dl.original()), dl.original_truncated, dl.original_size, dl.original_key_truncated
+        (39, True, 100, None)
+        """
+        key_room = max_bytes // 4 if key is not None and len(key) > max_bytes // 4 else len(key or b"")
+        room = max_bytes - key_room
+        extra: dict[str, Any] = {}
+        if value is not None and len(value) > room:
+            extra.update(original_truncated=True, original_size=len(value),
+                         original_sha256=hashlib.sha256(value).hexdigest())
+            value = value[:room]
+        if key is not None and len(key) > key_room:
+            extra.update(original_key_truncated=True, original_key_size=len(key))
+            key = key[:key_room]
+        lines = [_printable(p if len(p) <= DEADLETTER_PROBLEM_MAX_CHARS else p[: DEADLETTER_PROBLEM_MAX_CHARS - 3] + "...")
+                 for p in (problems or [])[:DEADLETTER_PROBLEMS_MAX]]
+        if isinstance(fields.get("event_id"), str):
+            fields["event_id"] = _printable(fields["event_id"][:512])
+        if problems and len(problems) > DEADLETTER_PROBLEMS_MAX:
+            lines.append(f"... and {len(problems) - DEADLETTER_PROBLEMS_MAX} more problems")
+        return cls(
+            original_b64=cls.encode(value),
+            original_key_b64=cls.encode(key) if key is not None else None,
+            problems=lines,
+            **extra,
+            **fields,
+        )
+
     def original(self) -> bytes:
-        """The original message value, decoded."""
+        """The original message value, decoded (its first bytes only when ``original_truncated``)."""
         return base64.b64decode(self.original_b64)
 
 

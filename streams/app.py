@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -48,6 +48,7 @@ import pydantic
 
 from distillery.events import DriftEvent
 from distillery.settings import Settings
+from distillery.topics import Topics
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
 from streams.pipeline import Outputs, Pipeline
@@ -94,6 +95,55 @@ def on_drift_records(pipeline: Pipeline, raws: list[Raw]) -> None:
             pipeline.on_drift(drift.task, drift.detected_at_ms)
 
 
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
+"""``send(topic, key, value)``: queue one record; what it returns completes once Kafka has it."""
+
+
+class BatchHandler:
+    """What the worker does with one batch: drift first, then the events, then publish.
+
+    The consumer commits the batch's offsets after :meth:`__call__` returns, so
+    this is the seam every hostile message goes through (the fuzzer drives it in
+    process with a fake ``send``).
+    """
+
+    def __init__(self, pipeline: Pipeline, topics: Topics, send: Send) -> None:
+        self.pipeline = pipeline
+        self.topics = topics
+        self.send = send
+
+    async def __call__(self, batch: Batch) -> None:
+        on_drift_records(self.pipeline, batch.raws(self.topics.drift))
+        out = await self.pipeline.process(batch.raws(self.topics.inference))
+        await self.publish(out)  # BatchConsumer commits the batch's offsets after this returns
+
+    async def publish(self, out: Outputs) -> None:
+        """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
+        pending = []
+        for topic, records in ((self.topics.deadletter, out.deadletters), (self.topics.labeled, out.labeled),
+                               (self.topics.review, out.review), (self.topics.train_jobs, out.jobs)):
+            for rec in records:
+                pending.append(await self.send(topic, rec.key(), rec.to_json()))
+        if pending:
+            await asyncio.gather(*pending)
+        for job in out.jobs:
+            self.pipeline.published(job)
+
+    async def poll_batches(self) -> None:
+        """Take in Batch API jobs and publish what they labelled; a failure waits for the next poll.
+
+        :meth:`Pipeline.poll_batches` already turns teacher errors into retries or
+        online labels; this is the last guard, so a timer never takes the worker down.
+        """
+        try:
+            await self.publish(await self.pipeline.poll_batches())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.pipeline.counters.incr("_worker", "batch_errors")
+            log.exception("streams: polling Batch API jobs failed; trying again at the next poll")
+
+
 def create_app(settings: Settings, counters: Counters | None = None,
                teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
@@ -119,22 +169,10 @@ def create_app(settings: Settings, counters: Counters | None = None,
     app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
     batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
 
-    async def publish(out: Outputs) -> None:
-        """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
-        pending = []
-        for topic, records in ((topics.deadletter, out.deadletters), (topics.labeled, out.labeled),
-                               (topics.review, out.review), (topics.train_jobs, out.jobs)):
-            for rec in records:
-                pending.append(await app.producer.send(topic, rec.key(), rec.to_json(), None, None, None))
-        if pending:
-            await asyncio.gather(*pending)
-        for job in out.jobs:
-            pipeline.published(job)
+    async def send(topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
+        return await app.producer.send(topic, key, value, None, None, None)  # type: ignore[no-any-return]
 
-    async def handle(batch: Batch) -> None:
-        on_drift_records(pipeline, batch.raws(topics.drift))
-        out = await pipeline.process(batch.raws(topics.inference))
-        await publish(out)  # BatchConsumer commits the batch's offsets after this returns
+    handle = BatchHandler(pipeline, topics, send)
 
     @app.task
     async def ingest() -> None:
@@ -152,7 +190,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
     async def poll_batches() -> None:
         if not any(spec.teacher.batch for spec in settings.tasks.values()):
             return
-        await publish(await pipeline.poll_batches())
+        await handle.poll_batches()
 
     @app.timer(interval=1.0)
     async def release_idle_stores() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from openai.types.chat import ChatCompletion
 
 from distillery.errors import TeacherError
+from distillery.events import INT32_MAX
 from distillery.taskspec import TaskSpec
 from streams.confidence import TokenChoice, label_confidence, sequence_confidence
 from streams.cost import cost_usd
@@ -50,6 +51,19 @@ class TeacherResult:
 
     def replace(self, **changes: Any) -> TeacherResult:
         return dataclasses.replace(self, **changes)
+
+
+def _count(value: Any) -> int:
+    """A token count as the store keeps it: an int in 0..2**31 - 1 (an endpoint's odd usage never crashes a write).
+
+    >>> _count(12), _count(None), _count(-3), _count(2**40), _count("7")
+    (12, 0, 0, 2147483647, 7)
+    """
+    try:
+        n = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(n, 0), INT32_MAX)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -88,8 +102,8 @@ def usage_result(spec: TaskSpec, completion: ChatCompletion, *, latency_s: float
                  batch: bool = False) -> TeacherResult:
     """A :class:`TeacherResult` without an answer (a reply of tool calls, say): what it cost, no label."""
     usage = getattr(completion, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    prompt_tokens = _count(getattr(usage, "prompt_tokens", 0))
+    completion_tokens = _count(getattr(usage, "completion_tokens", 0))
     choices = getattr(completion, "choices", None) or []
     return TeacherResult(
         text="", label=None, confidence=None, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -125,8 +139,8 @@ def result_from_completion(
         if confidence is None:
             confidence = sequence_confidence(tokens)
     usage = getattr(completion, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    prompt_tokens = _count(getattr(usage, "prompt_tokens", 0))
+    completion_tokens = _count(getattr(usage, "completion_tokens", 0))
     return TeacherResult(
         text=text,
         label=label,

@@ -36,14 +36,14 @@ from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
 from streams.labels import label_set
 
-_REFUSAL = re.compile(
-    r"\b(?:i\s*(?:can['\u2019]?t|cannot|can not|am unable|['\u2019]m unable|won['\u2019]?t|am not able)"
-    r"|i\s*(?:am|['\u2019]m)\s+sorry|sorry,? (?:but )?i"
+_REFUSAL = re.compile(  # possessive spaces: nothing after them starts with a space, so none is given back
+    r"\b(?:i\s*+(?:can['\u2019]?t|cannot|can not|am unable|['\u2019]m unable|won['\u2019]?t|am not able)"
+    r"|i\s*+(?:am|['\u2019]m)\s++sorry|sorry,? (?:but )?i"
     r"|as an ai\b|as a language model|i apologi[sz]e"
     r"|unable to (?:help|assist|comply|classify|determine|provide))",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+_LANG = re.compile(r"[a-zA-Z]*+\s*+")
 
 
 class Status(StrEnum):
@@ -71,19 +71,40 @@ class Verdict:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
+REFUSAL_SCAN_CHARS = 4096
+"""A refusal says so up front: only this much of an answer is searched for one (the
+answer may be a production output of any size, and this only names why it was rejected)."""
+
+
 def is_refusal(text: str) -> bool:
-    """True when ``text`` reads like a refusal.
+    """True when ``text`` reads like a refusal (within its first ``REFUSAL_SCAN_CHARS``).
 
     >>> is_refusal("I'm sorry, but I can't help with that."), is_refusal("restaurants")
     (True, False)
     """
-    return _REFUSAL.search(text) is not None
+    return _REFUSAL.search(text, 0, REFUSAL_SCAN_CHARS) is not None
 
 
 def strip_fences(text: str) -> str:
-    """``text`` without a surrounding Markdown code fence."""
-    m = _FENCE.match(text)
-    return m.group(1) if m else text
+    """``text`` without a surrounding Markdown code fence.
+
+    What ``^\\s*```[a-zA-Z]*\\s*\\n?(.*?)\\n?\\s*```\\s*$`` (DOTALL) matched, without
+    the regex: that one backtracked through every split of the whitespace (cubic on a
+    fence followed by a long run of spaces, and production answers reach this).
+
+    >>> strip_fences("```json\\n{\\"a\\": 1}\\n```"), strip_fences("``` x"), strip_fences("```\\n```")
+    ('{"a": 1}', '``` x', '')
+    """
+    body = text.lstrip()
+    if not body.startswith("```"):
+        return text
+    end = body.rstrip()
+    if len(end) < 6 or not end.endswith("```"):
+        return text
+    lang = _LANG.match(end, 3)  # the language tag and the whitespace after it (always matches)
+    start = lang.end() if lang else 3
+    inner_end = len(end[:-3].rstrip())  # the whitespace before the closing fence belongs to it
+    return end[start:inner_end] if start < inner_end else ""
 
 
 @lru_cache(maxsize=64)
@@ -110,7 +131,7 @@ def parse_answer(spec: TaskSpec, text: str) -> tuple[str | dict[str, Any] | None
         if label is None and stripped.startswith("{"):
             try:
                 obj = json.loads(strip_fences(stripped))
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, an int over 4,300 digits, nested too deep
                 obj = None
             if isinstance(obj, dict):
                 value = obj.get("label", obj.get("category"))
@@ -123,11 +144,18 @@ def parse_answer(spec: TaskSpec, text: str) -> tuple[str | dict[str, Any] | None
             obj = json.loads(strip_fences(stripped))
         except json.JSONDecodeError as err:
             return None, "malformed_json", f"{err.msg} at char {err.pos}"
+        except ValueError as err:  # an integer longer than Python converts (4,300 digits)
+            return None, "malformed_json", str(err).split("; use ")[0]
+        except RecursionError:
+            return None, "malformed_json", "nested too deeply"
         if not isinstance(obj, dict):
             return None, "malformed_json", f"expected a JSON object, got {type(obj).__name__}"
-        errors = sorted(
-            _validator(json.dumps(spec.output_schema, sort_keys=True)).iter_errors(obj), key=lambda e: list(e.path)
-        )
+        try:
+            errors = sorted(
+                _validator(json.dumps(spec.output_schema, sort_keys=True)).iter_errors(obj), key=lambda e: list(e.path)
+            )
+        except RecursionError:
+            return None, "schema", "nested too deeply to check against the schema"
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.absolute_path) or "(root)"

@@ -2,7 +2,9 @@
 
 Input comes from other teams' services, so a bad event is ordinary input: it is
 never raised, always answered with a :class:`DeadLetter` that carries the reason,
-every problem found, where it came from and the original bytes.
+every problem found, where it came from and the original bytes (their first
+bytes, size and SHA-256 when they are too large to carry whole: a letter always
+fits in one produce request).
 """
 
 from __future__ import annotations
@@ -41,15 +43,15 @@ def triage(
                 event_id = doc["event_id"][:512]
         except (ValueError, AttributeError, RecursionError):
             pass
-    return DeadLetter(
+    return DeadLetter.carrying(
+        value,
+        key,
         task=task,
         reason=parsed.reason,
         problems=parsed.problems,
         source_topic=source.topic,
         source_partition=source.partition,
         source_offset=source.offset,
-        original_b64=DeadLetter.encode(value),
-        original_key_b64=DeadLetter.encode(key) if key is not None else None,
         event_id=event_id,
         stage="ingest",
     )

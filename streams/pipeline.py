@@ -12,17 +12,24 @@ production, or a gold example. Invalid ones become dead letters.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pydantic
 
 from distillery.artifacts import ArtifactStore
+from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import DeadLetter, InferenceEvent, LabeledExample, ReviewItem, TrainJob
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
+from distillery.validation import describe_errors
+from streams.completions import TeacherResult
 from streams.counters import Counters
 from streams.filters import judge
 from streams.ingest import triage
@@ -81,12 +88,14 @@ class Pipeline:
     """The streams worker's state: samplers, stores, teacher clients, counters."""
 
     def __init__(self, settings: Settings, counters: Counters,
-                 teacher_factory: Callable[[str], TeacherClient] | None = None) -> None:
+                 teacher_factory: Callable[[str], TeacherClient] | None = None,
+                 labeler_factory: Callable[[TeacherClient], BatchLabeler] = BatchLabeler) -> None:
         self.settings = settings
         self.counters = counters
         self.sampler = Sampler(settings.tasks)
         self.redactors = {t: Redactor.for_task(spec) for t, spec in settings.tasks.items()}
         self.teacher_factory = teacher_factory or (lambda task: TeacherClient.from_settings(settings, task))
+        self.labeler_factory = labeler_factory
         self.teachers: dict[str, TeacherClient] = {}
         self.stores: dict[str, TaskStore] = {}
         self.artifacts = ArtifactStore(settings.artifact_root)
@@ -276,58 +285,167 @@ class Pipeline:
 
     # ---------------------------------------------------------- batch labels
     async def poll_batches(self) -> Outputs:
-        """Submit waiting events as Batch API jobs, and take in the jobs that finished."""
+        """Submit waiting events as Batch API jobs, and take in the jobs that finished.
+
+        Nothing here may stop the worker, and no waiting event is dropped:
+
+        * an outage (the teacher unavailable, its breaker open) while submitting,
+          retrieving or downloading leaves everything as it is: logged, counted
+          (``batch_errors``) and tried again at the next poll;
+        * a job that cannot give labels (it ended failed, expired or cancelled
+          with no output file, its output is unreadable, or the endpoint refuses
+          the job or no longer knows it), and any event a finished job did not
+          answer, is labelled online instead (``batch_online``), at full price:
+          each event then gets its own answer or, when the teacher refuses it,
+          a review item with the error, as in the online path. Dead-lettering
+          them would be wrong: the events are valid, only the job failed;
+        * a pending event the contract no longer accepts (stored by an older
+          worker) is dead-lettered with the reason (stage ``batch``).
+        """
         out = Outputs()
         for task in sorted(self.owned):
             spec = self.settings.task(task)
             if not spec.teacher.batch:
                 continue
             store = self.store(task)
-            labeler = BatchLabeler(self.teacher(task))
-            waiting = store.query("SELECT event_id, input FROM pending WHERE batch_id IS NULL LIMIT 5000")
-            if waiting:
-                batch_id = await labeler.submit(dict(waiting))
-                with store.connect() as con:
-                    con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
-                                    [[batch_id, event_id] for event_id, _ in waiting])
-                log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
+            labeler = self.labeler_factory(self.teacher(task))
+            await self._submit_waiting(task, spec, store, labeler, out)
             for (batch_id,) in store.query("SELECT DISTINCT batch_id FROM pending WHERE batch_id IS NOT NULL"):
-                batch = await labeler.retrieve(batch_id)
-                if batch.status not in FINAL:
-                    continue
-                rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id = ?", [batch_id])
-                outcome = await labeler.collect(batch, [r[0] for r in rows])
-                work = _TaskWork()
-                for event_id, event_json in rows:
-                    ev = InferenceEvent.model_validate_json(event_json)
-                    text = self.redactors[task](ev.input_text()).text
-                    decision = self.pending_decisions.pop(event_id, None)
-                    result = outcome.results.get(event_id)
-                    if result is None:
-                        # failed or expired in the batch: back in the queue for the next job
-                        work.batch.resolved[event_id] = "pending_batch"
-                        with store.connect() as con:
-                            con.execute("UPDATE pending SET batch_id = NULL WHERE event_id = ?", [event_id])
-                        continue
-                    work.batch.spend.append((event_id, result.cost_usd, result.prompt_tokens,
-                                             result.completion_tokens, True, result.model, int(time.time() * 1000)))
-                    self.counters.incr(task, "teacher_calls")
-                    self.counters.incr(task, "spend_usd", result.cost_usd)
-                    status = self._judge(work, spec, ev, text, None, result.text, result.confidence,
-                                         "teacher_batch", result.model, cost=result.cost_usd, batch=True)
-                    work.batch.resolved[event_id] = status  # the event row exists: its outcome is updated
-                    if decision is not None:
-                        self.sampler.settle(decision, result.cost_usd, labelled=status == "labeled")
-                work.batch.resolved = {k: v for k, v in work.batch.resolved.items() if v != "pending_batch"}
-                store.write(work.batch)
-                out.labeled.extend(work.labeled)
-                out.review.extend(work.review)
-                log.info("task %s: Batch API job %s %s, %d labels", task, batch_id, batch.status,
-                         len(outcome.results))
+                await self._take_in(task, spec, store, labeler, batch_id, out)
             job = self._maybe_trigger(task, spec, store)
             if job is not None:
                 out.jobs.append(job)
         return out
+
+    def _batch_error(self, task: str, what: str, exc: BaseException, then: str) -> None:
+        self.counters.incr(task, "batch_errors")
+        log.warning("task %s: Batch API %s failed (%s: %s); %s", task, what, type(exc).__name__,
+                    str(exc)[:300], then)
+
+    async def _submit_waiting(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler,
+                              out: Outputs) -> None:
+        waiting = store.query("SELECT event_id, input FROM pending WHERE batch_id IS NULL LIMIT 5000")
+        if not waiting:
+            return
+        try:
+            batch_id = await labeler.submit(dict(waiting))
+        except TeacherUnavailableError as exc:
+            self._batch_error(task, "submit", exc, f"{len(waiting)} events wait for the next poll")
+            return
+        except TeacherError as exc:
+            self._batch_error(task, "submit", exc, f"{len(waiting)} events are labelled online instead")
+            rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id IS NULL LIMIT 5000")
+            await self._resolve(task, spec, store, rows, {}, out)
+            return
+        with store.connect() as con:
+            con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
+                            [[batch_id, event_id] for event_id, _ in waiting])
+        log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
+
+    async def _take_in(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler, batch_id: str,
+                       out: Outputs) -> None:
+        """Collect one job if it is finished; its events get their labels (online where the job gave none)."""
+        results: dict[str, TeacherResult] = {}
+        try:
+            batch = await labeler.retrieve(batch_id)
+            if batch.status not in FINAL:
+                return
+            ids = [r[0] for r in store.query("SELECT event_id FROM pending WHERE batch_id = ?", [batch_id])]
+            outcome = await labeler.collect(batch, ids)
+        except TeacherUnavailableError as exc:
+            self._batch_error(task, f"job {batch_id}", exc, "it is polled again later")
+            return
+        except TeacherError as exc:
+            self._batch_error(task, f"job {batch_id}", exc, "its events are labelled online instead")
+            self.counters.incr(task, "batch_failed")
+            status = "failed"
+        else:
+            results, status = outcome.results, outcome.status
+            for event_id, why in list(outcome.errors.items())[:5]:
+                log.info("task %s: Batch API job %s has no label for %s (%s); labelled online", task, batch_id,
+                         event_id, why[:200])
+        rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id = ?", [batch_id])
+        if await self._resolve(task, spec, store, rows, results, out):
+            log.info("task %s: Batch API job %s %s, %d labels from the job, %d online", task, batch_id, status,
+                     len(results), sum(1 for r in rows if r[0] not in results))
+
+    async def _resolve(self, task: str, spec: TaskSpec, store: TaskStore, rows: Sequence[tuple[Any, ...]],
+                       results: dict[str, TeacherResult], out: Outputs) -> bool:
+        """Give every pending event in ``rows`` its outcome: a job's result, else an online label.
+
+        Written in one transaction; False (nothing written, the rows stay pending) when
+        the worker is stopping during a teacher outage.
+        """
+        work = _TaskWork()
+        online: list[tuple[InferenceEvent, str, Decision | None]] = []
+        for event_id, event_json in rows:
+            try:
+                ev = InferenceEvent.model_validate_json(event_json)
+            except pydantic.ValidationError as err:
+                out.deadletters.append(self._stale_pending(task, store, event_id, event_json, err))
+                work.batch.resolved[event_id] = "deadlettered"
+                self.pending_decisions.pop(event_id, None)
+                self.counters.incr(task, "deadlettered")
+                continue
+            text = self.redactors[task](ev.input_text()).text
+            decision = self.pending_decisions.pop(event_id, None)
+            result = results.get(event_id)
+            if result is None:
+                online.append((ev, text, decision))
+                continue
+            self._take_label(work, task, spec, ev, text, decision, result)
+        if online:
+            self.counters.incr(task, "batch_online", len(online))
+            try:
+                got = await label_all(self.teacher(task), [text for _, text, _ in online], stop=self.stop)
+            except TeacherUnavailableError as exc:  # stopping during an outage: the rows stay pending
+                self._batch_error(task, "online fallback", exc, "the events stay pending")
+                return False
+            for (ev, text, decision), labelled in zip(online, got, strict=True):
+                self.counters.incr(task, "teacher_calls")
+                if labelled.result is None:
+                    reason = labelled.error or "teacher_error"
+                    if decision is not None:
+                        self.sampler.settle(decision, 0.0, labelled=False)
+                    work.batch.review.append(review_row(ev, text, reason, None, None, "error"))
+                    work.review.append(review_record(ev, text, reason, None, spec.teacher.model, None))
+                    work.batch.resolved[ev.event_id] = "review"
+                    self.counters.incr(task, "review")
+                else:
+                    self._take_label(work, task, spec, ev, text, decision, labelled.result)
+        store.write(work.batch)
+        out.labeled.extend(work.labeled)
+        out.review.extend(work.review)
+        return True
+
+    def _take_label(self, work: _TaskWork, task: str, spec: TaskSpec, ev: InferenceEvent, text: str,
+                    decision: Decision | None, result: TeacherResult) -> None:
+        """File a label for an event already stored as ``pending_batch`` (its row's outcome is updated)."""
+        work.batch.spend.append((ev.event_id, result.cost_usd, result.prompt_tokens, result.completion_tokens,
+                                 result.batch, result.model, int(time.time() * 1000)))
+        self.counters.incr(task, "teacher_calls")
+        self.counters.incr(task, "spend_usd", result.cost_usd)
+        status = self._judge(work, spec, ev, text, None, result.text, result.confidence,
+                             "teacher_batch" if result.batch else "teacher", result.model, cost=result.cost_usd,
+                             batch=result.batch, tokens=(result.prompt_tokens, result.completion_tokens))
+        work.batch.resolved[ev.event_id] = status
+        if decision is not None:
+            self.sampler.settle(decision, result.cost_usd, labelled=status == "labeled",
+                                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
+
+    def _stale_pending(self, task: str, store: TaskStore, event_id: str, event_json: str,
+                       err: pydantic.ValidationError) -> DeadLetter:
+        """The dead letter of a pending event the contract no longer accepts."""
+        where = store.query("SELECT kafka_partition, kafka_offset FROM events WHERE event_id = ? LIMIT 1",
+                            [event_id])
+        partition, offset = where[0] if where and where[0][0] is not None else (-1, -1)
+        raw = event_json.encode("utf-8", "backslashreplace")
+        problems = describe_errors(err, _loads_or_none(event_json))
+        log.warning("task %s: pending event %s no longer valid, dead-lettered: %s", task, event_id,
+                    "; ".join(problems)[:300])
+        return DeadLetter.carrying(raw, task.encode(), task=task, reason="invalid", problems=problems,
+                                   source_topic=self.settings.topics.inference, source_partition=partition,
+                                   source_offset=offset, event_id=event_id, stage="batch")
 
     def release_idle(self) -> None:
         """Let go of stores held past their time when no batch came to do it (an idle stream)."""
@@ -367,6 +485,13 @@ class Pipeline:
     def published(self, job: TrainJob) -> None:
         """The job's event is on Kafka: later triggers count from now."""
         mark_published(self.store(job.task), job.job_id)
+
+
+def _loads_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def store_path(settings: Settings, task: str) -> Path:

@@ -20,32 +20,111 @@ taken for a phone number: in person-to-person transfers it usually is one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+class _RunStartPattern:
+    """A pattern that begins with a run of ``run`` characters, searched in linear time.
+
+    ``re`` tries a pattern at every position: one that starts with ``[run]+`` and then
+    fails (``local@`` with no usable domain, or no ``@`` at all) rescans the rest of
+    the run from each of its characters, quadratic in the run. The match ``re`` would
+    find can only start where a run starts (every start inside a run reaches the same
+    end and fails or succeeds alike), or exactly where the previous match ended, so
+    those are the only places tried: ``(?<![run])`` skips the others in one step, and
+    the run is matched possessively (nothing to give back: the character after it is
+    fixed). The matches are exactly those of the plain pattern, found in linear time.
+    """
+
+    def __init__(self, run: str, rest: str) -> None:
+        self.pattern = f"[{run}]+{rest}"
+        self._here = re.compile(f"[{run}]++{rest}")
+        self._run_start = re.compile(f"(?<![{run}])[{run}]++{rest}")
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        pos, last_end = 0, -1
+        while pos < len(text):
+            m = self._here.match(text, pos) if pos == last_end else None
+            if m is None:
+                m = self._run_start.search(text, pos + 1 if pos == last_end else pos)
+            if m is None:
+                return
+            yield m
+            pos = last_end = m.end()
+
+    def sub(self, repl: Callable[[re.Match[str]], str], text: str) -> str:
+        parts: list[str] = []
+        pos = 0
+        for m in self.finditer(text):
+            parts.append(text[pos:m.start()])
+            parts.append(repl(m))
+            pos = m.end()
+        if not parts:
+            return text
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def subn(self, placeholder: str, text: str) -> tuple[str, int]:
+        """``text`` with every match replaced by ``placeholder`` (taken literally), and how many."""
+        n = 0
+
+        def repl(m: re.Match[str]) -> str:
+            nonlocal n
+            n += 1
+            return placeholder
+
+        return self.sub(repl, text), n
+
+
+_EMAIL = _RunStartPattern("A-Za-z0-9._%+-", r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+r"""``[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}``, in linear time.
+
+The domain part backtracks only within the run after one ``@`` (labels are split
+by single dots, so it gives back one label at a time), and those runs do not
+overlap: linear too."""
+
+# The digit patterns below are written to start with a character class, so ``re``
+# skips every position that cannot start a match in its C loop; the boundary each
+# one needs (no digit or ``#`` before a card or SSN, no word character or ``#``
+# before a phone number) is checked right after the first character by a two-wide
+# lookbehind. They match exactly what the plain forms in the comments do.
+
 # 13-19 digits in one run, in 4-4-4-x groups or Amex's 4-6-5 (one separator kind); Luhn decides.
+# (?<![\d#])(?:\d{13,19}|\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)
 _CARD = re.compile(
-    r"(?<![\d#])(?:\d{13,19}"
-    r"|\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
-    r"|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)"
+    r"\d(?<![\d#]\d)(?:\d{12,18}"
+    r"|\d{3}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
+    r"|\d{3}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)"
 )
-_SSN = re.compile(r"(?<![\d#])\d{3}-\d{2}-\d{4}(?![\d-])")
+# (?<![\d#])\d{3}-\d{2}-\d{4}(?![\d-])
+_SSN = re.compile(r"\d(?<![\d#]\d)\d{2}-\d{2}-\d{4}(?![\d-])")
+# (?<![\w#])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}     international, with +
+#            |(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}                 NANP, separated
+#            |1?\d{10})(?![\w-])                                                  a bare 10-digit run (11 with a leading 1)
+# split by first character, alternatives in the same order. The international form also
+# asks first that the digits right after the + be at most 23 (3 + 4 + 4 * 4, all it can
+# take without a separator): longer runs can never match, and they are what made the
+# many ways to split the digits into groups expensive (hundreds of tries per +).
 _PHONE = re.compile(
-    r"(?<![\w#])(?:"
-    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # international, with +
-    r"|(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # NANP, separated
-    r"|1?\d{10}"  # a bare 10-digit run (11 with a leading 1)
+    r"[+(\d](?<![\w#][+(\d])(?:"
+    r"(?<=\+)(?=\d{1,23}(?!\d))\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
+    r"|(?<=\()\d{3}\)[ .-]?\d{3}[ .-]\d{4}"
+    r"|(?<=1)[ .-](?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
+    r"|(?<=\d)\d{2}[ .-]\d{3}[ .-]\d{4}"
+    r"|(?<=1)\d{10}"
+    r"|(?<=\d)\d{9}"
     r")(?![\w-])"
 )
 
-_MAYBE_PII = re.compile(r"@|\d(?:\D*\d){5}")
-"""A text none of the built-ins can match lacks both: an email needs ``@``; a card
-(13+ digits), an SSN (9), a NANP or bare phone (10) and an international phone
-(``+`` then at least 1+1+2+2 digits) all need six digits or more."""
+_DIGIT_PII = re.compile(r"[+(\d](?:[ .()+-]*+\d){5}")
+"""A text the card, SSN and phone rules can match holds six digits joined only by
+separators (``[ .()+-]``), the first after a ``+``, ``(`` or digit: a card has 13,
+an SSN 9, a NANP or bare phone 10, an international one at least 1+1+2+2. Most
+merchant strings hold a store number and no such run, and skip those three rules."""
 
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
@@ -111,9 +190,10 @@ class Redactor:
     def redact(self, text: str) -> Redaction:
         """``text`` with every match replaced, plus counts per kind (empty when unchanged)."""
         counts: dict[str, int] = {}
-        # Fast path: most merchant strings hold a store number but no PII (see _MAYBE_PII).
-        if _MAYBE_PII.search(text) is not None:
+        # Fast paths: no email without an @, no card, SSN or phone without a digit run (_DIGIT_PII).
+        if "@" in text:
             text = self._sub(_EMAIL, "email", text, counts)
+        if _DIGIT_PII.search(text) is not None:
             text = self._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"[ -]", "", m)))
             text = self._sub(_SSN, "ssn", text, counts)
             text = self._sub(_PHONE, "phone", text, counts)
@@ -125,13 +205,18 @@ class Redactor:
 
     @staticmethod
     def _sub(
-        rx: re.Pattern[str],
+        rx: re.Pattern[str] | _RunStartPattern,
         kind: str,
         text: str,
         counts: dict[str, int],
         check: Callable[[str], bool] | None = None,
     ) -> str:
         placeholder = PLACEHOLDERS[kind]
+        if check is None:  # one C-level pass: no Python call per match
+            text, n = rx.subn(placeholder, text)  # placeholders hold no backslash
+            if n:
+                counts[kind] = counts.get(kind, 0) + n
+            return text
 
         def repl(m: re.Match[str]) -> str:
             if check is not None and not check(m.group(0)):

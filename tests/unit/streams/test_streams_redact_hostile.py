@@ -1,0 +1,119 @@
+"""Every regex on untrusted text runs in linear time: 1 MiB of each worst shape (issue #13).
+
+The email pattern was quadratic (each character of a long local-part run started
+a rescan of the rest: 0.43 s at 20k characters, minutes at 1 MiB, long enough to
+stop heartbeats and rebalance the group); the international phone form tried
+hundreds of digit splits after each ``+``; the code-fence pattern of the answer
+filter was cubic on a fence followed by spaces. No timing assertion here (the
+machine may be busy): each input runs under a generous pytest timeout, which the
+old patterns blow by orders of magnitude. ``bench/redact_bench.py`` has the figures.
+The rewritten patterns must also match exactly what the old ones did.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from distillery.settings import load_settings
+from streams.filters import judge, strip_fences
+from streams.redact import PLACEHOLDERS, Redactor, luhn_ok
+
+MIB = 1 << 20
+
+
+def _fill(unit: str, n: int = MIB, prefix: str = "123456 ") -> str:
+    return (prefix + unit * (n // len(unit) + 1))[:n]
+
+
+SHAPES = {
+    "local_run_no_at": _fill("a"),
+    "many_at": _fill("a@"),
+    "dots_after_at": "x@b" + _fill(".b", MIB - 3, ""),
+    "local_dots_then_at": _fill("a.", MIB - 1) + "@",
+    "digits": _fill("1"),
+    "digit_letter": _fill("1a"),
+    "digit_dash": _fill("1-"),
+    "plus_25_digits": _fill("+" + "1" * 25 + " "),
+    "plus_dash_groups": _fill("+12-345-678-901-234-567-"),
+    "paren_groups": _fill("+1 (234) "),
+    "ssn_almost": _fill("123-45-678"),
+    "random_phone_chars": "".join(random.Random(1).choice("0123456789 .-()+") for _ in range(MIB)),
+    "random_email_chars": "".join(random.Random(2).choice("ab1.@-_%+") for _ in range(MIB)),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_a_mebibyte_of_the_worst_shapes_is_redacted_in_linear_time(name: str) -> None:
+    text = SHAPES[name]
+    out = Redactor().redact(text)
+    assert len(out.text) <= len(text) + 10 * out.total  # placeholders are the only growth
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("answer", ["```" + " " * MIB, "```json" + "\n" * MIB + "x", "i" + " " * MIB,
+                                    "I " * (MIB // 2), '{"label": ' + "[" * 200_000, '{"a": 1' + "1" * 5000 + "}"])
+def test_the_answer_filter_is_linear_and_total_on_huge_production_outputs(answer: str) -> None:
+    spec = load_settings(env={}).task("transactions")
+    verdict = judge(spec, answer, 0.9)
+    assert not verdict.accepted
+    extraction = spec.model_copy(update={"kind": "extraction", "labels": [], "output_schema": {"type": "object"}})
+    assert not judge(extraction, answer, 0.9).accepted
+
+
+# ------------------------------------------------------------- same results as before
+OLD_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+OLD_CARD = re.compile(
+    r"(?<![\d#])(?:\d{13,19}|\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)"
+)
+OLD_SSN = re.compile(r"(?<![\d#])\d{3}-\d{2}-\d{4}(?![\d-])")
+OLD_PHONE = re.compile(
+    r"(?<![\w#])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
+    r"|(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}|1?\d{10})(?![\w-])"
+)
+OLD_FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def _old_redact(text: str) -> tuple[str, dict[str, int]]:
+    counts: dict[str, int] = {}
+
+    def sub(rx: re.Pattern[str], kind: str, text: str, luhn: bool = False) -> str:
+        def repl(m: re.Match[str]) -> str:
+            if luhn and not luhn_ok(re.sub(r"[ -]", "", m.group(0))):
+                return m.group(0)
+            counts[kind] = counts.get(kind, 0) + 1
+            return PLACEHOLDERS[kind]
+
+        return rx.sub(repl, text)
+
+    for rx, kind in ((OLD_EMAIL, "email"), (OLD_CARD, "card"), (OLD_SSN, "ssn"), (OLD_PHONE, "phone")):
+        text = sub(rx, kind, text, luhn=kind == "card")
+    return text, counts
+
+
+def test_the_linear_patterns_redact_exactly_what_the_old_ones_did() -> None:
+    rng = random.Random(13)
+    digits = ["".join(rng.choice("0123456789") for _ in range(k)) for k in range(1, 14) for _ in range(2)]
+    tokens = ["+", "(", ")", " ", "-", ".", "1", "#", "a", "@", "b.co", "mail.com", "_", "%", "\u0661",
+              "4111 1111 1111 1111", "123-45-6789", "(206) 555-0199", "+44 20 7946 0958", *digits]
+    red = Redactor()
+    changed = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 16)))
+        expected = _old_redact(text)
+        got = red(text)
+        assert (got.text, got.counts) == expected, text
+        changed += bool(expected[1])
+    assert changed > 3000
+
+
+def test_the_fence_stripper_strips_exactly_what_the_old_pattern_did() -> None:
+    rng = random.Random(5)
+    tokens = ["```", "`", " ", "\n", "\t", "json", "a", "{", "}", "\u00a0", "py"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 10)))
+        m = OLD_FENCE.match(text)
+        assert strip_fences(text) == (m.group(1) if m else text), repr(text)
