@@ -14,7 +14,7 @@ the demo state what the student served and at what quality.
 >>> s.add("teacher", 0.080, answer="bars", truth="bars", teacher="bars")
 >>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries")
 >>> s.share("student"), s.accuracy("student"), s.teacher_accuracy("student")
-(0.6666666666666666, 0.5, 0.5)
+(0.6666666666666666, 0.5, 1.0)
 """
 
 from __future__ import annotations
