@@ -15,7 +15,8 @@ measures, in one run:
 
 The aim (issue #13): a 1 MiB worst case under 100 ms. ``aims_met`` says whether the
 slowest shape met it on this machine; ``linear`` whether every shape's cost grew
-at most ~2.5x from 256 KiB to 1 MiB's half (a linear scan doubles).
+at most 3x from 512 KiB to 1 MiB (a linear scan doubles, a quadratic one
+quadruples; the margin is for a busy machine).
 
 Usage: ``python bench/redact_bench.py [--quick] [--out bench/results/redact.json]``.
 """
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "worst_ms_1mib_old_was_superlinear": rows[worst_backtracking]["new_ms_1mib"] if worst_backtracking else None,
         "aims_met": {
             "worst_under_100ms": rows[worst]["new_ms_1mib"] < AIM_MS,
-            "linear": all((r["growth_half_to_1mib"] or 0) <= 2.5 for r in rows.values()),
+            "linear": all((r["growth_half_to_1mib"] or 0) <= 3.0 for r in rows.values()),
             "same_output_as_old": all(r["same_output_at_16k"] for r in rows.values()),
         },
         "seconds": round(time.perf_counter() - t_start, 1),

@@ -10,6 +10,12 @@ merchant strings are full of them and they carry the signal the label needs.
 A bare run of exactly 10 digits (or 11 starting with 1) standing alone *is*
 taken for a phone number: in person-to-person transfers it usually is one.
 
+Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
+time (no start position rescans the rest of a run, no pattern backtracks through
+more than a bounded window): ``bench/redact_bench.py`` measures 1 MiB of each worst
+shape. A task's own ``redact_patterns`` are the operator's: they run as written,
+so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
+
 >>> r = Redactor().redact("ZELLE TO JANE jane.doe@mail.com 4111 1111 1111 1111 (206) 555-0199 #1234")
 >>> r.text
 'ZELLE TO JANE [EMAIL] [CARD] [PHONE] #1234'
