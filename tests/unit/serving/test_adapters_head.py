@@ -64,6 +64,10 @@ def test_a_head_adapter_served_in_process_answers_as_the_trainer_did(
     assert [p.answer for p in got] == [p.answer for p in reference]
     assert all(abs(a.confidence - b.confidence) < 1e-5 for a, b in zip(got, reference, strict=True))
     assert {p.answer for p in got} <= set(TOY_LABELS)
+    # one request at a time runs past the cached prompt prefix (trainer.prefix): the same answers
+    alone = [server.predict("toy", [t])[0] for t in TEXTS]
+    assert [p.answer for p in alone] == [p.answer for p in reference]
+    assert all(abs(a.confidence - b.confidence) < 1e-4 for a, b in zip(alone, reference, strict=True))
 
 
 def test_a_tampered_head_is_refused(published: tuple[str, AdapterPublished, Path], tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from trainer.head import HEAD_META, HEAD_WEIGHTS, classify, is_head_adapter, loa
 from trainer.head_train import mixed_loss, soft_targets, train_head_adapter
 from trainer.loading import load_tokenizer, load_with_adapter
 from trainer.predict import predict
+from trainer.prefix import PrefixCache
 from trainer.train import TrainResult
 
 GOLD = toy_examples(30, seed=2)
@@ -129,3 +130,35 @@ def test_a_long_prompt_keeps_its_end(tiny_model: str) -> None:
     full = prompt_ids(tok, SYSTEM_PROMPT, "apple " * 200, 10_000)
     cut = prompt_ids(tok, SYSTEM_PROMPT, "apple " * 200, 40)
     assert len(cut) == 40 and cut[-8:] == full[-8:] and cut[:32] == full[:32]
+
+
+def test_a_prefix_cache_runs_each_prompt_past_the_shared_prefix_and_gives_the_same_answers(
+        trained: tuple[TrainResult, Capture, Path], tiny_model: str) -> None:
+    _, _, folder = trained
+    model = load_with_adapter(tiny_model, folder, "cpu")
+    tok = load_tokenizer(tiny_model)
+    plain, cached = load_head(folder), load_head(folder)
+    cached.prefix = PrefixCache()
+    texts = [g.input for g in GOLD[:9]]
+    full = [len(prompt_ids(tok, SYSTEM_PROMPT, t, 256)) for t in texts]
+    seen: list[int] = []
+    hook = model.get_base_model().model.register_forward_hook(
+        lambda mod, args, kwargs, out: seen.append(int(kwargs["input_ids"].shape[1])), with_kwargs=True)
+    try:
+        cached_single = [classify(model, tok, cached, SYSTEM_PROMPT, [t])[0] for t in texts]
+        cached_batch = classify(model, tok, cached, SYSTEM_PROMPT, texts, batch_size=4)
+    finally:
+        hook.remove()
+    prefix = len(cached.prefix.get(model.get_base_model(), None, SYSTEM_PROMPT).ids)  # type: ignore[union-attr]
+    assert prefix > 0
+    # the prefix ran once; every answer after it ran over its own tokens only (3 batches of <= 4 rows)
+    assert seen[0] == prefix and len(seen) == 1 + len(texts) + 3
+    assert seen[1 : 1 + len(texts)] == [n - prefix for n in full]
+    reference = classify(model, tok, plain, SYSTEM_PROMPT, texts, batch_size=32)
+    for (la, ca, pa), (lb, cb, pb), (lc, cc, _) in zip(reference, cached_single, cached_batch, strict=True):
+        assert la == lb == lc and abs(ca - cb) < 1e-4 and abs(ca - cc) < 1e-4
+        assert max(abs(x - y) for x, y in zip(pa, pb, strict=True)) < 1e-4
+    # a prompt cut to fit max_length no longer starts with the prefix: it runs whole, same answer
+    long_text = " ".join(texts) * 8
+    cut = classify(model, tok, cached, SYSTEM_PROMPT, [long_text], max_length=prefix + 4)
+    assert cut == classify(model, tok, plain, SYSTEM_PROMPT, [long_text], max_length=prefix + 4)
