@@ -35,7 +35,7 @@ from streams.filters import judge
 from streams.ingest import triage
 from streams.labeller import label_all
 from streams.recent import RecentIds
-from streams.redact import Redactor
+from streams.redact import Redactor, redact_event
 from streams.rows import (
     as_text,
     event_row,
@@ -177,6 +177,7 @@ class Pipeline:
             text = redaction.text
             if redaction.changed:
                 self.counters.incr(task, "pii_redacted")
+            ev = redact_event(redactor, ev, text)  # every stored and published copy: input and output redacted
             if ev.label is not None:
                 pinned = pinned_teacher_answer(ev, spec)
                 if pinned is None:

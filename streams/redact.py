@@ -1,14 +1,23 @@
 """PII redaction: applied to every input before it leaves the process or is stored.
 
-Emails, card numbers (Luhn-checked, spaces or dashes allowed), US social security
-numbers and phone numbers become typed placeholders; each task may add its own
-regexes (``TaskSpec.redact_patterns``), which become ``[REDACTED]``.
+Emails, card numbers (Luhn-checked; spaces, dashes, dots or ``#`` between 4-4-4-x,
+4-6-5 or 4-8-4 groups), IBANs (compact or in groups of four, mod-97-checked), US
+social security numbers (dashed, spaced or a bare run of nine digits that is a valid
+one), and phone numbers (international with ``+``, North American, and national
+formats that start with ``0`` as in the UK, France and Germany) become typed
+placeholders; each task may add its own regexes (``TaskSpec.redact_patterns``), which
+become ``[REDACTED]``. Before any rule runs, invisible characters that could split a
+pattern (zero-width spaces and joiners, soft hyphens, the byte-order mark) are
+removed and no-break spaces become plain spaces.
 
 What is deliberately *not* redacted: store numbers (``#1234``, ``STORE 0423``),
 dates, and digit runs that are neither a valid card number nor phone-shaped, since
 merchant strings are full of them and they carry the signal the label needs.
 A bare run of exactly 10 digits (or 11 starting with 1) standing alone *is*
-taken for a phone number: in person-to-person transfers it usually is one.
+taken for a phone number: in person-to-person transfers it usually is one; a bare
+run of exactly 9 that is a valid SSN is taken for one (a bank routing number is
+too, and loses nothing by it). Person names (``ZELLE TO JANE DOE``) pass every
+pattern: no regex tells a name from a merchant.
 
 Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
 time (no start position rescans the rest of a run, no pattern backtracks through
@@ -21,6 +30,8 @@ so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 'ZELLE TO JANE [EMAIL] [CARD] [PHONE] #1234'
 >>> sorted(r.counts.items())
 [('card', 1), ('email', 1), ('phone', 1)]
+>>> Redactor().redact("SEPA DE89 3704 0044 0532 0130 00 jane\u200b@mail.com 07700 900123").text
+'SEPA [IBAN] [EMAIL] [PHONE]'
 """
 
 from __future__ import annotations
@@ -28,8 +39,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from distillery.errors import ConfigError
+from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
 
 
@@ -126,17 +139,113 @@ _PHONE = re.compile(
     r")(?![\w-])"
 )
 
-_DIGIT_PII = re.compile(r"[+(\d](?:[ .()+-]*+\d){5}")
+_DIGIT_PII = re.compile(r"[+(\d](?:[ .()+#/-]*+\d){5}")
 """A text the card, SSN and phone rules can match holds six digits joined only by
-separators (``[ .()+-]``), the first after a ``+``, ``(`` or digit: a card has 13,
+separators (``[ .()+#/-]``), the first after a ``+``, ``(`` or digit: a card has 13,
 an SSN 9, a NANP or bare phone 10, an international one at least 1+1+2+2. Most
 merchant strings hold a store number and no such run, and skip those three rules."""
+
+# Cards the 4-4-4-x rule above leaves: dots or '#' between the groups, or 4-8-4 groups.
+# (?<![\d#])(?:\d{4}(?P<s1>[.#])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}|\d{4}(?P<s2>[ .#-])\d{8}(?P=s2)\d{4})(?!\d)
+_CARD_MORE = re.compile(
+    r"\d(?<![\d#]\d)(?:\d{3}(?P<s1>[.#])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
+    r"|\d{3}(?P<s2>[ .#-])\d{8}(?P=s2)\d{4})(?!\d)"
+)
+# SSNs without dashes: 3-2-4 with spaces or dots, or nine digits standing alone (checked by _ssn_ok).
+# (?<![\w#])\d{3}(?P<s>[ .]?)\d{2}(?P=s)\d{4}(?![\w-])
+_SSN_MORE = re.compile(r"\d(?<![\w#]\d)\d{2}(?P<s>[ .]?)\d{2}(?P=s)\d{4}(?![\w-])")
+# IBAN: country letters, check digits, then up to 30 letters or digits, compact or in groups of four
+# (a group of 1-4 last); mod 97 decides (_iban_span). Starts only at a word start, and every
+# quantifier is bounded: each start position costs a bounded window, so the scan is linear.
+_IBAN = re.compile(
+    r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])"
+)
+# National phone numbers that start with 0 (UK 020 7946 0958, 07700 900123; FR 01 23 45 67 89,
+# 06.12.34.56.78; DE 030 12345678, 0171/1234567, (030) 1234567): a possessive run of digits and single separators
+# (nothing to backtrack through), cut to the longest leading groups that hold 10 to 12 digits.
+_NATIONAL_PHONE = re.compile(
+    r"(?:0(?<![\w#+.,/]0)\d{1,4}+|\(0\d{1,4}+\) ?\d{2,8}+)(?:[ ./-]\d{2,8}+){0,5}+")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None) | dict.fromkeys(
+    map(ord, "\u00a0\u202f\u2007"), " ")
+"""Zero-width characters, soft hyphen and BOM removed; no-break spaces made spaces (one str.translate)."""
+
+
+def _ssn_ok(candidate: str) -> bool:
+    """A valid SSN's digits: area not 000, 666 or 9xx, group not 00, serial not 0000.
+
+    >>> _ssn_ok("123 45 6789"), _ssn_ok("666456789"), _ssn_ok("123450000")
+    (True, False, False)
+    """
+    d = re.sub(r"\D", "", candidate)
+    return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
+
+
+def iban_ok(candidate: str) -> bool:
+    """True when ``candidate`` (spaces allowed) passes the IBAN mod-97 check.
+
+    >>> iban_ok("GB82 WEST 1234 5698 7654 32"), iban_ok("GB82 WEST 1234 5698 7654 33")
+    (True, False)
+    """
+    s = candidate.replace(" ", "").upper()
+    if not 15 <= len(s) <= 34:
+        return False
+    total = 0
+    for ch in s[4:] + s[:4]:
+        total = (total * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
+    return total == 1
+
+
+def _iban_span(m: re.Match[str]) -> int:
+    """Characters of the match that are an IBAN (0: none): whole, or with trailing groups cut off."""
+    text = m.group(0)
+    while True:
+        if iban_ok(text):
+            return len(text)
+        cut = text.rfind(" ")
+        if cut < 8:
+            return 0
+        text = text[:cut]
+
+
+def _national_phone_span(m: re.Match[str]) -> int:
+    """Characters of the match that are a phone number (0: none).
+
+    The longest run of leading groups, joined by one kind of separator, that holds
+    10 to 12 digits (a date and a time, ``01.02.2024 12``, change separator).
+
+    >>> [_national_phone_span(_NATIONAL_PHONE.match(t)) for t in ("020 7946 0958 12", "01.02.2024 12")]
+    [13, 0]
+    """
+    text = m.group(0)
+    paren = text.startswith("(")
+    digits = groups = best = 0
+    sep: str | None = None
+    for i, ch in enumerate(text + " "):  # the sentinel closes the last group
+        if ch.isdigit() or ch in "()":
+            digits += ch.isdigit()
+            continue
+        groups += 1
+        if digits > 12:
+            break
+        if digits >= 10 and (groups >= 2 or paren):  # one bare run of digits is the NANP rule's to judge
+            best = i
+        if i == len(text):
+            break
+        if text[i - 1] == ")":  # "(030) 1234567": the space after the area code sets no rule
+            continue
+        if sep is None:
+            sep = ch
+        elif ch != sep:
+            break
+    return best
+
 
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
     "card": "[CARD]",
     "ssn": "[SSN]",
     "phone": "[PHONE]",
+    "iban": "[IBAN]",
     "custom": "[REDACTED]",
 }
 """Kind of PII → the placeholder that replaces it."""
@@ -196,13 +305,19 @@ class Redactor:
     def redact(self, text: str) -> Redaction:
         """``text`` with every match replaced, plus counts per kind (empty when unchanged)."""
         counts: dict[str, int] = {}
+        text = text.translate(_INVISIBLE)
         # Fast paths: no email without an @, no card, SSN or phone without a digit run (_DIGIT_PII).
         if "@" in text:
             text = self._sub(_EMAIL, "email", text, counts)
         if _DIGIT_PII.search(text) is not None:
+            # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
+            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
             text = self._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"[ -]", "", m)))
             text = self._sub(_SSN, "ssn", text, counts)
             text = self._sub(_PHONE, "phone", text, counts)
+            text = self._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"\D", "", m)))
+            text = self._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
+            text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
@@ -231,3 +346,65 @@ class Redactor:
             return placeholder
 
         return rx.sub(repl, text)
+
+    @staticmethod
+    def _sub_prefix(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
+                    span: Callable[[re.Match[str]], int]) -> str:
+        """Replace the first ``span(m)`` characters of each match (none when 0), keep the rest."""
+        placeholder = PLACEHOLDERS[kind]
+
+        def repl(m: re.Match[str]) -> str:
+            n = span(m)
+            if not n:
+                return m.group(0)
+            counts[kind] = counts.get(kind, 0) + 1
+            return placeholder + m.group(0)[n:]
+
+        return rx.sub(repl, text)
+
+
+def redact_answer(redactor: Redactor, value: Any) -> Any:
+    """An output redacted as stored: a string redacted, every string inside JSON redacted, else unchanged.
+
+    >>> redact_answer(Redactor(), {"payee": "jane@x.io", "amount": 12, "tags": ["206-555-0199"]})
+    {'payee': '[EMAIL]', 'amount': 12, 'tags': ['[PHONE]']}
+    """
+    if isinstance(value, str):
+        return redactor(value).text
+    if isinstance(value, dict):
+        return {k: redact_answer(redactor, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_answer(redactor, v) for v in value]
+    return value
+
+
+def redact_event(redactor: Redactor, event: InferenceEvent, text: str) -> InferenceEvent:
+    """``event`` with its input and its production output redacted: the copy every store and topic keeps.
+
+    ``text`` is the input already redacted as one string (:meth:`InferenceEvent.input_text`);
+    chat messages are redacted one by one. The ground-truth ``label`` is kept as given.
+    """
+    if isinstance(event.input, str):
+        redacted_input: Any = text
+    else:
+        redacted_input = [m.model_copy(update={"content": redactor(m.content).text}) for m in event.input]
+    return event.model_copy(update={"input": redacted_input, "output": redact_answer(redactor, event.output)})
+
+
+_CREDENTIAL = re.compile(
+    r"\b(?:sk|pk|rk)-[A-Za-z0-9_*-]{6,}+"  # OpenAI-style keys, masked or not (sk-proj-****abcd)
+    r"|\b[Bb]earer\s++[A-Za-z0-9._~+/*=-]{6,}+"
+    r"|\b(?i:api[_-]?key|access[_-]?token|token|password|secret)\b[\"']?\s*+[:=]\s*+[\"']?[^\s\"',;&]{4,}+"
+)
+
+
+def scrub_credentials(message: str) -> str:
+    """An error message safe to store or publish: anything shaped like a key or token replaced.
+
+    A teacher's 401 says which key it refused (``Incorrect API key provided: sk-proj-****abcd``);
+    that message must not reach a review item, a topic or a log in full.
+
+    >>> scrub_credentials("Error code: 401 - Incorrect API key provided: sk-proj-****abcd. See Bearer abc.def.ghi")
+    'Error code: 401 - Incorrect API key provided: [CREDENTIAL]. See [CREDENTIAL]'
+    """
+    return _CREDENTIAL.sub("[CREDENTIAL]", message)

@@ -14,6 +14,7 @@ from typing import Any
 from distillery.events import InferenceEvent, LabeledExample, LabelSource, ReviewItem
 from distillery.taskspec import TaskSpec
 from streams.labels import label_set
+from streams.redact import scrub_credentials
 from streams.source import Source
 
 WINDOW_MS = 15 * 60_000
@@ -68,12 +69,13 @@ def labeled_record(event: InferenceEvent, text: str, label: str | dict[str, Any]
 
 def review_row(event: InferenceEvent, text: str, reason: str, teacher_output: str | None,
                confidence: float | None, status: str) -> tuple[Any, ...]:
-    return (event.event_id, text, reason, teacher_output, confidence, status, int(time.time() * 1000))
+    return (event.event_id, text, scrub_credentials(reason), teacher_output, confidence, status,
+            int(time.time() * 1000))
 
 
 def review_record(event: InferenceEvent, text: str, reason: str, teacher_output: str | None,
                   teacher_model: str | None, confidence: float | None, cost_usd: float = 0.0) -> ReviewItem:
-    return ReviewItem(task=event.task, event_id=event.event_id, input=text, reason=reason,
+    return ReviewItem(task=event.task, event_id=event.event_id, input=text, reason=scrub_credentials(reason),
                       teacher_output=teacher_output, teacher_model=teacher_model,
                       teacher_confidence=confidence, cost_usd=cost_usd)
 

@@ -9,7 +9,22 @@ import pytest
 
 from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
-from streams.redact import _CARD, _EMAIL, _PHONE, _SSN, Redaction, Redactor, luhn_ok
+from streams.redact import (
+    _CARD,
+    _CARD_MORE,
+    _EMAIL,
+    _IBAN,
+    _NATIONAL_PHONE,
+    _PHONE,
+    _SSN,
+    _SSN_MORE,
+    Redaction,
+    Redactor,
+    _iban_span,
+    _national_phone_span,
+    _ssn_ok,
+    luhn_ok,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +68,11 @@ def test_redacts_pii(text: str, expected: str, counts: dict[str, int]) -> None:
         "POS 1234567890123 X",  # 13 digits, fails Luhn
         "#2065550199",  # a store/ref number behind '#', not a phone
         "AMAZON.COM*2K4LJ3ZX0",
+        "GB82 WEST 1234 5698 7654 33",  # IBAN-shaped, fails mod 97
+        "SSN 666456789",  # not a valid SSN (area 666)
+        "DATE 01.02.2024 12:30",
+        "PAID 10.01 23 EUR",
+        "ORDER 0123456789012345 SHIPPED",  # 16 digits, fails Luhn, no phone shape
     ],
 )
 def test_leaves_merchant_numbers_alone(text: str) -> None:
@@ -88,9 +108,13 @@ def _every_rule(text: str) -> Redaction:
     """The built-in rules applied with no fast path, in the order ``Redactor`` applies them."""
     counts: dict[str, int] = {}
     text = Redactor._sub(_EMAIL, "email", text, counts)
+    text = Redactor._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
     text = Redactor._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"[ -]", "", m)))
     text = Redactor._sub(_SSN, "ssn", text, counts)
     text = Redactor._sub(_PHONE, "phone", text, counts)
+    text = Redactor._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"\D", "", m)))
+    text = Redactor._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
+    text = Redactor._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
     return Redaction(text, counts)
 
 

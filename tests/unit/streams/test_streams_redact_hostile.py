@@ -19,7 +19,7 @@ import pytest
 
 from distillery.settings import load_settings
 from streams.filters import judge, strip_fences
-from streams.redact import PLACEHOLDERS, Redactor, luhn_ok
+from streams.redact import _CARD_MORE, _IBAN, _NATIONAL_PHONE, _SSN_MORE, PLACEHOLDERS, Redactor, luhn_ok
 
 MIB = 1 << 20
 
@@ -42,6 +42,15 @@ SHAPES = {
     "ssn_almost": _fill("123-45-678"),
     "random_phone_chars": "".join(random.Random(1).choice("0123456789 .-()+") for _ in range(MIB)),
     "random_email_chars": "".join(random.Random(2).choice("ab1.@-_%+") for _ in range(MIB)),
+    "iban_groups": _fill("DE89 ABCD "),
+    "iban_run": _fill("de89" + "a1" * 20 + " "),
+    "zero_groups": _fill("00 "),
+    "national_groups": _fill("01 23 45 67 89 12 "),
+    "dotted_card_groups": _fill("4111.1111."),
+    "hash_groups": _fill("1234#"),
+    "nine_digit_runs": _fill("123456789 "),
+    "zero_width_digits": _fill("1\u200b"),
+    "random_iban_chars": "".join(random.Random(3).choice("DEGB0123456789 ") for _ in range(MIB)),
 }
 
 
@@ -99,15 +108,19 @@ def test_the_linear_patterns_redact_exactly_what_the_old_ones_did() -> None:
     digits = ["".join(rng.choice("0123456789") for _ in range(k)) for k in range(1, 14) for _ in range(2)]
     tokens = ["+", "(", ")", " ", "-", ".", "1", "#", "a", "@", "b.co", "mail.com", "_", "%", "\u0661",
               "4111 1111 1111 1111", "123-45-6789", "(206) 555-0199", "+44 20 7946 0958", *digits]
+    added = (_IBAN, _CARD_MORE, _SSN_MORE, _NATIONAL_PHONE)  # rules added later: where none can match, same output
     red = Redactor()
-    changed = 0
+    changed = compared = 0
     for _ in range(20_000):
         text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 16)))
         expected = _old_redact(text)
+        if any(rx.search(text) or rx.search(expected[0]) for rx in added):
+            continue
         got = red(text)
         assert (got.text, got.counts) == expected, text
         changed += bool(expected[1])
-    assert changed > 3000
+        compared += 1
+    assert compared > 10_000 and changed > 1000  # plenty of PII-shaped text still compared
 
 
 def test_the_fence_stripper_strips_exactly_what_the_old_pattern_did() -> None:
