@@ -11,6 +11,13 @@ estimation error. Once a reservation is refused the budget stays paused until
 the window that ran out rolls over; the pause and the resume are reported once
 each (:meth:`Budget.take_transitions`), never per event.
 
+The spend table is the truth, not this object's memory: a worker that takes a
+task (at start, or from another worker in a rebalance) reads back what the
+current hour and day already spent (:meth:`Budget.restore`), so a restart does
+not start the windows at zero. Spend that is not a sampling decision (pinning
+the teacher's answer on new gold rows, which every gate needs) is charged as it
+is paid (:meth:`Budget.charge`): it is never refused, but later sampling sees it.
+
 >>> now = [0.0]
 >>> b = Budget(per_hour=1.0, per_day=10.0, clock=lambda: now[0])
 >>> b.reserve(0.9) is not None, b.reserve(0.2) is None
@@ -127,6 +134,33 @@ class Budget:
         self._spent_day += usd
         self.total_usd += usd
         return Reservation(usd, self._hour, self._day)
+
+    def window_starts(self) -> tuple[float, float]:
+        """Epoch seconds at which the current hour and day windows began."""
+        now = self.clock()
+        return float(int(now // HOUR_S) * HOUR_S), float(int(now // DAY_S) * DAY_S)
+
+    def restore(self, hour_usd: float, day_usd: float) -> None:
+        """Take the current hour and day windows' spend from the spend table (replacing what memory held).
+
+        Called when a worker takes a task, before its first decision: nothing of
+        the task is in flight then, so the table holds every paid call.
+
+        >>> b = Budget(per_hour=1.0, per_day=10.0, clock=lambda: 7200.0)
+        >>> b.restore(0.95, 4.0)
+        >>> b.spent_hour, b.spent_day, b.reserve(0.1) is None
+        (0.95, 4.0, True)
+        """
+        self._roll(self.clock())
+        self._spent_hour = max(0.0, hour_usd)
+        self._spent_day = max(0.0, day_usd)
+
+    def charge(self, usd: float) -> None:
+        """Count spend that was not reserved (never refused): later reservations see it."""
+        self._roll(self.clock())
+        self._spent_hour += max(0.0, usd)
+        self._spent_day += max(0.0, usd)
+        self.total_usd += max(0.0, usd)
 
     def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Replace the estimate with the real cost (``0.0`` when the call failed).

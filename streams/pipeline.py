@@ -25,7 +25,7 @@ import pydantic
 
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherError, TeacherUnavailableError
-from distillery.events import DeadLetter, InferenceEvent, LabeledExample, ReviewItem, TrainJob
+from distillery.events import DeadLetter, InferenceEvent, LabeledExample, ReviewItem, TrainJob, now_ms
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
@@ -127,6 +127,11 @@ class Pipeline:
     def on_drift(self, task: str, at_ms: int) -> None:
         """A drift event on ``task``: boost its sampling and arm the drift retrain trigger."""
         if task in self.settings.tasks:
+            now = now_ms()
+            if at_ms > now:  # a future time would boost sampling and re-arm the retrain trigger for ever
+                log.warning("task %s: drift event detected_at_ms=%d is %.0f s in the future; taken as now",
+                            task, at_ms, (at_ms - now) / 1000)
+                at_ms = now
             self.sampler.on_drift(task, at_ms)
             self.drift_ms[task] = max(at_ms, self.drift_ms.get(task, 0))
 
@@ -157,8 +162,11 @@ class Pipeline:
         for ev, src in items:
             first.setdefault(ev.event_id, (ev, src))
         # only events at or below the stored high-water mark can be redeliveries: look those up
-        if task not in self.high_water:
+        if task not in self.high_water:  # first batch of this task on this worker: read its state back
             self.high_water[task] = store.high_water()
+            budget = self.sampler.task(task).budget
+            hour_s, day_s = budget.window_starts()
+            budget.restore(store.spent_since(int(hour_s * 1000)), store.spent_since(int(day_s * 1000)))
         marks = self.high_water[task]
         recent = self.recent.setdefault(task, RecentIds(RECENT_IDS))
         maybe_seen = [eid for eid, (_, src) in first.items() if src.offset <= marks.get(src.partition, -1)]
@@ -252,6 +260,7 @@ class Pipeline:
             if r is not None:
                 self.counters.incr(task, "teacher_calls")
                 self.counters.incr(task, "spend_usd", r.cost_usd)
+                self.sampler.task(task).budget.charge(r.cost_usd)
                 work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
                                          r.model, int(time.time() * 1000)))
 

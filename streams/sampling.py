@@ -102,7 +102,12 @@ class TaskSampler:
         self._fixed_chars = len(teacher_system_prompt(spec)) + len(INPUT_OPEN) + len(INPUT_CLOSE) + 2
 
     def on_drift(self, at_ms: int) -> None:
-        """Boost the rate for ``drift_boost_minutes`` from ``at_ms`` (epoch ms, same clock)."""
+        """Boost the rate for ``drift_boost_minutes`` from ``at_ms`` (epoch ms, same clock).
+
+        A time in the future (a skewed or hostile producer) counts as now: the
+        boost never outlasts ``drift_boost_minutes`` from the moment it is heard.
+        """
+        at_ms = min(at_ms, int(self.clock() * 1000))
         until = at_ms + int(self.spec.sampling.drift_boost_minutes * 60_000)
         self.boost_until_ms = max(self.boost_until_ms, until)
 

@@ -154,6 +154,10 @@ class TaskStore:
         return {int(p): int(o) for p, o in self.query(
             "SELECT kafka_partition, max(kafka_offset) FROM events WHERE kafka_partition IS NOT NULL GROUP BY 1")}
 
+    def spent_since(self, ms: int) -> float:
+        """USD of teacher calls recorded at or after epoch milliseconds ``ms``."""
+        return float(self.scalar("SELECT coalesce(sum(cost_usd), 0) FROM spend WHERE ts_ms >= ?", [ms]) or 0.0)
+
     def known(self, event_ids: Sequence[str]) -> set[str]:
         """Which of these events are already stored (a redelivery: no second teacher call)."""
         if not event_ids:

@@ -82,6 +82,16 @@ def test_drift_boost_lasts_drift_boost_minutes() -> None:
     assert (d.rate, d.reason) == (0.2, "base_rate")
 
 
+def test_a_drift_time_in_the_future_boosts_from_now_not_until_then() -> None:
+    clock = Clock()
+    s = Sampler({"transactions": demo_spec()}, clock=clock)
+    s.on_drift("transactions", at_ms=int(T0 * 1000) + 10 * 365 * 86_400_000)  # ten years ahead
+    clock.t = T0 + 29 * 60
+    assert s.decide(ev(1, unique_text(1))).reason == "drift_boost"
+    clock.t = T0 + 30 * 60
+    assert (s.decide(ev(2, unique_text(2))).rate, s.decide(ev(3, unique_text(3))).reason) == (0.2, "base_rate")
+
+
 def test_teacher_answered_events_are_production_labels() -> None:
     s = TaskSampler(demo_spec(budget_usd_per_hour=0.0, budget_usd_per_day=0.0), clock=Clock())
     d = s.decide(ev(1, "STARBUCKS #12 SEATTLE", model="gpt-4.1", output="coffee_shops"))
