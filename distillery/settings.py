@@ -118,8 +118,8 @@ class HttpSettings(Section):
 
     max_body_bytes: Annotated[int, Field(ge=1024, description="Larger request bodies get 413.")] = 1_048_576
     max_input_chars: Annotated[int, Field(ge=1, description="Longer inputs to route get 400.")] = 32_768
-    rate_per_s: Annotated[float, Field(gt=0, description="Requests per second per key (client address when open).")] = 50.0
-    burst: Annotated[int, Field(ge=1, description="Requests a key may send at once before the rate applies.")] = 100
+    rate_per_s: Annotated[float, Field(gt=0, description="Requests per second per key (client address when open).")] = 200.0
+    burst: Annotated[int, Field(ge=1, description="Requests a key may send at once before the rate applies.")] = 400
     protect_metrics: bool = Field(default=False, description="Require a key on /metrics too (default: open for "
                                   "Prometheus).")
     allow_unauthenticated: bool = Field(default=False, description="Serve without keys on a non-loopback address "
