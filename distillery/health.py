@@ -61,19 +61,23 @@ def judge(*, joined: bool, partitions: int, lag: int | None, max_lag: int) -> Re
 
 
 async def consumer_lag(consumer: AIOKafkaConsumer, *, timeout_s: float = 1.0) -> tuple[int, int | None]:
-    """(partitions assigned, messages between their positions and their ends), lag None while unknown."""
-    assigned = consumer.assignment()
-    total = 0
-    for tp in assigned:
-        high = consumer.highwater(tp)
-        if high is None:
-            return len(assigned), None
-        try:
-            position = await asyncio.wait_for(consumer.position(tp), timeout_s)
-        except (TimeoutError, KafkaError):  # no position yet, or the partition was revoked meanwhile
-            return len(assigned), None
-        total += max(0, high - position)
-    return len(assigned), total
+    """(partitions assigned, messages between their positions and their ends); lag None while unknown.
+
+    All positions are read within ``timeout_s`` together, so a probe's answer never waits longer.
+    """
+    assigned = sorted(consumer.assignment())
+    ends = [consumer.highwater(tp) for tp in assigned]
+    if any(end is None for end in ends):
+        return len(assigned), None
+
+    async def positions() -> list[int]:
+        return [await consumer.position(tp) for tp in assigned]
+
+    try:
+        at = await asyncio.wait_for(positions(), timeout_s)
+    except (TimeoutError, KafkaError):  # no position yet, or a partition was revoked meanwhile
+        return len(assigned), None
+    return len(assigned), sum(max(0, end - pos) for end, pos in zip(ends, at, strict=True) if end is not None)
 
 
 def add_health_routes(app: web.Application, ready: ReadyCheck | None = None) -> None:

@@ -30,7 +30,7 @@ def test_ready_means_joined_and_caught_up_enough() -> None:
 
 
 class FakeConsumer:
-    def __init__(self, ends: dict[int, int | None], positions: dict[int, int | Exception]) -> None:
+    def __init__(self, ends: dict[int, int | None], positions: dict[int, int | Exception | None]) -> None:
         self.ends, self.positions = ends, positions
 
     def assignment(self) -> set[TopicPartition]:
@@ -41,9 +41,11 @@ class FakeConsumer:
 
     async def position(self, tp: TopicPartition) -> int:
         got = self.positions[tp.partition]
+        if got is None:  # no position yet: aiokafka waits for one
+            await asyncio.Event().wait()
         if isinstance(got, Exception):
             raise got
-        return got
+        return int(got)  # type: ignore[arg-type]
 
 
 async def test_lag_sums_the_partitions_and_is_unknown_until_every_end_and_position_is() -> None:
@@ -52,6 +54,8 @@ async def test_lag_sums_the_partitions_and_is_unknown_until_every_end_and_positi
     revoked = FakeConsumer({0: 50}, {0: IllegalStateError("partition is not assigned")})
     assert await consumer_lag(revoked) == (1, None)  # type: ignore[arg-type]
     assert await consumer_lag(FakeConsumer({}, {})) == (0, 0)  # type: ignore[arg-type]
+    waiting = FakeConsumer({0: 50, 1: 9}, {0: 40, 1: None})  # type: ignore[dict-item]
+    assert await consumer_lag(waiting, timeout_s=0.05) == (2, None)  # type: ignore[arg-type]
 
 
 def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
