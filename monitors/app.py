@@ -56,9 +56,11 @@ from aiokafka.partitioner import murmur2
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem, TrainJob
+from distillery.health import Readiness, judge
 from distillery.kafka import ensure_topics, make_producer
 from distillery.settings import Settings
 from distillery.validation import parse_inference
+from distillery.webguard import Guard
 from monitors.alarm import Position
 from monitors.answers import answers_agree, category_of
 from monitors.checkpoint import CheckpointStore
@@ -143,6 +145,7 @@ class MonitorsWorker:
         self.consumer: AIOKafkaConsumer | None = None
         self._producer: Any = None
         self._last_checkpoint = time.monotonic()
+        self.joined = False
 
     # --------------------------------------------------------------- tasks
     def task(self, name: str) -> tuple[TaskMonitor, TaskStats]:
@@ -291,6 +294,7 @@ class MonitorsWorker:
                 self.ops.lag.pop((tp.topic, tp.partition), None)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.joined = True
         async with self.lock:
             numbers = {tp.partition for tp in assigned if tp.topic == self.settings.topics.inference}
             for name in self.settings.tasks:
@@ -298,6 +302,14 @@ class MonitorsWorker:
                     self.task(name)
             log.info("monitoring %s", ", ".join(sorted(self.monitors)) or "no declared task (partitions: "
                      f"{sorted(numbers)})")
+
+    async def readiness(self) -> Readiness:
+        """``/readyz``: joined the group and at most ``[http] ready_max_lag`` behind its partitions."""
+        assigned = self.consumer.assignment() if self.consumer is not None else set()
+        behind = [self.ops.lag.get((tp.topic, tp.partition)) for tp in assigned]
+        lag = None if any(n is None for n in behind) else sum(n for n in behind if n is not None)
+        return judge(joined=self.joined, partitions=len(assigned), lag=lag,
+                     max_lag=self.settings.http.ready_max_lag)
 
     # --------------------------------------------------------------- loop
     async def _process(self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
@@ -366,7 +378,9 @@ class MonitorsWorker:
         """Consume until ``stop`` is set; checkpoint and commit on the way out."""
         conf = self.settings.monitors
         await ensure_topics(self.settings)
-        self.served = await serve(self.ops, host=conf.host, http_port=conf.http_port, web_port=conf.web_port)
+        guard = Guard.from_settings(self.settings, "ops page", browser=True)
+        self.served = await serve(self.ops, host=conf.host, http_port=conf.http_port, web_port=conf.web_port,
+                                  guard=guard, ready=self.readiness)
         self._producer = make_producer(self.settings)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka.bootstrap_servers,

@@ -8,6 +8,12 @@
   ``?refresh=SECONDS`` changes the interval. The ops site serves ``/metrics`` too.
 
 Port 0 means any free port; :func:`serve` returns the ports actually bound.
+
+Both sites sit behind one :class:`~distillery.webguard.Guard`: every route
+(pages added later included) needs an API key, as ``Authorization: Bearer KEY``
+or, from a browser, as the password of the Basic prompt the 401 raises; only
+``/healthz``, ``/readyz`` and, unless ``[http] protect_metrics``, ``/metrics``
+are open. With no key configured they may only listen on loopback.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from distillery.health import ReadyCheck, add_health_routes, start_site
+from distillery.settings import HttpSettings
+from distillery.webguard import Guard
 from monitors.metrics import Ops, registry_for
 
 log = logging.getLogger("distillery.monitors")
@@ -36,15 +45,23 @@ def _metrics_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awa
     return metrics
 
 
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """The Prometheus endpoint alone."""
-    app = web.Application()
+def open_guard() -> Guard:
+    """No keys (loopback only, see :meth:`Guard.check_host`), ``/metrics`` open: what tests and defaults use."""
+    return Guard([], HttpSettings(), surface="ops page", open_paths=("/metrics",), browser=True)
+
+
+def metrics_app(registry: CollectorRegistry, *, guard: Guard | None = None,
+                ready: ReadyCheck | None = None) -> web.Application:
+    """The Prometheus endpoint alone (and the health routes)."""
+    app = (guard or open_guard()).application()
+    add_health_routes(app, ready)
     app.router.add_get("/metrics", _metrics_handler(registry))
     return app
 
 
-def ops_app(ops: Ops, registry: CollectorRegistry | None = None) -> web.Application:
-    """The ops page, its JSON and static files, and ``/metrics``."""
+def ops_app(ops: Ops, registry: CollectorRegistry | None = None, *, guard: Guard | None = None,
+            ready: ReadyCheck | None = None) -> web.Application:
+    """The ops page, its JSON and static files, ``/metrics`` and the health routes, behind ``guard``."""
     registry = registry or registry_for(ops)
 
     async def page(_: web.Request) -> web.FileResponse:
@@ -53,7 +70,8 @@ def ops_app(ops: Ops, registry: CollectorRegistry | None = None) -> web.Applicat
     async def state(_: web.Request) -> web.Response:
         return web.json_response(ops.view(), headers={"Cache-Control": "no-store"})
 
-    app = web.Application()
+    app = (guard or open_guard()).application()
+    add_health_routes(app, ready)
     app.router.add_get("/", page)
     app.router.add_get("/api/state", state)
     app.router.add_get("/metrics", _metrics_handler(registry))
@@ -74,26 +92,22 @@ class Served:
             await runner.cleanup()
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0's pick
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+async def serve(ops: Ops, *, host: str, http_port: int, web_port: int, guard: Guard | None = None,
+                ready: ReadyCheck | None = None) -> Served:
+    """Start the metrics endpoint and the ops page (one site when both ask for the same port).
 
-
-async def serve(ops: Ops, *, host: str, http_port: int, web_port: int) -> Served:
-    """Start the metrics endpoint and the ops page (one site when both ask for the same port)."""
+    Raises :class:`~distillery.errors.ConfigError` before binding a non-loopback
+    ``host`` when ``guard`` holds no key.
+    """
+    guard = guard or open_guard()
+    guard.check_host(host)
     registry = registry_for(ops)
     if http_port == web_port and http_port != 0:
-        runner, port = await _start(ops_app(ops, registry), host, web_port)
+        runner, port = await start_site(ops_app(ops, registry, guard=guard, ready=ready), host, web_port)
         served = Served([runner], port, port)
     else:
-        m_runner, m_port = await _start(metrics_app(registry), host, http_port)
-        o_runner, o_port = await _start(ops_app(ops, registry), host, web_port)
+        m_runner, m_port = await start_site(metrics_app(registry, guard=guard, ready=ready), host, http_port)
+        o_runner, o_port = await start_site(ops_app(ops, registry, guard=guard, ready=ready), host, web_port)
         served = Served([m_runner, o_runner], m_port, o_port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     log.info("metrics on http://%s:%d/metrics, ops page on http://%s:%d/", shown, served.http_port, shown,

@@ -10,6 +10,12 @@ student can either answers 503.
 The same app serves the OpenAI-compatible ``POST /v1/chat/completions`` and
 ``GET /v1/models`` (:mod:`serving.openai_api`), so a service switches to the
 router by changing its openai client's ``base_url``.
+
+Every route sits behind a :class:`~distillery.webguard.Guard`: an API key from
+``DISTILLERY_API_KEYS`` as ``Authorization: Bearer KEY`` (the openai client's
+``api_key``), a body cap, a per-key rate limit; inputs longer than ``[http]
+max_input_chars`` get 400. ``/healthz`` and ``/readyz`` stay open for probes;
+ready means the replica has replayed the adapter topics and serves what they say.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from distillery.access import input_too_long
 from distillery.errors import ConfigError, TeacherError, ValidationError
+from distillery.health import ReadyCheck, add_health_routes
+from distillery.webguard import Guard
 from serving.openai_api import OpenAIFront
 from serving.router import Router
 
@@ -37,8 +46,15 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(router: Router, server: AdapterStatus) -> web.Application:
-    """The aiohttp application of one replica."""
+def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = None,
+             ready: ReadyCheck | None = None) -> web.Application:
+    """The aiohttp application of one replica.
+
+    ``guard`` defaults to the one the router's settings describe (keys from the
+    environment); ``ready`` answers ``/readyz`` (default: ready once serving).
+    """
+    guard = guard or Guard.from_settings(router.settings, "router")
+    max_input = router.settings.http.max_input_chars
 
     async def route(request: web.Request) -> web.Response:
         try:
@@ -51,6 +67,8 @@ def make_app(router: Router, server: AdapterStatus) -> web.Application:
         if body["task"] not in router.settings.tasks:
             known = ", ".join(sorted(router.settings.tasks)) or "none"
             return _error(400, f"task: unknown task {body['task']!r}; declared tasks: {known}")
+        if len(body["input"]) > max_input:
+            return web.json_response(input_too_long(len(body["input"]), max_input, "input"), status=400)
         event_id = body.get("event_id")
         try:
             result = await router.aroute(body["task"], body["input"],
@@ -67,7 +85,8 @@ def make_app(router: Router, server: AdapterStatus) -> web.Application:
         tasks = sorted(router.settings.tasks)
         return web.json_response({t: {"serving": server.serving(t), "loaded": server.loaded(t)} for t in tasks})
 
-    app = web.Application()
+    app = guard.application()
+    add_health_routes(app, ready)
     app.router.add_post("/v1/route", route)
     app.router.add_get("/v1/adapters", adapters)
     OpenAIFront(router, server).add_routes(app)

@@ -29,7 +29,8 @@ a finish chunk per choice and, with ``stream_options.include_usage``, a usage
 chunk; every chunk carries the ``distillery`` object.
 
 Errors use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``:
-400 for a bad body or an unknown model, 400 when the teacher refused the
+400 for a bad body, an unknown model or a user message past ``[http]
+max_input_chars``, 400 when the teacher refused the
 forwarded request as malformed and no student could answer, 503 when the
 teacher is down (or not configured) and no student serves the task.
 """
@@ -46,6 +47,7 @@ from typing import Any, Protocol
 import openai
 from aiohttp import web
 
+from distillery.access import input_too_long
 from distillery.errors import ConfigError, TeacherError, ValidationError
 from distillery.settings import Settings
 from serving.router import ChatResult, Router, RouteResult
@@ -277,6 +279,9 @@ class OpenAIFront:
         text = last_user_text(messages)
         if text is None or not text.strip():
             return _error(400, "messages: the last user message has no text to answer", param="messages")
+        limit = self.router.settings.http.max_input_chars
+        if len(text) > limit:
+            return web.json_response(input_too_long(len(text), limit, "messages"), status=400)
         stream = body.get("stream", False)
         if not isinstance(stream, bool | None):
             return _error(400, "stream: expected true or false", param="stream")

@@ -28,6 +28,10 @@ app itself (``<prefix>distillery-streams-app``) only reads its leader topic.
 Stop every worker of a version before the agent-based one's replacement starts:
 the two join the group with different assignment protocols.
 
+With ``[streams] health_port`` (``distillery streams --health-port``) the worker
+serves ``/healthz`` and ``/readyz`` (:mod:`distillery.health`) in place of Faust's
+web server, which stays off.
+
 Quick start::
 
     distillery kafka up
@@ -47,6 +51,7 @@ import faust
 import pydantic
 
 from distillery.events import DriftEvent
+from distillery.health import HealthServer, Readiness
 from distillery.settings import Settings
 from distillery.topics import Topics
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
@@ -173,6 +178,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
         return await app.producer.send(topic, key, value, None, None, None)  # type: ignore[no-any-return]
 
     handle = BatchHandler(pipeline, topics, send)
+    ingesting: list[BatchConsumer] = []  # the ingest task's consumer, for /readyz
 
     @app.task
     async def ingest() -> None:
@@ -180,6 +186,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
                                max_fetch_bytes=MAX_FETCH_BYTES)
         consumer = BatchConsumer(kafka, (topics.inference, topics.drift), max_records=batch_size,
                                  wait_s=within, on_revoked=pipeline.revoked)
+        ingesting.append(consumer)
         await consumer.start()
         try:
             await consumer.run(handle)
@@ -202,6 +209,21 @@ def create_app(settings: Settings, counters: Counters | None = None,
             await asyncio.Event().wait()
         finally:
             await pipeline.close()
+
+    if settings.streams.health_port:
+        async def readiness() -> Readiness:
+            if not ingesting:
+                return Readiness(False, "the ingest consumer has not started yet")
+            return await ingesting[-1].readiness(settings.http.ready_max_lag)
+
+        @app.task
+        async def health() -> None:
+            server = HealthServer(readiness, name="streams")
+            await server.start(settings.http.health_host, settings.streams.health_port)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await server.close()
 
     @app.timer(interval=2.0)
     async def publish_counters() -> None:

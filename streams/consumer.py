@@ -38,6 +38,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
+from distillery.health import Readiness, consumer_lag, judge
 from streams.source import Source
 
 log = logging.getLogger("distillery.streams")
@@ -94,6 +95,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.owner._revoked()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.joined = True
         log.info("streams: assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
@@ -132,6 +134,12 @@ class BatchConsumer:
         self.on_revoked = on_revoked
         self._lock = asyncio.Lock()
         self._generation = 0
+        self.joined = False
+
+    async def readiness(self, max_lag: int) -> Readiness:
+        """``/readyz``: joined the group and at most ``max_lag`` messages behind the partitions' ends."""
+        partitions, lag = await consumer_lag(self._consumer)
+        return judge(joined=self.joined, partitions=partitions, lag=lag, max_lag=max_lag)
 
     async def start(self) -> None:
         await self._consumer.start()

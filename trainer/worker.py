@@ -28,6 +28,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
+from distillery.health import HealthServer, Readiness, consumer_lag
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
 from distillery.settings import Settings
 from streams.counters import Counters
@@ -51,7 +52,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
             self.worker.abandoned = True
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        self.worker.joined = True
 
 
 class TrainerWorker:
@@ -65,6 +66,18 @@ class TrainerWorker:
         self.abandoned = False
         self.in_flight = False
         self.counters = Counters("trainer")
+        self.joined = False
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def readiness(self) -> Readiness:
+        """``/readyz``: joined the trainer group. Jobs waiting behind the one in hand are a queue, not
+        a fault, so the count is reported and never makes the worker unready."""
+        if self.consumer is None or not self.joined:
+            return Readiness(False, "not yet a member of the trainer group (no assignment)")
+        partitions, queued = await consumer_lag(self.consumer)
+        detail = {"partitions": partitions, "queued_jobs": queued, "training": self.in_flight}
+        return Readiness(True, f"joined; {'training, ' if self.in_flight else ''}{'?' if queued is None else queued} job(s) queued",
+                         detail)
 
     async def publish_status(self, producer: Any, status: JobStatus | None) -> None:
         """Counters and the job in hand on ``ops.counters``: what dashboards show while a job trains."""
@@ -126,7 +139,11 @@ class TrainerWorker:
             max_poll_interval_ms=s.trainer.max_poll_interval_s * 1000,
         )
         consumer.subscribe([s.topics.train_jobs], listener=_Revocations(self))
+        self.consumer = consumer
         producer = make_producer(s)
+        health = HealthServer(self.readiness, name="trainer")
+        if s.trainer.health_port:
+            await health.start(s.http.health_host, s.trainer.health_port)
         await consumer.start()
         await producer.start()
         try:
@@ -138,6 +155,7 @@ class TrainerWorker:
         finally:
             await consumer.stop()
             await producer.stop()
+            await health.close()
 
     async def _handle(self, consumer: AIOKafkaConsumer, producer: Any, tp: TopicPartition, offset: int,
                       value: bytes | None, stop: asyncio.Event) -> None:

@@ -48,6 +48,9 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int 
     (POST /v1/chat/completions, GET /v1/models; model "distillery:TASK" or an
     alias from [serving] model_aliases) beside POST /v1/route and GET /v1/adapters;
     concurrent requests share forward passes ([serving] max_batch, max_wait_ms).
+    Every route needs a key from DISTILLERY_API_KEYS ("Authorization: Bearer KEY",
+    the openai client's api_key); with none set the router listens on loopback only.
+    GET /healthz and /readyz (ready: the adapter topics are replayed) stay open.
     With --vllm URL: loads each version under a new LoRA name and unloads the old
     one. Start vLLM with LoRA enabled and runtime updates allowed:
       VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve BASE --enable-lora
@@ -82,6 +85,7 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
         console.print(format_note(note))
 
     cleanup: list[Any] = []
+    following: list[AdapterSubscriber] = []  # for the router's /readyz, once the subscriber exists
     target: AdapterTarget
     if vllm_url:
         from serving.adapters.vllm import VllmServer
@@ -91,9 +95,10 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
         target = vllm
         console.print(f"[dim]driving vLLM at {vllm.base_url}[/]")
     else:
-        server = await _in_process(settings, tasks, port, host, show, cleanup, console)
+        server = await _in_process(settings, tasks, port, host, show, cleanup, console, following)
         target = server
     subscriber = AdapterSubscriber(settings, [target], tasks=tasks, on_note=show)
+    following.append(subscriber)
     console.print(f"[dim]following {settings.topics.published} and {settings.topics.control} "
                   f"at {settings.kafka.bootstrap_servers} (Ctrl-C to stop)[/]")
     try:
@@ -104,15 +109,20 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
 
 
 async def _in_process(settings: Settings, tasks: list[str] | None, port: int, host: str, show: Any,
-                      cleanup: list[Any], console: Console) -> Any:
+                      cleanup: list[Any], console: Console, following: list[Any]) -> Any:
     from aiohttp import web
 
+    from distillery.health import Readiness
+    from distillery.webguard import Guard
     from serving.adapters.inprocess import InProcessServer
     from serving.adapters.subscriber import SwapNote
     from serving.http import make_app
     from serving.router import Router
     from streams.capture import KafkaEmitter
 
+    guard = Guard.from_settings(settings, "router")
+    if port:
+        guard.check_host(host)  # an open router on a reachable address fails here, before the model loads
     console.print("[dim]loading the student base model…[/]")
     server = await asyncio.to_thread(InProcessServer, settings, tasks=tasks)
     console.print(f"[dim]in-process: {server.base_model} on {server.device}[/]")
@@ -120,7 +130,14 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, ho
     if port:
         emitter = KafkaEmitter.from_settings(settings)
         router = Router(settings, server, emitter)
-        runner = web.AppRunner(make_app(router, server))
+
+        async def ready() -> Readiness:
+            if not following or not following[0].ready.is_set():
+                return Readiness(False, "replaying adapters.published and adapters.control")
+            return Readiness(True, "serving the adapters the topics name",
+                             {t: server.serving(t) for t in sorted(settings.tasks)})
+
+        runner = web.AppRunner(make_app(router, server, guard=guard, ready=ready))
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
 

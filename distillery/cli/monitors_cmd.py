@@ -23,17 +23,23 @@ SEVERITY_STYLE = {"info": "bold cyan", "warning": "bold yellow", "critical": "bo
               help="Prometheus endpoint port (default: monitors.http_port; 0 = any free port).")
 @click.option("--web-port", type=click.IntRange(0, 65535), default=None,
               help="Ops page port (default: monitors.web_port; 0 = any free port).")
+@click.option("--host", default=None,
+              help="Address both listen on (default: monitors.host, 127.0.0.1; a non-loopback address needs "
+                   "DISTILLERY_API_KEYS).")
 @click.pass_obj
-def monitors(ctx: Context, http_port: int | None, web_port: int | None) -> None:
+def monitors(ctx: Context, http_port: int | None, web_port: int | None, host: str | None) -> None:
     """Run a monitors worker: drift detectors per task, drift events, metrics and the ops page.
 
     Start several to scale out: they share the consumer group and split the tasks.
     Detector state is checkpointed under DATA_DIR/monitors (share it between replicas).
+    The ops page needs a key from DISTILLERY_API_KEYS (a browser asks for it as the
+    password); /metrics is open unless [http] protect_metrics; /healthz and /readyz
+    (joined and at most [http] ready_max_lag behind) are always open.
     """
     from monitors.app import run_worker
 
     settings = ctx.settings
-    changes = {k: v for k, v in (("http_port", http_port), ("web_port", web_port)) if v is not None}
+    changes = {k: v for k, v in (("http_port", http_port), ("web_port", web_port), ("host", host)) if v is not None}
     if changes:
         settings = settings.with_overrides(monitors=settings.monitors.model_copy(update=changes))
     run_worker(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -112,12 +113,15 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
     port = free_port()
     from streams.prompts import teacher_system_prompt
 
+    # the router and the ops page want a key, as in production: the configured one, or one for this run
+    key = settings.api_keys[0].get_secret_value() if settings.api_keys else secrets.token_urlsafe(32)
     routed = RoutedTraffic(openai_sender(f"http://127.0.0.1:{port}/v1", f"distillery:{task}",
-                                         system=teacher_system_prompt(settings.task(task))),
+                                         system=teacher_system_prompt(settings.task(task)), api_key=key),
                            concurrency=plan.route_concurrency)
     state.routed = routed.stats
     with _teacher(settings, console, teacher) as teacher_env:
-        workers = Workers(settings, settings.data_dir / "logs", env=teacher_env)
+        env = teacher_env if settings.api_keys else {**teacher_env, "DISTILLERY_API_KEYS": key}
+        workers = Workers(settings, settings.data_dir / "logs", env=env)
         for name, args in (("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
                            ("trainer", ["trainer"]),
                            ("adapters", ["adapters", "watch", "--host", "127.0.0.1", "--port", str(port)])):

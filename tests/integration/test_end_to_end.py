@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
+import pytest
 
 from distillery.cli.replay_cmd import produce, synthetic_rows
 from distillery.events import AdapterPublished, AdapterRejected, DeadLetter, DriftEvent
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = ROOT / "var" / "models"
 EVENTS, DRIFT_AT, RATE = 10_000, 7_000, 500.0
 ROUTED = 240
+E2E_KEY = "e2e-key-0123456789abcdef"
 """Requests sent through the router once the adapter serves (the report measures a share from 100)."""
 """The category-mix detector calibrates on its first 6,000 answers, so the change comes after that."""
 
@@ -92,7 +94,8 @@ def test_the_whole_loop(kafka_settings, spawn_worker, derived_config, tmp_path: 
     s = kafka_settings()
     server = SimTeacherServer(latency_s=0.005)
     with server.run_in_thread() as teacher:
-        env = {"OPENAI_BASE_URL": teacher.base_url, "DISTILLERY_MODEL_CACHE": str(MODEL_CACHE)}
+        env = {"OPENAI_BASE_URL": teacher.base_url, "DISTILLERY_MODEL_CACHE": str(MODEL_CACHE),
+               "DISTILLERY_API_KEYS": E2E_KEY}
         port = _free_port()
         workers = {name: spawn_worker(s, *args, config=config, **env) for name, args in (
             ("streams", ["streams"]), ("monitors", ["monitors", "--http-port", "0", "--web-port", "0"]),
@@ -134,7 +137,11 @@ def test_the_whole_loop(kafka_settings, spawn_worker, derived_config, tmp_path: 
         alive()
 
         # production requests through the router, as a service pointing its openai client at it
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="e2e", max_retries=0, timeout=60)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=E2E_KEY, max_retries=0, timeout=60)
+        stranger = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-not-a-key-of-this-router",
+                                 max_retries=0, timeout=60)
+        with pytest.raises(openai.AuthenticationError):  # the router is private: a wrong key is refused
+            stranger.models.list()
         texts = [t.text for t in TransactionGenerator(seed=12).stream(ROUTED)]
 
         def ask(i: int) -> str:

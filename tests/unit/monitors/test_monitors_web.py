@@ -4,14 +4,21 @@ headless Chromium renders it (the test fails, never skips, when Chromium is miss
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import shutil
 import tempfile
+import urllib.error
 import urllib.request
 
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from distillery.errors import ConfigError
 from distillery.events import DriftEvent
+from distillery.settings import HttpSettings, MonitorsSettings
+from distillery.webguard import Guard
 from monitors.metrics import Ops, TaskStats
 from monitors.web import ops_app, serve
 
@@ -120,3 +127,54 @@ async def test_the_page_says_so_when_its_data_cannot_be_fetched() -> None:
         await served.close()
     assert 'data-refreshes="0"' in dom and 'class="status error"' in dom
     assert "cannot reach the monitors worker (HTTP 500)" in dom
+
+
+OPS_KEY = "ops-key-0123456789abcdef"
+
+
+def _guard(**conf: object) -> Guard:
+    return Guard([OPS_KEY], HttpSettings(**conf), surface="ops page",
+                 open_paths=() if conf.get("protect_metrics") else ("/metrics",), browser=True)
+
+
+async def test_the_ops_page_asks_a_browser_for_the_key_and_leaves_metrics_open() -> None:
+    app = ops_app(_ops(), guard=_guard())
+
+    async def review(_: web.Request) -> web.Response:  # a page another module adds later
+        return web.json_response({"review": []})
+
+    app.router.add_get("/review", review)
+    async with TestClient(TestServer(app)) as client:
+        for path in ("/", "/api/state", "/static/ops.js", "/review"):
+            resp = await client.get(path)
+            assert resp.status == 401, path
+            assert resp.headers["WWW-Authenticate"] == 'Basic realm="Distillery ops page", charset="UTF-8"'
+        basic = {"Authorization": "Basic " + base64.b64encode(f"me:{OPS_KEY}".encode()).decode()}
+        assert (await client.get("/", headers=basic)).status == 200
+        assert (await client.get("/review", headers={"Authorization": f"Bearer {OPS_KEY}"})).status == 200
+        state = await client.get("/api/state", headers={"Authorization": f"Bearer {OPS_KEY}"})
+        assert "transactions" in (await state.json())["tasks"]
+        assert (await client.get("/metrics")).status == 200  # Prometheus scrapes without a key by default
+        assert await (await client.get("/readyz")).json() == {"ready": True, "reason": "serving", "detail": {}}
+
+
+async def test_protected_metrics_need_the_key_on_their_own_port_too() -> None:
+    served = await serve(_ops(), host="127.0.0.1", http_port=0, web_port=0, guard=_guard(protect_metrics=True))
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            await asyncio.to_thread(_get, served.http_port, "/metrics")
+        assert err.value.code == 401
+        assert b'"status": "ok"' in await asyncio.to_thread(_get, served.http_port, "/healthz")
+    finally:
+        await served.close()
+
+
+async def test_an_open_ops_page_refuses_a_reachable_address() -> None:
+    with pytest.raises(ConfigError, match="ops page would listen on '0.0.0.0' with no API key"):
+        await serve(_ops(), host="0.0.0.0", http_port=0, web_port=0)
+    served = await serve(_ops(), host="127.0.0.1", http_port=0, web_port=0)  # loopback: open, with a warning
+    await served.close()
+
+
+def test_the_monitors_listen_on_loopback_unless_configured() -> None:
+    assert MonitorsSettings().host == "127.0.0.1"
