@@ -54,7 +54,9 @@ DEADLETTER_PROBLEM_MAX_CHARS: Final = 1000
 
 Json = dict[str, Any]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
+MAX_ID_CHARS = 512
+"""The longest id (event, drift, adapter) the contract accepts."""
+NonEmpty = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 def now_ms() -> int:

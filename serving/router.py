@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from distillery.errors import ConfigError, ServingError, TeacherError, ValidationError
-from distillery.events import AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
+from distillery.events import MAX_ID_CHARS, AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
 from distillery.settings import Settings
 from serving.batching import BatchStats, MicroBatcher
 from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision
@@ -250,6 +250,10 @@ class Router:
         spec = self.settings.task(task)
         if not text.strip():
             raise ValidationError([f"input: {text!r} is empty; route the request's text"])
+        if event_id is not None and not 1 <= len(event_id) <= MAX_ID_CHARS:
+            # checked before anything is paid: the inference event could not carry it afterwards
+            raise ValidationError([f"event_id: {len(event_id)} characters ({event_id[:40]!r}...); an event id holds "
+                                   f"1 to {MAX_ID_CHARS}: send a shorter one or none (one is made)"])
         served = self.server.served(task)
         unseen = None
         if served is not None and spec.routing.ood_escalates:

@@ -154,6 +154,16 @@ def test_a_swap_between_the_reads_judges_by_the_adapter_that_answered(settings: 
     router.close()
 
 
+def test_an_event_id_the_contract_refuses_is_refused_before_the_teacher_is_paid(settings: Settings) -> None:
+    """Before: a caller's id over 512 characters failed the inference event after the teacher had answered."""
+    router, sink, teacher = make(settings, FakeServer(None))
+    with pytest.raises(ValidationError, match="event_id: 513 characters"):
+        router.route("toy", "apple 1", event_id="x" * 513)
+    assert teacher.texts == [] and sink.events == []
+    assert router.route("toy", "apple 1", event_id="x" * 512).event_id == "x" * 512
+    router.close()
+
+
 def test_an_empty_input_is_refused(settings: Settings) -> None:
     router, _, _ = make(settings, FakeServer(adapter()))
     with pytest.raises(ValidationError, match="input: '  ' is empty"):
