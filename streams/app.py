@@ -131,6 +131,7 @@ class BatchHandler:
                 pending.append(await self.send(topic, rec.key(), rec.to_json()))
         if pending:
             await asyncio.gather(*pending)
+        self.pipeline.acked(out)
         for job in out.jobs:
             self.pipeline.published(job)
 

@@ -73,6 +73,8 @@ class Outputs:
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
     jobs: list[TrainJob] = field(default_factory=list)
+    outbox: dict[str, list[str]] = field(default_factory=dict)
+    """Per task, the outbox rows of ``labeled`` and ``review``: deleted once Kafka has them (:meth:`Pipeline.acked`)."""
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Pipeline:
             budget = self.sampler.task(task).budget
             hour_s, day_s = budget.window_starts()
             budget.restore(store.spent_since(int(hour_s * 1000)), store.spent_since(int(day_s * 1000)))
+            self._leftovers(task, store, out)
         marks = self.high_water[task]
         recent = self.recent.setdefault(task, RecentIds(RECENT_IDS))
         maybe_seen = [eid for eid, (_, src) in first.items() if src.offset <= marks.get(src.partition, -1)]
@@ -219,10 +222,9 @@ class Pipeline:
             await self._label(task, spec, work)
         if work.to_pin:
             await self._pin(task, spec, work)
+        self._stage(task, work, out)
         if len(work.batch):
             store.write(work.batch)
-        out.labeled.extend(work.labeled)
-        out.review.extend(work.review)
         job = self._maybe_trigger(task, spec, store)
         if job is not None:
             out.jobs.append(job)
@@ -423,9 +425,8 @@ class Pipeline:
                     self.counters.incr(task, "review")
                 else:
                     self._take_label(work, task, spec, ev, text, decision, labelled.result)
+        self._stage(task, work, out)
         store.write(work.batch)
-        out.labeled.extend(work.labeled)
-        out.review.extend(work.review)
         return True
 
     def _take_label(self, work: _TaskWork, task: str, spec: TaskSpec, ev: InferenceEvent, text: str,
@@ -456,6 +457,40 @@ class Pipeline:
         return DeadLetter.carrying(raw, task.encode(), task=task, reason="invalid", problems=problems,
                                    source_topic=self.settings.topics.inference, source_partition=partition,
                                    source_offset=offset, event_id=event_id, stage="batch")
+
+    # ----------------------------------------------------------------- outbox
+    def _stage(self, task: str, work: _TaskWork, out: Outputs) -> None:
+        """The batch's records into its outputs and into the outbox rows written with it."""
+        now = int(time.time() * 1000)
+        ids = out.outbox.setdefault(task, [])
+        for kind, records in (("labeled", work.labeled), ("review", work.review)):
+            for rec in records:
+                record_id = f"{kind}:{rec.event_id}"
+                work.batch.outbox.append((record_id, kind, rec.key(), rec.to_json(), now))
+                ids.append(record_id)
+        out.labeled.extend(work.labeled)
+        out.review.extend(work.review)
+
+    def _leftovers(self, task: str, store: TaskStore, out: Outputs) -> None:
+        """Records a previous owner stored but may not have published: they go out with this batch."""
+        rows = store.outbox()
+        if not rows:
+            return
+        log.warning("task %s: publishing %d record(s) left in the outbox by an interrupted batch", task, len(rows))
+        self.counters.incr(task, "outbox_replayed", len(rows))
+        ids = out.outbox.setdefault(task, [])
+        for record_id, kind, _key, value in rows:
+            if kind == "labeled":
+                out.labeled.append(LabeledExample.model_validate_json(value))
+            else:
+                out.review.append(ReviewItem.model_validate_json(value))
+            ids.append(record_id)
+
+    def acked(self, out: Outputs) -> None:
+        """Kafka has every record of ``out``: forget their outbox rows."""
+        for task, ids in out.outbox.items():
+            if ids:
+                self.store(task).outbox_done(ids)
 
     def release_idle(self) -> None:
         """Let go of stores held past their time when no batch came to do it (an idle stream)."""

@@ -36,6 +36,7 @@ REVIEW_COLS = ("event_id", "input", "reason", "teacher_output", "teacher_confide
 GOLD_COLS = ("gold_id", "input", "label", "category", "source", "teacher_label", "teacher_confidence", "added_ms")
 SPEND_COLS = ("event_id", "cost_usd", "prompt_tokens", "completion_tokens", "batch", "model", "ts_ms")
 PENDING_COLS = ("event_id", "input", "event_json", "batch_id", "created_ms")
+OUTBOX_COLS = ("record_id", "kind", "record_key", "record_value", "created_ms")
 
 
 def split_for(text: str, eval_fraction: float) -> str:
@@ -61,11 +62,13 @@ class StoreBatch:
     gold: list[tuple[Any, ...]] = field(default_factory=list)
     spend: list[tuple[Any, ...]] = field(default_factory=list)
     pending: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    """Records to publish, kept until Kafka has them (see the schema's ``outbox``)."""
     resolved: dict[str, str] = field(default_factory=dict)
     """Pending events that now have an outcome (event id -> outcome)."""
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.gold) + len(self.resolved)
+        return len(self.events) + len(self.gold) + len(self.resolved) + len(self.outbox)
 
 
 def _table(cols: Sequence[str], rows: list[tuple[Any, ...]]) -> pa.Table:
@@ -136,6 +139,7 @@ class TaskStore:
                     ("gold", GOLD_COLS, batch.gold, True),
                     ("spend", SPEND_COLS, batch.spend, True),
                     ("pending", PENDING_COLS, batch.pending, True),
+                    ("outbox", OUTBOX_COLS, batch.outbox, True),
                 ):
                     if rows:
                         staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
@@ -153,6 +157,19 @@ class TaskStore:
         """The highest stored Kafka offset per partition: anything above it is new for sure."""
         return {int(p): int(o) for p, o in self.query(
             "SELECT kafka_partition, max(kafka_offset) FROM events WHERE kafka_partition IS NOT NULL GROUP BY 1")}
+
+    def outbox(self) -> list[tuple[str, str, bytes, bytes]]:
+        """Records written but not yet known to be published: (record id, kind, key, value), oldest first."""
+        return [(str(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])) for r in self.query(
+            "SELECT record_id, kind, record_key, record_value FROM outbox ORDER BY created_ms, record_id")]
+
+    def outbox_done(self, record_ids: Sequence[str]) -> None:
+        """Forget records Kafka has acknowledged."""
+        if not record_ids:
+            return
+        with self.connect() as con:
+            ids = pa.table({"record_id": list(record_ids)})  # noqa: F841 - read by name in the SQL
+            con.execute("DELETE FROM outbox WHERE record_id IN (SELECT record_id FROM ids)")
 
     def spent_since(self, ms: int) -> float:
         """USD of teacher calls recorded at or after epoch milliseconds ``ms``."""

@@ -11,6 +11,11 @@ of every insert on the hot path. Their writer guarantees one row per event id
 instead (:class:`streams.pipeline.Pipeline` checks ids at or below the stored
 Kafka high-water mark, and remembers recent ids); the low-volume tables keep theirs.
 ``pending`` the events waiting on a Batch API job (non-urgent tasks).
+``outbox`` the records a batch must publish (labelled examples, review items),
+written in the batch's own transaction and deleted once Kafka has them: a
+produce failure or a kill between the two leaves them here, and the task's next
+owner publishes them before anything else, so the topics never miss what the
+store holds (at least once: a record may go out twice, never zero times).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ DDL = (
         n_eval INTEGER, reason VARCHAR, created_ms BIGINT, published BOOLEAN)""",
     """CREATE TABLE IF NOT EXISTS pending (
         event_id VARCHAR PRIMARY KEY, input VARCHAR, event_json VARCHAR, batch_id VARCHAR, created_ms BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        record_id VARCHAR PRIMARY KEY, kind VARCHAR, record_key BLOB, record_value BLOB, created_ms BIGINT)""",
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
 )
 
