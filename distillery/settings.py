@@ -69,6 +69,10 @@ class StreamsSettings(Section):
     store_hold_seconds: Annotated[float, Field(ge=0)] = 3.0
     health_port: Annotated[int, Field(ge=0, le=65535, description="/healthz and /readyz on [http] health_host; "
                                       "0 = off.")] = 0
+    events_retention_days: Annotated[float, Field(
+        ge=0, description="Rows of the store's events table older than this are deleted (hourly); 0 = kept "
+        "for ever. Keep it above the inference topic's retention: a redelivered event older than it "
+        "is no longer recognised.")] = 30.0
 
 
 class MonitorsSettings(Section):

@@ -59,6 +59,7 @@ log = logging.getLogger("distillery.streams")
 Raw = tuple[bytes | None, bytes | None, Source]
 
 RECENT_IDS = 500_000
+PRUNE_EVERY_S = 3600.0
 """Event ids remembered per task, to catch a producer sending the same id twice."""
 
 READER_TURN_S = 0.1
@@ -104,6 +105,7 @@ class Pipeline:
         self.drift_ms: dict[str, int] = {}
         self.stop = asyncio.Event()
         self.high_water: dict[str, dict[int, int]] = {}
+        self.pruned_at: dict[str, float] = {}
         self.recent: dict[str, RecentIds] = {}
         self.owned: set[str] = set()
         """Tasks whose partition this worker has read since the last rebalance (it may write their store)."""
@@ -225,6 +227,7 @@ class Pipeline:
         self._stage(task, work, out)
         if len(work.batch):
             store.write(work.batch)
+        self._maybe_prune(task, store)
         job = self._maybe_trigger(task, spec, store)
         if job is not None:
             out.jobs.append(job)
@@ -491,6 +494,18 @@ class Pipeline:
         for task, ids in out.outbox.items():
             if ids:
                 self.store(task).outbox_done(ids)
+
+    def _maybe_prune(self, task: str, store: TaskStore) -> None:
+        """At most hourly: drop ``events`` rows past ``[streams] events_retention_days``."""
+        days = self.settings.streams.events_retention_days
+        now = time.monotonic()
+        if days <= 0 or now - self.pruned_at.get(task, -PRUNE_EVERY_S) < PRUNE_EVERY_S:
+            return
+        self.pruned_at[task] = now
+        gone = store.prune_events(int(time.time() * 1000 - days * 86_400_000))
+        if gone:
+            log.info("task %s: %d event row(s) older than %g days deleted", task, gone, days)
+            self.counters.incr(task, "events_pruned", gone)
 
     def release_idle(self) -> None:
         """Let go of stores held past their time when no batch came to do it (an idle stream)."""

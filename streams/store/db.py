@@ -171,6 +171,19 @@ class TaskStore:
             ids = pa.table({"record_id": list(record_ids)})  # noqa: F841 - read by name in the SQL
             con.execute("DELETE FROM outbox WHERE record_id IN (SELECT record_id FROM ids)")
 
+    def prune_events(self, before_ms: int) -> int:
+        """Delete ``events`` rows ingested before ``before_ms``; how many went.
+
+        The newest row of each partition is kept, so the high-water mark (what is
+        new for sure) survives an idle stream.
+        """
+        with self.connect() as con:
+            row = con.execute(
+                "DELETE FROM events WHERE ingested_ms < ? AND (kafka_partition, kafka_offset) NOT IN "
+                "(SELECT kafka_partition, max(kafka_offset) FROM events WHERE kafka_partition IS NOT NULL GROUP BY 1)",
+                [before_ms]).fetchone()
+        return int(row[0]) if row else 0
+
     def spent_since(self, ms: int) -> float:
         """USD of teacher calls recorded at or after epoch milliseconds ``ms``."""
         return float(self.scalar("SELECT coalesce(sum(cost_usd), 0) FROM spend WHERE ts_ms >= ?", [ms]) or 0.0)

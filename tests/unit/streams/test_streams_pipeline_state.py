@@ -61,3 +61,44 @@ async def test_a_worker_that_takes_a_task_reads_its_spend_back_from_the_store(tm
         assert abs(budget.spent_day - spent) < 1e-12
     finally:
         await second.close()
+
+
+async def test_event_rows_past_their_retention_are_deleted_and_the_high_water_mark_stays(tmp_path: Path) -> None:
+    """Before: the events table grew for ever."""
+    import duckdb
+    from hostile_support import FakeTeacher
+
+    from distillery.events import InferenceEvent
+    from streams.pipeline import store_path
+    from streams.source import Source
+
+    settings = settings_for(tmp_path)
+    teacher = FakeTeacher(list(settings.task("transactions").labels))
+    events = [InferenceEvent(event_id=f"ev-{i}", task="transactions", input=f"SHOP {i} {'QWERTYUIOP'[i] * 3}",
+                             ts=1_780_000_000_000 + i) for i in range(10)]
+
+    def raws(idx: range) -> list:  # type: ignore[type-arg]
+        return [(events[i].to_json(), b"transactions", Source("inference.events", i % 2, i)) for i in idx]
+
+    first = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await first.process(raws(range(6)))
+    finally:
+        await first.close()
+    path = store_path(settings, "transactions")
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE events SET ingested_ms = 0")  # ingested long ago
+    con.close()
+    calls = teacher.calls
+    second = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await second.process(raws(range(6)))  # only redeliveries: recognised, then the old rows go
+        assert teacher.calls == calls
+        assert second.counters.get("transactions", "events_pruned") == 4  # all but the newest of each partition
+        second.store("transactions").close()
+        kept = sorted(r[0] for r in duckdb.connect(str(path), read_only=True).execute(
+            "SELECT event_id FROM events").fetchall())
+        assert kept == ["ev-4", "ev-5"]
+        assert second.store("transactions").high_water() == {0: 4, 1: 5}
+    finally:
+        await second.close()
