@@ -9,6 +9,10 @@ adapter SHA-256), the device it ran on (4-bit CUDA and fp32 CPU differ), the tas
 kind, the label set and the student prompt. A candidate's answers are kept too:
 when it is promoted, the next job finds them under its SHA-256.
 
+The folder is bounded: it keeps the ``keep`` most recently used models' files
+(each read or write marks its file used) and deletes the others after a write,
+so every rejected candidate's answers do not stay for ever.
+
 >>> import tempfile
 >>> from pathlib import Path
 >>> cache = PredictionCache(Path(tempfile.mkdtemp()))
@@ -45,8 +49,9 @@ def _digest(text: str) -> str:
 class PredictionCache:
     """A folder of JSON-lines files, one per (model, device, task) key."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, keep: int = 32) -> None:
         self.folder = Path(folder)
+        self.keep = keep
 
     @staticmethod
     def key(model: str, device: str, kind: str, labels: Sequence[str], prompt: str) -> str:
@@ -59,6 +64,7 @@ class PredictionCache:
         out: dict[str, Prediction] = {}
         if not path.exists():
             return out
+        path.touch()  # used: the newest files stay (see _bound)
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
@@ -75,6 +81,13 @@ class PredictionCache:
         with (self.folder / f"{key}.jsonl").open("a", encoding="utf-8") as f:
             for h, p in answers.items():
                 f.write(json.dumps({"h": h, "a": p.answer, "c": p.confidence}, ensure_ascii=False) + "\n")
+        self._bound()
+
+    def _bound(self) -> None:
+        """Delete all but the ``keep`` most recently used files."""
+        files = sorted(self.folder.glob("*.jsonl"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+        for old in files[self.keep:]:
+            old.unlink(missing_ok=True)
 
     def predict(self, key: str, texts: Sequence[str],
                 score: Callable[[list[str]], list[Prediction]]) -> list[Prediction]:
