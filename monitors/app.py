@@ -56,6 +56,7 @@ from aiokafka.partitioner import murmur2
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem, TrainJob
+from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer
 from distillery.settings import Settings
 from distillery.validation import parse_inference
@@ -324,8 +325,7 @@ class MonitorsWorker:
 
     async def _read_counters(self, stop: asyncio.Event) -> None:
         topic = self.settings.topics.counters
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = kafka_consumer(self.settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
             parts = None
@@ -368,8 +368,8 @@ class MonitorsWorker:
         await ensure_topics(self.settings)
         self.served = await serve(self.ops, host=conf.host, http_port=conf.http_port, web_port=conf.web_port)
         self._producer = make_producer(self.settings)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+        self.consumer = kafka_consumer(
+            self.settings.kafka,
             group_id=group_id(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -26,7 +26,8 @@ from aiokafka import AIOKafkaProducer
 
 from distillery.errors import ConfigError
 from distillery.events import MAX_EVENT_BYTES, Record
-from distillery.settings import Settings
+from distillery.kafka_security import client_options
+from distillery.settings import KafkaSettings, Settings
 from streams.capture.ratelog import Throttled
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,16 @@ async def _stop_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
 class KafkaEmitter:
     """Produce records to one topic from a background thread, keyed by task.
 
-    ``producer_config`` is passed to :class:`aiokafka.AIOKafkaProducer` over the
-    defaults (acks=all, idempotent, 20 ms linger): security settings go there.
+    ``kafka`` is a ``host:port,...`` string (PLAINTEXT) or a
+    :class:`~distillery.settings.KafkaSettings`, whose security settings (TLS,
+    SASL) are applied by :func:`distillery.kafka_security.client_options`, as in
+    every worker. ``producer_config`` is passed to :class:`aiokafka.AIOKafkaProducer`
+    over the defaults (acks=all, idempotent, 20 ms linger).
     """
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: str | KafkaSettings,
         topic: str,
         *,
         max_queue: int = DEFAULT_MAX_QUEUE,
@@ -85,7 +89,8 @@ class KafkaEmitter:
     ) -> None:
         if max_queue < 1:
             raise ConfigError(f"expected a buffer of at least 1 event, got {max_queue}", key="max_queue")
-        self.bootstrap_servers = bootstrap_servers
+        options = client_options(kafka)
+        self.bootstrap_servers: str = options["bootstrap_servers"]
         self.topic = topic
         self.max_queue = max_queue
         self.max_event_bytes = max_event_bytes
@@ -95,7 +100,7 @@ class KafkaEmitter:
             "linger_ms": 20,
             "client_id": "distillery-capture",
             **dict(producer_config or {}),
-            "bootstrap_servers": bootstrap_servers,
+            **options,
         }
         self._connect_timeout_s = connect_timeout_s
         self._backoff_s = backoff_s
@@ -118,7 +123,7 @@ class KafkaEmitter:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> KafkaEmitter:
         """An emitter to the deployment's ``inference.events`` topic."""
         kwargs.setdefault("max_event_bytes", settings.max_event_bytes)
-        return cls(settings.kafka.bootstrap_servers, settings.topics.inference, **kwargs)
+        return cls(settings.kafka, settings.topics.inference, **kwargs)
 
     # ------------------------------------------------------------ caller side
     def offer(self, record: Record) -> bool:
