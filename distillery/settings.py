@@ -21,6 +21,7 @@ Environment variables (each overrides the file):
 ``KAFKA_SASL_USERNAME``      kafka.sasl_username
 ``KAFKA_SASL_PASSWORD``      the SASL password (never read from the file)
 ``KAFKA_SSL_KEY_PASSWORD``   passphrase of kafka.ssl_keyfile (never from the file)
+``KAFKA_SSL_CAFILE``         kafka.ssl_cafile (also _CERTFILE, _KEYFILE)
 =========================== ================================================
 """
 
@@ -244,6 +245,9 @@ KAFKA_ENV = {
     "KAFKA_SASL_USERNAME": "sasl_username",
     "KAFKA_SASL_PASSWORD": "sasl_password",
     "KAFKA_SSL_KEY_PASSWORD": "ssl_key_password",
+    "KAFKA_SSL_CAFILE": "ssl_cafile",
+    "KAFKA_SSL_CERTFILE": "ssl_certfile",
+    "KAFKA_SSL_KEYFILE": "ssl_keyfile",
 }
 
 
