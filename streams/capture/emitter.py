@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from distillery.errors import ConfigError
+from distillery.errors import BrokerAuthError, ConfigError
 from distillery.events import MAX_EVENT_BYTES, Record
+from distillery.kafka_preflight import preflight
 from distillery.kafka_security import client_options
 from distillery.settings import KafkaSettings, Settings
 from streams.capture.ratelog import Throttled
@@ -90,6 +91,7 @@ class KafkaEmitter:
         if max_queue < 1:
             raise ConfigError(f"expected a buffer of at least 1 event, got {max_queue}", key="max_queue")
         options = client_options(kafka)
+        self._cluster = kafka
         self.bootstrap_servers: str = options["bootstrap_servers"]
         self.topic = topic
         self.max_queue = max_queue
@@ -270,6 +272,7 @@ class KafkaEmitter:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure to connect means: try again later
                 await _stop_quietly(producer, 1.0)
+                exc = await self._diagnose(exc)
                 self._warn("connect", "capture: Kafka at %s unreachable (%s: %s); retrying, %d events buffered",
                            self.bootstrap_servers, type(exc).__name__, exc, self.stats().pending)
                 self._wake.clear()
@@ -284,6 +287,18 @@ class KafkaEmitter:
             log.info("capture: producing to %s at %s", self.topic, self.bootstrap_servers)
             return producer
         return None
+
+    async def _diagnose(self, exc: Exception) -> Exception:
+        """A refused login or certificate as the error naming the setting; anything else as it was."""
+        if isinstance(self._cluster, str) or self._cluster.security_protocol == "PLAINTEXT":
+            return exc
+        try:
+            await preflight(self._cluster, self._connect_timeout_s)
+        except BrokerAuthError as refused:
+            return refused
+        except Exception:  # noqa: BLE001 - unreachable: the original error says it best
+            return exc
+        return exc
 
     async def _send(self, producer: AIOKafkaProducer, record: Record) -> None:
         try:

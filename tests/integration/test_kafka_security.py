@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from distillery.settings import KafkaSettings, Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
 from monitors.app import group_id as monitors_group
+from streams.capture import CaptureStats, KafkaEmitter
 
 USER, PASSWORD = "distillery", "scram-pass-7f3a"
 TERMINAL = ("labeled", "review", "rejected", "skip_rate", "skip_duplicate", "skip_budget", "gold", "pending_batch")
@@ -112,6 +114,30 @@ def test_builder_clients_produce_consume_and_commit(secured: LocalBroker, settin
     read = asyncio.run(read_topic(s.kafka, s.topics.inference, expect=len(events), timeout_s=30))
     assert sorted(InferenceEvent.model_validate_json(r.value or b"").event_id for r in read) == sorted(
         e.event_id for e in events)
+
+
+def test_capture_sends_through_sasl_ssl_and_names_a_refused_password(secured: LocalBroker, settings_factory,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    s = _settings(settings_factory, secured)
+    asyncio.run(ensure_topics(s))
+    emitter = KafkaEmitter.from_settings(s)
+    for i in range(5):
+        assert emitter.offer(InferenceEvent(event_id=f"cap-{i}", task="transactions", input=f"KROGER {i}"))
+    assert emitter.close(30.0) == CaptureStats(emitted=5)
+    read = asyncio.run(read_topic(s.kafka, s.topics.inference, expect=5, timeout_s=30))
+    assert sorted(InferenceEvent.model_validate_json(r.value or b"").event_id for r in read) == [
+        f"cap-{i}" for i in range(5)]
+
+    wrong = _settings(settings_factory, secured, password="not-the-password")
+    with caplog.at_level(logging.WARNING, logger="streams.capture.emitter"):
+        refused = KafkaEmitter.from_settings(wrong, backoff_s=(30.0, 30.0))
+        try:
+            refused.offer(InferenceEvent(event_id="never", task="transactions", input="x"))
+            _wait_for(lambda: any("unreachable" in r.getMessage() for r in caplog.records), 60, "the warning")
+        finally:
+            refused.close(0.5)
+    warning = next(r.getMessage() for r in caplog.records if "unreachable" in r.getMessage())
+    assert "BrokerAuthError" in warning and "KAFKA_SASL_PASSWORD" in warning and "not-the-password" not in warning
 
 
 def test_wrong_password_fails_at_start_naming_the_setting(secured: LocalBroker, settings_factory,
