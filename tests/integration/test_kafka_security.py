@@ -29,6 +29,7 @@ from distillery.settings import KafkaSettings, Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
 from monitors.app import group_id as monitors_group
+from streams.app import ingest_group
 from streams.capture import CaptureStats, KafkaEmitter
 
 USER, PASSWORD = "distillery", "scram-pass-7f3a"
@@ -198,16 +199,18 @@ def test_streams_monitors_and_trainer_run_through_sasl_ssl(secured: LocalBroker,
 
         _wait_for(lambda: streamed() == len(events), 180, "streams to label every event", *logs)
 
-        async def monitors_committed() -> int:
-            reader = consumer(s.kafka, group_id=monitors_group(s), enable_auto_commit=False)
+        async def committed(group: str, topic: str) -> int:
+            reader = consumer(s.kafka, group_id=group, enable_auto_commit=False)
             await reader.start()
             try:
-                parts = [TopicPartition(s.topics.inference, p) for p in range(s.kafka.partitions)]
+                parts = [TopicPartition(topic, p) for p in range(s.kafka.partitions)]
                 return sum([(await reader.committed(tp)) or 0 for tp in parts])
             finally:
                 await reader.stop()
 
-        _wait_for(lambda: asyncio.run(monitors_committed()) == len(events), 120,
+        _wait_for(lambda: asyncio.run(committed(ingest_group(s), s.topics.inference)) == len(events), 60,
+                  "the streams workers to commit every event", *logs)
+        _wait_for(lambda: asyncio.run(committed(monitors_group(s), s.topics.inference)) == len(events), 120,
                   "the monitors to commit every event", *logs)
 
         def rejected() -> list[AdapterRejected]:
@@ -216,6 +219,8 @@ def test_streams_monitors_and_trainer_run_through_sasl_ssl(secured: LocalBroker,
 
         _wait_for(lambda: bool(rejected()), 180, "the trainer's verdict", *logs)
         assert [r.job_id for r in rejected()] == [job.job_id]
+        _wait_for(lambda: asyncio.run(committed(f"{s.topic_prefix}distillery-trainer", s.topics.train_jobs)) == 1,
+                  60, "the trainer to commit the job", *logs)
         for proc in (streams, monitors, trainer):
             assert proc.poll() is None, Path(proc.log_path).read_text()[-3000:]
             assert PASSWORD not in Path(proc.log_path).read_text()  # never logged, at any level shown

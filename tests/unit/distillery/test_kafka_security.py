@@ -170,3 +170,18 @@ def test_capture_emitter_takes_the_same_security(tmp_path: Path) -> None:
         assert em.bootstrap_servers == "127.0.0.1:1"
     finally:
         em.close(0.2)
+
+
+def test_config_show_prints_the_kafka_secrets_only_as_set(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from distillery.cli import cli
+
+    path = tmp_path / "d.toml"
+    path.write_text("[kafka]\n")
+    result = CliRunner().invoke(cli, ["-c", str(path), "config", "show"],
+                                env={**SCRAM, "KAFKA_SSL_KEY_PASSWORD": "kp-55"})
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["kafka"]
+    assert (shown["sasl_username"], shown["sasl_password"], shown["ssl_key_password"]) == ("svc", "set", "set")
+    assert "pw-93kq" not in result.output and "kp-55" not in result.output
