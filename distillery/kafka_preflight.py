@@ -98,8 +98,13 @@ async def preflight(kafka: Cluster, timeout_s: float = 10.0) -> None:
                 conn.close()
     hint = ""
     if isinstance(last, kerr.KafkaConnectionError):  # something listens, but hung up on us
-        hint = (f"; the broker closed the connection: this client speaks {mode}, so if its listener "
-                "needs TLS or SASL set kafka.security_protocol")
+        if not isinstance(kafka, str) and kafka.security_protocol.endswith("SSL") and kafka.ssl_certfile is None:
+            # TLS 1.3 reports a missing client certificate only as a closed connection
+            hint = ("; the broker closed the connection after TLS: if it requires a client certificate "
+                    "(mutual TLS), set kafka.ssl_certfile and kafka.ssl_keyfile")
+        else:
+            hint = (f"; the broker closed the connection: this client speaks {mode}, so if its listener "
+                    "needs TLS or SASL set kafka.security_protocol")
     raise BrokerUnavailableError(
         f"no Kafka broker answers at {servers} ({type(last).__name__}: {last}){hint}; "
         "start the local one with `distillery kafka up` or set KAFKA_BOOTSTRAP_SERVERS")

@@ -58,6 +58,10 @@ class LocalBroker:
     keystore_password: str | None = field(default=None, repr=False)
     scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     """(name, password) pairs created at format time for both SCRAM mechanisms."""
+    ssl_port: int | None = None
+    """An SSL listener that requires a client certificate signed by ``truststore`` (mutual TLS)."""
+    truststore: Path | None = None
+    """PEM file of the CA whose client certificates the SSL listener accepts."""
 
     @property
     def bootstrap(self) -> str:
@@ -69,6 +73,13 @@ class LocalBroker:
         if self.sasl_ssl_port is None:
             raise BrokerCommandError("this broker has no SASL_SSL listener; give sasl_ssl_port")
         return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """The mutual-TLS listener's address."""
+        if self.ssl_port is None:
+            raise BrokerCommandError("this broker has no SSL listener; give ssl_port")
+        return f"127.0.0.1:{self.ssl_port}"
 
     @property
     def pid_file(self) -> Path:
@@ -113,23 +124,36 @@ class LocalBroker:
         return self.classpath_file.read_text().strip()
 
     def _secure_lines(self) -> list[str]:
-        """The SASL_SSL listener's settings (SCRAM users are added by ``format_storage``)."""
-        if self.sasl_ssl_port is None:
+        """The SASL_SSL and SSL listeners' settings (SCRAM users are added by ``format_storage``)."""
+        if self.sasl_ssl_port is None and self.ssl_port is None:
             return []
         if self.keystore is None or not self.keystore.is_file() or not self.keystore_password:
-            raise BrokerCommandError("a SASL_SSL listener needs keystore= (an existing PKCS12 file) and "
+            raise BrokerCommandError("a SASL_SSL or SSL listener needs keystore= (an existing PKCS12 file) and "
                                      "keystore_password=; make them with distillery.localkafka.tls.local_pki")
-        jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-        return [
-            "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
-            f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}",
-            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+        lines = [
             "ssl.keystore.type=PKCS12",
             f"ssl.keystore.location={self.keystore}",
             f"ssl.keystore.password={self.keystore_password}",
             f"ssl.key.password={self.keystore_password}",
             "ssl.client.auth=none",
         ]
+        if self.sasl_ssl_port is not None:
+            jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            lines += [
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}",
+                f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            ]
+        if self.ssl_port is not None:
+            if self.truststore is None or not self.truststore.is_file():
+                raise BrokerCommandError("an SSL listener needs truststore= (the CA's PEM file) to check "
+                                         "client certificates")
+            lines += [
+                "listener.name.ssl.ssl.client.auth=required",
+                "listener.name.ssl.ssl.truststore.type=PEM",
+                f"listener.name.ssl.ssl.truststore.location={self.truststore}",
+            ]
+        return lines
 
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -138,6 +162,9 @@ class LocalBroker:
         if self.sasl_ssl_port is not None:
             listeners += f",SASL_SSL://127.0.0.1:{self.sasl_ssl_port}"
             protocols += ",SASL_SSL:SASL_SSL"
+        if self.ssl_port is not None:
+            listeners += f",SSL://127.0.0.1:{self.ssl_port}"
+            protocols += ",SSL:SSL"
         self.config_file.write_text(
             "\n".join(
                 [

@@ -67,6 +67,43 @@ def local_pki(folder: Path, *, hosts: tuple[str, ...] = ("localhost", "127.0.0.1
     return pki
 
 
+@dataclass(frozen=True)
+class ClientCert:
+    """A client certificate signed by the local CA, as PEM files for ``kafka.ssl_certfile`` / ``ssl_keyfile``."""
+
+    certfile: Path
+    keyfile: Path
+    """The private key, PKCS8 PEM, encrypted with ``passphrase`` when one was given."""
+
+
+def client_cert(pki_folder: Path, name: str, *, passphrase: str | None = None, days: int = 30) -> ClientCert:
+    """Make a client certificate for ``CN=name`` signed by the CA of :func:`local_pki` (mutual TLS).
+
+    ``keytool`` cannot write a private key as PEM, so ``openssl`` converts it.
+    """
+    pki = local_pki(pki_folder, days=days)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise BrokerCommandError("openssl is not on PATH; it converts the client key to PEM")
+    store, csr, cert = (pki_folder / f"{name}.p12", pki_folder / f"{name}.csr", pki_folder / f"{name}.pem")
+    key = pki_folder / f"{name}.key.pem"
+    for stale in (store, csr, cert, key):
+        stale.unlink(missing_ok=True)
+    pw = pki.password
+    _keytool("-genkeypair", "-alias", name, "-keyalg", "RSA", "-keysize", "2048", "-validity", str(days),
+             "-dname", f"CN={name}", "-keystore", str(store), "-storetype", "PKCS12", "-storepass", pw, "-keypass", pw)
+    _keytool("-certreq", "-alias", name, "-keystore", str(store), "-storepass", pw, "-file", str(csr))
+    _keytool("-gencert", "-alias", "ca", "-keystore", str(pki_folder / "ca.p12"), "-storepass", pw,
+             "-infile", str(csr), "-outfile", str(cert), "-rfc", "-validity", str(days))
+    out = ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
+    proc = subprocess.run([openssl, "pkcs12", "-in", str(store), "-nocerts", "-passin", f"pass:{pw}",
+                           "-out", str(key), *out], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BrokerCommandError(f"openssl could not export the client key:\n{proc.stderr[-2000:]}")
+    key.chmod(0o600)
+    return ClientCert(cert, key)
+
+
 def _password(folder: Path) -> str:
     """The keystore password, made once and kept beside it (owner-only)."""
     path = folder / "keystore.password"

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
+from pydantic import SecretStr
 
-from distillery.errors import BrokerAuthError
+from distillery.errors import BrokerAuthError, BrokerUnavailableError
 from distillery.events import AdapterRejected, InferenceEvent, TrainJob
-from distillery.kafka import consumer, ensure_topics, make_producer, read_topic, send_record
+from distillery.kafka import check_broker, consumer, ensure_topics, make_producer, read_topic, send_record
 from distillery.localkafka.broker import LocalBroker
-from distillery.localkafka.tls import local_pki
+from distillery.localkafka.tls import client_cert, local_pki
 from distillery.settings import KafkaSettings, Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
@@ -44,11 +45,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """A second local broker with a SASL_SSL listener; stopped after this module."""
+    """A second local broker with a SASL_SSL and a mutual-TLS listener; stopped after this module."""
     home = tmp_path_factory.mktemp("secured-kafka")
     pki = local_pki(home / "tls")
     broker = LocalBroker(home, _free_port(), _free_port(), "512m", sasl_ssl_port=_free_port(),
-                         keystore=pki.keystore, keystore_password=pki.password, scram_users=((USER, PASSWORD),))
+                         keystore=pki.keystore, keystore_password=pki.password, scram_users=((USER, PASSWORD),),
+                         ssl_port=_free_port(), truststore=pki.ca_pem)
     broker.up(180)
     yield broker
     broker.down()
@@ -224,3 +226,32 @@ def test_streams_monitors_and_trainer_run_through_sasl_ssl(secured: LocalBroker,
         for proc in (streams, monitors, trainer):
             assert proc.poll() is None, Path(proc.log_path).read_text()[-3000:]
             assert PASSWORD not in Path(proc.log_path).read_text()  # never logged, at any level shown
+
+
+def test_mutual_tls_with_an_encrypted_client_key(secured: LocalBroker, settings_factory) -> None:
+    tls = secured.home / "tls"
+    cert = client_cert(tls, "distillery-client", passphrase="kp-client-9")
+    base = settings_factory()
+    kafka = KafkaSettings(bootstrap_servers=secured.ssl_bootstrap, external=True, security_protocol="SSL",
+                          ssl_cafile=tls / "ca.pem", ssl_certfile=cert.certfile, ssl_keyfile=cert.keyfile,
+                          ssl_key_password=SecretStr("kp-client-9"))
+    s = base.with_overrides(kafka=kafka)
+    asyncio.run(ensure_topics(s, [s.topics.inference]))
+    event = InferenceEvent(event_id="mtls-1", task="transactions", input="SHELL OIL 1")
+
+    async def send() -> None:
+        producer = make_producer(s)
+        await producer.start()
+        try:
+            await send_record(producer, s, event)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    read = asyncio.run(read_topic(s.kafka, s.topics.inference, expect=1, timeout_s=30))
+    assert [InferenceEvent.model_validate_json(r.value or b"").event_id for r in read] == ["mtls-1"]
+
+    no_cert = kafka.model_copy(update={"ssl_certfile": None, "ssl_keyfile": None, "ssl_key_password": None})
+    with pytest.raises(BrokerUnavailableError, match="if it requires a client certificate .mutual TLS., "
+                       "set kafka.ssl_certfile and kafka.ssl_keyfile"):
+        asyncio.run(check_broker(no_cert))

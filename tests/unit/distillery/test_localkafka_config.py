@@ -44,3 +44,18 @@ def test_sasl_ssl_listener_without_a_keystore_says_how_to_make_one(tmp_path: Pat
         LocalBroker(tmp_path, 19092, 19093, sasl_ssl_port=19094).write_config()
     with pytest.raises(BrokerCommandError, match="has no SASL_SSL listener"):
         _ = LocalBroker(tmp_path).secure_bootstrap
+
+
+def test_mutual_tls_listener_requires_client_certificates_from_the_truststore(tmp_path: Path) -> None:
+    store, ca = tmp_path / "broker.p12", tmp_path / "ca.pem"
+    store.write_bytes(b"p12")
+    ca.write_text("pem")
+    broker = LocalBroker(tmp_path, 19092, 19093, keystore=store, keystore_password="ks-1", ssl_port=19095,
+                         truststore=ca)
+    props = _props(broker)
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,SSL://127.0.0.1:19095,CONTROLLER://127.0.0.1:19093"
+    assert props["listener.name.ssl.ssl.client.auth"] == "required"
+    assert props["listener.name.ssl.ssl.truststore.location"] == str(ca) and "sasl.enabled.mechanisms" not in props
+    assert broker.ssl_bootstrap == "127.0.0.1:19095"
+    with pytest.raises(BrokerCommandError, match="needs truststore="):
+        LocalBroker(tmp_path, 19092, 19093, keystore=store, keystore_password="ks-1", ssl_port=19095).write_config()
