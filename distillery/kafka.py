@@ -111,14 +111,13 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent, acks=all producer; records are keyed by task by the caller."""
     conf: dict[str, object] = {
-        **client_options(settings.kafka),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
         "compression_type": None,
     }
     conf.update(overrides)
-    return AIOKafkaProducer(**conf)
+    return producer(settings.kafka, **conf)
 
 
 async def send_record(producer: AIOKafkaProducer, settings: Settings, record: Record) -> None:
