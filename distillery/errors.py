@@ -68,3 +68,7 @@ class TrainingError(DistilleryError, RuntimeError):
 
 class ServingError(DistilleryError, RuntimeError):
     """A serving engine (in-process model, vLLM) refused or failed an adapter operation."""
+
+
+class BrokerAuthError(ConfigError):
+    """The broker answers but refuses this client's TLS or SASL settings; never retried."""

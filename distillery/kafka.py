@@ -1,7 +1,10 @@
-"""Kafka plumbing shared by every worker: broker checks, topics, typed produce.
+"""Kafka plumbing shared by every worker: client factories, broker checks, topics, typed produce.
 
-Workers that are not Faust apps (the trainer, the adapter subscriber, the CLI)
-use aiokafka directly through these helpers; all of them key records by task.
+Every aiokafka client is built here (:func:`consumer`, :func:`producer`,
+:func:`admin`), from :func:`distillery.kafka_security.client_options`, so the
+cluster's security settings reach every one of them. Workers that are not Faust
+apps (the trainer, the adapter subscriber, the CLI) use these helpers; all of
+them key records by task.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -16,42 +20,74 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from distillery.errors import BrokerUnavailableError
 from distillery.events import Record
+from distillery.kafka_preflight import Cluster, preflight
+from distillery.kafka_security import client_options
 from distillery.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def check_broker(bootstrap: str, timeout_s: float = 5.0) -> list[str]:
-    """Ask the cluster for its topics; raise :class:`BrokerUnavailableError` if nobody answers."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+def consumer(kafka: Cluster, *topics: str, **options: Any) -> AIOKafkaConsumer:
+    """An aiokafka consumer on the cluster with its security settings; ``options`` as aiokafka's."""
+    return AIOKafkaConsumer(*topics, **{**client_options(kafka), **options})
+
+
+def producer(kafka: Cluster, **options: Any) -> AIOKafkaProducer:
+    """A plain aiokafka producer on the cluster (see :func:`make_producer` for the workers' one)."""
+    return AIOKafkaProducer(**{**client_options(kafka), **options})
+
+
+def admin(kafka: Cluster, **options: Any) -> AIOKafkaAdminClient:
+    """An aiokafka admin client on the cluster with its security settings."""
+    return AIOKafkaAdminClient(**{**client_options(kafka), **options})
+
+
+def _servers(kafka: Cluster) -> str:
+    return kafka if isinstance(kafka, str) else kafka.bootstrap_servers
+
+
+async def check_broker(kafka: Cluster, timeout_s: float = 5.0) -> list[str]:
+    """Ask the cluster for its topics.
+
+    Raises :class:`BrokerUnavailableError` if nobody answers, and
+    :class:`~distillery.errors.BrokerAuthError` (naming the setting) if the broker
+    refuses the TLS or SASL settings.
+    """
+    await preflight(kafka, timeout_s)
+    client = admin(kafka, request_timeout_ms=int(timeout_s * 1000))
     try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        return list(await asyncio.wait_for(admin.list_topics(), timeout_s))
+        await asyncio.wait_for(client.start(), timeout_s)
+        return list(await asyncio.wait_for(client.list_topics(), timeout_s))
     except (TimeoutError, KafkaConnectionError, KafkaError, OSError) as exc:
         raise BrokerUnavailableError(
-            f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}: {exc}); "
+            f"no Kafka broker answers at {_servers(kafka)} ({type(exc).__name__}: {exc}); "
             "start the local one with `distillery kafka up` or set KAFKA_BOOTSTRAP_SERVERS"
         ) from None
     finally:
         try:
-            await admin.close()
+            await client.close()
         except Exception:  # noqa: BLE001 - closing a half-open client must not mask the real error
             pass
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
-    """Create the deployment's topics that do not exist yet; return those created."""
+    """Create the deployment's topics that do not exist yet; return those created.
+
+    Every worker calls this first, so wrong credentials fail here, at start, with
+    the setting named (:func:`~distillery.kafka_preflight.preflight`).
+    """
     topics = settings.topics
     wanted = list(names) if names is not None else topics.all()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await preflight(settings.kafka)
+    client = admin(settings.kafka)
     try:
-        await admin.start()
+        await client.start()
     except (KafkaConnectionError, OSError) as exc:
         raise BrokerUnavailableError(
             f"no Kafka broker answers at {settings.kafka.bootstrap_servers} ({exc})"
         ) from None
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         new = [
             NewTopic(
                 name=t,
@@ -64,25 +100,24 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         ]
         if new:
             try:
-                await admin.create_topics(new)
+                await client.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # another worker created it first: that is fine
         return [t.name for t in new]
     finally:
-        await admin.close()
+        await client.close()
 
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent, acks=all producer; records are keyed by task by the caller."""
     conf: dict[str, object] = {
-        "bootstrap_servers": settings.kafka.bootstrap_servers,
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
         "compression_type": None,
     }
     conf.update(overrides)
-    return AIOKafkaProducer(**conf)
+    return producer(settings.kafka, **conf)
 
 
 async def send_record(producer: AIOKafkaProducer, settings: Settings, record: Record) -> None:
@@ -102,7 +137,7 @@ async def send_one(settings: Settings, record: Record) -> None:
 
 
 async def read_topic(
-    bootstrap: str,
+    kafka: Cluster,
     topic: str,
     *,
     expect: int | None = None,
@@ -114,33 +149,33 @@ async def read_topic(
     Stops when ``expect`` records have arrived, when nothing new came for ``idle_s``
     (only once at least one poll found the end), or at ``timeout_s``.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    reader = consumer(
+        kafka,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
-    await consumer.start()
+    await reader.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:
         parts = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while parts is None and loop.time() < deadline:
-            found = consumer.partitions_for_topic(topic)
+            found = reader.partitions_for_topic(topic)
             if found:
                 parts = [TopicPartition(topic, p) for p in sorted(found)]
             else:
-                await consumer._client.force_metadata_update()
+                await reader._client.force_metadata_update()
                 await asyncio.sleep(0.2)
         if not parts:
             return out
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+        reader.assign(parts)
+        await reader.seek_to_beginning(*parts)
         last_new = loop.time()
         while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            batch = await reader.getmany(timeout_ms=200, max_records=5000)
             got = [r for recs in batch.values() for r in recs]
             if got:
                 out.extend(got)
@@ -151,4 +186,4 @@ async def read_topic(
                 break
         return out
     finally:
-        await consumer.stop()
+        await reader.stop()

@@ -19,6 +19,12 @@ Environment variables (each overrides the file):
 ``DISTILLERY_API_KEYS``      keys the router and ops page accept, comma-separated
 ``DISTILLERY_API_KEYS_FILE`` a file of such keys (one a line or comma-separated;
                              Compose and Kubernetes secrets), added to the above
+``KAFKA_SECURITY_PROTOCOL``  kafka.security_protocol (PLAINTEXT, SSL, SASL_...)
+``KAFKA_SASL_MECHANISM``     kafka.sasl_mechanism
+``KAFKA_SASL_USERNAME``      kafka.sasl_username
+``KAFKA_SASL_PASSWORD``      the SASL password (never read from the file)
+``KAFKA_SSL_KEY_PASSWORD``   passphrase of kafka.ssl_keyfile (never from the file)
+``KAFKA_SSL_CAFILE``         kafka.ssl_cafile (also _CERTFILE, _KEYFILE)
 =========================== ================================================
 """
 
@@ -28,10 +34,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from distillery.errors import ConfigError
 from distillery.events import MAX_EVENT_BYTES
@@ -55,6 +61,51 @@ class KafkaSettings(Section):
     local_port: Annotated[int, Field(ge=1024, le=65535)] = 9092
     local_controller_port: Annotated[int, Field(ge=1024, le=65535)] = 9093
     local_heap: str = "768m"
+    # ---- security (issue #14): turned into client options by distillery.kafka_security only
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, description="From KAFKA_SASL_PASSWORD only.")
+    sasl_oauth_token_provider: str | None = Field(
+        default=None, description="'module:callable' returning an aiokafka AbstractTokenProvider (OAUTHBEARER).")
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers' certificates.")
+    ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
+    ssl_key_password: SecretStr | None = Field(default=None, description="From KAFKA_SSL_KEY_PASSWORD only.")
+    ssl_check_hostname: bool = Field(default=True, description="Check the broker certificate's host name.")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        """Every security setting that makes no sense alone fails here, saying which one is missing."""
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"security_protocol={self.security_protocol} needs kafka.sasl_mechanism "
+                             "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)")
+        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_oauth_token_provider):
+            raise ValueError(f"kafka.sasl_* is set but security_protocol={self.security_protocol}; "
+                             "use SASL_SSL (or SASL_PLAINTEXT) to authenticate with SASL")
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if not self.sasl_oauth_token_provider or ":" not in self.sasl_oauth_token_provider:
+                raise ValueError("sasl_mechanism=OAUTHBEARER needs kafka.sasl_oauth_token_provider "
+                                 "as 'module:callable'")
+        elif self.sasl_mechanism is not None:
+            if not self.sasl_username:
+                raise ValueError(f"sasl_mechanism={self.sasl_mechanism} needs kafka.sasl_username "
+                                 "(or KAFKA_SASL_USERNAME)")
+            if self.sasl_password is None:
+                raise ValueError(f"sasl_mechanism={self.sasl_mechanism} needs the password in "
+                                 "the KAFKA_SASL_PASSWORD environment variable")
+        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile):
+            raise ValueError(f"kafka.ssl_* files are set but security_protocol={self.security_protocol}; "
+                             "use SSL or SASL_SSL")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("kafka.ssl_keyfile is set without kafka.ssl_certfile; mutual TLS needs both")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"kafka.{name} {str(path)!r} is not a readable file")
+        return self
 
 
 class StreamsSettings(Section):
@@ -185,6 +236,8 @@ class Settings(Section):
         """The settings as a dict fit for logs: the API key shows only whether it is set."""
         out = self.model_dump(mode="json", exclude={"tasks", "openai_api_key"})
         out["openai_api_key"] = "set" if self.openai_api_key else "unset"
+        for secret in ("sasl_password", "ssl_key_password"):
+            out["kafka"][secret] = "set" if getattr(self.kafka, secret) else "unset"
         out["tasks"] = sorted(self.tasks)
         out.pop("api_keys", None)
         out["api_keys"] = f"{len(self.api_keys)} set"
@@ -203,7 +256,9 @@ def _format_error(err: pydantic.ValidationError) -> str:
         msg = e["msg"].replace("Value error, ", "")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see distillery.example.toml)"
-        shown = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {e['input']!r:.60})"
+        # a whole table as input (a section's own validator) may hold secrets: never echo it
+        hidden = e["type"] in ("missing", "extra_forbidden") or isinstance(e["input"], Mapping | BaseModel)
+        shown = "" if hidden else f" (got {e['input']!r:.60})"
         lines.append(f"{key}: {msg}{shown}")
     return "; ".join(lines)
 
@@ -237,6 +292,28 @@ def _api_keys(env: Mapping[str, str]) -> list[str]:
                           "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
                           key="DISTILLERY_API_KEYS")
     return list(dict.fromkeys(keys))
+
+KAFKA_ENV = {
+    "KAFKA_SECURITY_PROTOCOL": "security_protocol",
+    "KAFKA_SASL_MECHANISM": "sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "sasl_username",
+    "KAFKA_SASL_PASSWORD": "sasl_password",
+    "KAFKA_SSL_KEY_PASSWORD": "ssl_key_password",
+    "KAFKA_SSL_CAFILE": "ssl_cafile",
+    "KAFKA_SSL_CERTFILE": "ssl_certfile",
+    "KAFKA_SSL_KEYFILE": "ssl_keyfile",
+}
+
+
+def _kafka_security_from_env(kafka: dict[str, Any], env: Mapping[str, str], source: str) -> None:
+    """Refuse secrets in the file; let the environment set (or override) the security keys."""
+    for secret, var in (("sasl_password", "KAFKA_SASL_PASSWORD"), ("ssl_key_password", "KAFKA_SSL_KEY_PASSWORD")):
+        if secret in kafka:
+            raise ConfigError(f"secrets never go in the file; set {var} in the environment",
+                              source=source, key=f"kafka.{secret}")
+    for var, key in KAFKA_ENV.items():
+        if env.get(var):
+            kafka[key] = env[var]
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -299,6 +376,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         raise ConfigError("secrets never go in the file; set DISTILLERY_API_KEYS (or DISTILLERY_API_KEYS_FILE) in "
                           "the environment", source=source, key="http.api_keys")
     data["api_keys"] = _api_keys(env)
+    _kafka_security_from_env(data["kafka"], env, source)
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as err:

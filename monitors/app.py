@@ -57,6 +57,7 @@ from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem, TrainJob
 from distillery.health import Readiness, judge
+from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer
 from distillery.settings import Settings
 from distillery.validation import parse_inference
@@ -336,8 +337,7 @@ class MonitorsWorker:
 
     async def _read_counters(self, stop: asyncio.Event) -> None:
         topic = self.settings.topics.counters
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = kafka_consumer(self.settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
             parts = None
@@ -382,8 +382,8 @@ class MonitorsWorker:
         self.served = await serve(self.ops, host=conf.host, http_port=conf.http_port, web_port=conf.web_port,
                                   guard=guard, ready=self.readiness)
         self._producer = make_producer(self.settings)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+        self.consumer = kafka_consumer(
+            self.settings.kafka,
             group_id=group_id(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",

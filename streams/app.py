@@ -52,6 +52,7 @@ import pydantic
 
 from distillery.events import DriftEvent
 from distillery.health import HealthServer, Readiness
+from distillery.kafka_security import faust_options
 from distillery.settings import Settings
 from distillery.topics import Topics
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
@@ -65,11 +66,6 @@ log = logging.getLogger("distillery.streams")
 
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 """Well above the 1 MiB event limit, so an oversized event is read and refused, not stuck."""
-
-
-def faust_broker_url(bootstrap: str) -> str:
-    """``host:port,host:port`` as Faust's ``kafka://host:port;kafka://host:port``."""
-    return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
@@ -159,7 +155,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{ingest_group(settings)}-app",
-        broker=faust_broker_url(settings.kafka.bootstrap_servers),
+        **faust_options(settings.kafka),
         store="memory://",
         autodiscover=False,
         web_enabled=settings.streams.web_port > 0,
@@ -183,7 +179,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
 
     @app.task
     async def ingest() -> None:
-        kafka = group_consumer(settings.kafka.bootstrap_servers, ingest_group(settings),
+        kafka = group_consumer(settings.kafka, ingest_group(settings),
                                max_fetch_bytes=MAX_FETCH_BYTES)
         consumer = BatchConsumer(kafka, (topics.inference, topics.drift), max_records=batch_size,
                                  wait_s=within, on_revoked=pipeline.revoked)

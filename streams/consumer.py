@@ -39,6 +39,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from distillery.health import Readiness, consumer_lag, judge
+from distillery.kafka import consumer
+from distillery.kafka_preflight import Cluster
 from streams.source import Source
 
 log = logging.getLogger("distillery.streams")
@@ -99,10 +101,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("streams: assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
-def group_consumer(bootstrap_servers: str, group_id: str, *, max_fetch_bytes: int) -> AIOKafkaConsumer:
+def group_consumer(kafka: Cluster, group_id: str, *, max_fetch_bytes: int) -> AIOKafkaConsumer:
     """The streams workers' consumer: manual commits, range assignment, room for one oversized event."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+    return consumer(
+        kafka,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
 from distillery.health import HealthServer, Readiness, consumer_lag
+from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
 from distillery.settings import Settings
 from streams.counters import Counters
@@ -92,9 +93,9 @@ class TrainerWorker:
     async def load_history(self) -> None:
         """Which jobs already have a verdict, and which adapter serves each task."""
         s, t = self.settings, self.settings.topics
-        published = await read_topic(s.kafka.bootstrap_servers, t.published, idle_s=1.0, timeout_s=15)
-        rejected = await read_topic(s.kafka.bootstrap_servers, t.rejected, idle_s=1.0, timeout_s=15)
-        control = await read_topic(s.kafka.bootstrap_servers, t.control, idle_s=1.0, timeout_s=15)
+        published = await read_topic(s.kafka, t.published, idle_s=1.0, timeout_s=15)
+        rejected = await read_topic(s.kafka, t.rejected, idle_s=1.0, timeout_s=15)
+        control = await read_topic(s.kafka, t.control, idle_s=1.0, timeout_s=15)
         by_id: dict[str, AdapterPublished] = {}
         history: dict[str, list[str]] = {}
         for rec in published:
@@ -130,8 +131,8 @@ class TrainerWorker:
         s = self.settings
         await ensure_topics(s)
         await self.load_history()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka.bootstrap_servers,
+        consumer = kafka_consumer(
+            s.kafka,
             group_id=f"{s.topic_prefix}distillery-trainer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -37,7 +37,7 @@ def up(ctx: Context, wait: float) -> None:
     """Start the broker (harmless if it runs already) and create the topics."""
     s = ctx.settings
     if s.kafka.external:
-        wait_until_ready(s.kafka.bootstrap_servers, wait)
+        wait_until_ready(s.kafka, wait)
         console.print(f"using external cluster {s.kafka.bootstrap_servers}; nothing started")
     else:
         broker = local_broker(s)
@@ -68,7 +68,7 @@ def status(ctx: Context) -> None:
     if not s.kafka.external:
         console.print(f"local broker: {local_broker(s).status()}")
     try:
-        names = asyncio.run(check_broker(s.kafka.bootstrap_servers))
+        names = asyncio.run(check_broker(s.kafka))
     except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a status command
         console.print(f"[red]{exc}[/]")
         raise SystemExit(1) from None

@@ -7,12 +7,13 @@ from datetime import datetime
 
 import click
 import pydantic
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from rich.console import Console
 from rich.text import Text
 
 from distillery.cli.common import Context
 from distillery.events import DriftEvent
+from distillery.kafka import consumer as kafka_consumer
 from distillery.settings import Settings
 
 SEVERITY_STYLE = {"info": "bold cyan", "warning": "bold yellow", "critical": "bold white on red"}
@@ -97,7 +98,7 @@ async def tail(settings: Settings, console: Console, *, from_beginning: bool, ta
 
     stop = stop or asyncio.Event()
     topic = settings.topics.drift
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = kafka_consumer(settings.kafka, enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import pydantic
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -21,6 +21,7 @@ from rich.text import Text
 
 from distillery.demo.routed import RouteStats
 from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, GateMetrics, TrainJob
+from distillery.kafka import consumer as kafka_consumer
 from distillery.settings import Settings
 
 
@@ -73,8 +74,7 @@ class Follower:
     async def _follow(self) -> None:
         t = self.settings.topics
         wanted = [t.counters, t.drift, t.train_jobs, t.published, t.rejected]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = kafka_consumer(self.settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
             parts = [TopicPartition(name, p) for name in wanted for p in range(self.settings.kafka.partitions)]

@@ -11,6 +11,16 @@ Run it::
     distillery kafka up      # resolve jars (first time), format storage, start, wait
     distillery kafka status
     distillery kafka down
+
+A second, secured broker (tests, trying TLS and SASL locally) adds a SASL_SSL
+listener with SCRAM users created by the broker's own ``kafka-storage format
+--add-scram``, and a PKCS12 keystore such as :func:`~distillery.localkafka.tls.local_pki`
+makes::
+
+    pki = local_pki(home / "tls")
+    LocalBroker(home, port=19092, controller_port=19093, sasl_ssl_port=19094,
+                keystore=pki.keystore, keystore_password=pki.password,
+                scram_users=(("alice", "alice-secret"),)).up()
 """
 
 from __future__ import annotations
@@ -22,10 +32,11 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from distillery.errors import BrokerCommandError, BrokerUnavailableError
+from distillery.settings import KafkaSettings
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -40,10 +51,35 @@ class LocalBroker:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "768m"
+    sasl_ssl_port: int | None = None
+    """A SASL_SSL listener on this port (SCRAM-SHA-256 and -512); needs ``keystore``."""
+    keystore: Path | None = None
+    """PKCS12 keystore with the broker's key and certificate chain (for ``sasl_ssl_port``)."""
+    keystore_password: str | None = field(default=None, repr=False)
+    scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """(name, password) pairs created at format time for both SCRAM mechanisms."""
+    ssl_port: int | None = None
+    """An SSL listener that requires a client certificate signed by ``truststore`` (mutual TLS)."""
+    truststore: Path | None = None
+    """PEM file of the CA whose client certificates the SSL listener accepts."""
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """The SASL_SSL listener's address."""
+        if self.sasl_ssl_port is None:
+            raise BrokerCommandError("this broker has no SASL_SSL listener; give sasl_ssl_port")
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """The mutual-TLS listener's address."""
+        if self.ssl_port is None:
+            raise BrokerCommandError("this broker has no SSL listener; give ssl_port")
+        return f"127.0.0.1:{self.ssl_port}"
 
     @property
     def pid_file(self) -> Path:
@@ -87,19 +123,60 @@ class LocalBroker:
         stamp.write_text(pom_stamp)
         return self.classpath_file.read_text().strip()
 
+    def _secure_lines(self) -> list[str]:
+        """The SASL_SSL and SSL listeners' settings (SCRAM users are added by ``format_storage``)."""
+        if self.sasl_ssl_port is None and self.ssl_port is None:
+            return []
+        if self.keystore is None or not self.keystore.is_file() or not self.keystore_password:
+            raise BrokerCommandError("a SASL_SSL or SSL listener needs keystore= (an existing PKCS12 file) and "
+                                     "keystore_password=; make them with distillery.localkafka.tls.local_pki")
+        lines = [
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={self.keystore}",
+            f"ssl.keystore.password={self.keystore_password}",
+            f"ssl.key.password={self.keystore_password}",
+            "ssl.client.auth=none",
+        ]
+        if self.sasl_ssl_port is not None:
+            jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            lines += [
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}",
+                f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            ]
+        if self.ssl_port is not None:
+            if self.truststore is None or not self.truststore.is_file():
+                raise BrokerCommandError("an SSL listener needs truststore= (the CA's PEM file) to check "
+                                         "client certificates")
+            lines += [
+                "listener.name.ssl.ssl.client.auth=required",
+                "listener.name.ssl.ssl.truststore.type=PEM",
+                f"listener.name.ssl.ssl.truststore.location={self.truststore}",
+            ]
+        return lines
+
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.sasl_ssl_port is not None:
+            listeners += f",SASL_SSL://127.0.0.1:{self.sasl_ssl_port}"
+            protocols += ",SASL_SSL:SASL_SSL"
+        if self.ssl_port is not None:
+            listeners += f",SSL://127.0.0.1:{self.ssl_port}"
+            protocols += ",SSL:SSL"
         self.config_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"listeners={listeners},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners={listeners}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"listener.security.protocol.map={protocols}",
+                    *self._secure_lines(),
                     f"log.dirs={self.data_dir}",
                     "num.partitions=4",
                     "message.max.bytes=8388608",
@@ -135,6 +212,9 @@ class LocalBroker:
         cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
         cmd = self._java() + ["-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J}",
                               "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.config_file)]
+        for name, password in self.scram_users:
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                cmd += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BrokerCommandError(f"kafka-storage format failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
@@ -222,8 +302,11 @@ class LocalBroker:
             return "(no log)"
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> None:
-    """Block until the cluster at ``bootstrap`` answers a metadata request."""
+def wait_until_ready(bootstrap: KafkaSettings | str, timeout_s: float = 30.0) -> None:
+    """Block until the cluster (settings, or a PLAINTEXT ``host:port``) answers a metadata request.
+
+    A broker that refuses the TLS or SASL settings raises at once (:class:`BrokerAuthError`).
+    """
     import asyncio
 
     from distillery.kafka import check_broker
@@ -237,4 +320,5 @@ def wait_until_ready(bootstrap: str, timeout_s: float = 30.0) -> None:
         except BrokerUnavailableError as exc:
             last = exc
             time.sleep(0.5)
-    raise BrokerUnavailableError(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s ({last})")
+    servers = bootstrap if isinstance(bootstrap, str) else bootstrap.bootstrap_servers
+    raise BrokerUnavailableError(f"no Kafka broker answered at {servers} within {timeout_s:.0f}s ({last})")

@@ -22,7 +22,7 @@ async def read_book(settings: Settings, *, timeout_s: float = 15.0) -> AdapterBo
     models: dict[str, type[AdapterRecord]] = {t.published: AdapterPublished, t.rejected: AdapterRejected,
                                               t.control: AdapterControl}
     await ensure_topics(settings, list(models))
-    batches = await asyncio.gather(*(read_topic(settings.kafka.bootstrap_servers, topic, idle_s=1.0,
+    batches = await asyncio.gather(*(read_topic(settings.kafka, topic, idle_s=1.0,
                                                 timeout_s=timeout_s) for topic in models))
     records: list[ConsumerRecord[bytes, bytes]] = sorted(
         (r for batch in batches for r in batch), key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))

@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from distillery.errors import ArtifactError, BrokerUnavailableError, DistilleryError, IntegrityError
 from distillery.events import AdapterControl, AdapterPublished
+from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics
 from distillery.settings import Settings
 from serving.adapters.book import AdapterBook
@@ -97,8 +98,8 @@ class AdapterSubscriber:
         """Catch up, serve the current adapters, then follow both topics until ``stop``."""
         s, t = self.settings, self.settings.topics
         await ensure_topics(s, [t.published, t.control])
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.bootstrap_servers, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", client_id="distillery-adapters-watch")
+        consumer = kafka_consumer(s.kafka, enable_auto_commit=False,
+                                  auto_offset_reset="earliest", client_id="distillery-adapters-watch")
         await consumer.start()
         try:
             parts = await _assign(consumer, [t.published, t.control], s.kafka.bootstrap_servers)

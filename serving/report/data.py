@@ -159,7 +159,7 @@ def latest_counters(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[str
 
 async def read_records(settings: Settings, *, timeout_s: float = 20.0, idle_s: float = 2.0) -> TopicRecords:
     """Read the adapter, drift and counter topics from the beginning (topics not created yet read empty)."""
-    bootstrap = settings.kafka.bootstrap_servers
+    bootstrap = settings.kafka
     existing = set(await check_broker(bootstrap))
     t = settings.topics
     names = (t.published, t.rejected, t.drift, t.counters)

@@ -24,9 +24,11 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from distillery.errors import ConfigError
+from distillery.errors import BrokerAuthError, ConfigError
 from distillery.events import MAX_EVENT_BYTES, Record
-from distillery.settings import Settings
+from distillery.kafka_preflight import preflight
+from distillery.kafka_security import client_options
+from distillery.settings import KafkaSettings, Settings
 from streams.capture.ratelog import Throttled
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,16 @@ async def _stop_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
 class KafkaEmitter:
     """Produce records to one topic from a background thread, keyed by task.
 
-    ``producer_config`` is passed to :class:`aiokafka.AIOKafkaProducer` over the
-    defaults (acks=all, idempotent, 20 ms linger): security settings go there.
+    ``kafka`` is a ``host:port,...`` string (PLAINTEXT) or a
+    :class:`~distillery.settings.KafkaSettings`, whose security settings (TLS,
+    SASL) are applied by :func:`distillery.kafka_security.client_options`, as in
+    every worker. ``producer_config`` is passed to :class:`aiokafka.AIOKafkaProducer`
+    over the defaults (acks=all, idempotent, 20 ms linger).
     """
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: str | KafkaSettings,
         topic: str,
         *,
         max_queue: int = DEFAULT_MAX_QUEUE,
@@ -85,7 +90,9 @@ class KafkaEmitter:
     ) -> None:
         if max_queue < 1:
             raise ConfigError(f"expected a buffer of at least 1 event, got {max_queue}", key="max_queue")
-        self.bootstrap_servers = bootstrap_servers
+        options = client_options(kafka)
+        self._cluster = kafka
+        self.bootstrap_servers: str = options["bootstrap_servers"]
         self.topic = topic
         self.max_queue = max_queue
         self.max_event_bytes = max_event_bytes
@@ -95,7 +102,7 @@ class KafkaEmitter:
             "linger_ms": 20,
             "client_id": "distillery-capture",
             **dict(producer_config or {}),
-            "bootstrap_servers": bootstrap_servers,
+            **options,
         }
         self._connect_timeout_s = connect_timeout_s
         self._backoff_s = backoff_s
@@ -118,7 +125,7 @@ class KafkaEmitter:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> KafkaEmitter:
         """An emitter to the deployment's ``inference.events`` topic."""
         kwargs.setdefault("max_event_bytes", settings.max_event_bytes)
-        return cls(settings.kafka.bootstrap_servers, settings.topics.inference, **kwargs)
+        return cls(settings.kafka, settings.topics.inference, **kwargs)
 
     # ------------------------------------------------------------ caller side
     def offer(self, record: Record) -> bool:
@@ -265,6 +272,7 @@ class KafkaEmitter:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure to connect means: try again later
                 await _stop_quietly(producer, 1.0)
+                exc = await self._diagnose(exc)
                 self._warn("connect", "capture: Kafka at %s unreachable (%s: %s); retrying, %d events buffered",
                            self.bootstrap_servers, type(exc).__name__, exc, self.stats().pending)
                 self._wake.clear()
@@ -279,6 +287,18 @@ class KafkaEmitter:
             log.info("capture: producing to %s at %s", self.topic, self.bootstrap_servers)
             return producer
         return None
+
+    async def _diagnose(self, exc: Exception) -> Exception:
+        """A refused login or certificate as the error naming the setting; anything else as it was."""
+        if isinstance(self._cluster, str) or self._cluster.security_protocol == "PLAINTEXT":
+            return exc
+        try:
+            await preflight(self._cluster, self._connect_timeout_s)
+        except BrokerAuthError as refused:
+            return refused
+        except Exception:  # noqa: BLE001 - unreachable: the original error says it best
+            return exc
+        return exc
 
     async def _send(self, producer: AIOKafkaProducer, record: Record) -> None:
         try:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from distillery.errors import ConfigError
 from distillery.events import MAX_EVENT_BYTES, now_ms
-from distillery.settings import Settings
+from distillery.settings import KafkaSettings, Settings
 from distillery.topics import Topics
 from streams.capture.emitter import DEFAULT_MAX_QUEUE, KafkaEmitter, Sink
 from streams.capture.extract import event_from_completion
@@ -117,6 +117,7 @@ def capture(
     task: str,
     bootstrap_servers: str | None = None,
     settings: Settings | None = None,
+    kafka: KafkaSettings | None = None,
     topic: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     max_queue: int = DEFAULT_MAX_QUEUE,
@@ -125,7 +126,8 @@ def capture(
 ) -> C:
     """Capture every chat completion of ``client`` as an ``InferenceEvent`` for ``task``; return ``client``.
 
-    Kafka comes from ``bootstrap_servers`` (else ``settings.kafka``), the topic from
+    Kafka comes from ``kafka`` (a secured cluster: TLS, SASL, as the workers use
+    it), else ``bootstrap_servers`` (a PLAINTEXT one), else ``settings.kafka``; the topic from
     ``topic`` (else ``settings.topics.inference``, else ``inference.events``).
     ``metadata`` is attached to every event. Pass ``sink`` to share one emitter
     between clients; otherwise a :class:`KafkaEmitter` is started for this one.
@@ -141,12 +143,12 @@ def capture(
     if sink_of(client) is not None:
         raise ConfigError("this client is already captured; call capture() once per client", key="client")
     if sink is None:
-        servers = bootstrap_servers or (settings.kafka.bootstrap_servers if settings else None)
-        if not servers:
-            raise ConfigError("no Kafka to send to; pass bootstrap_servers='host:9092' or settings=",
+        cluster: KafkaSettings | str | None = kafka or bootstrap_servers or (settings.kafka if settings else None)
+        if not cluster:
+            raise ConfigError("no Kafka to send to; pass bootstrap_servers='host:9092', kafka= or settings=",
                               key="bootstrap_servers")
         sink = KafkaEmitter(
-            servers,
+            cluster,
             topic or (settings.topics.inference if settings else Topics().inference),
             max_queue=max_queue,
             max_event_bytes=settings.max_event_bytes if settings else MAX_EVENT_BYTES,

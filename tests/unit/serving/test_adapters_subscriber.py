@@ -157,7 +157,7 @@ async def test_one_bad_adapter_record_is_logged_and_skipped_and_the_next_good_on
 
     monkeypatch.setattr(f"{module}.ensure_topics", no_topics)
     monkeypatch.setattr(f"{module}._assign", assign)
-    monkeypatch.setattr(f"{module}.AIOKafkaConsumer", lambda **kw: consumer)
+    monkeypatch.setattr(f"{module}.kafka_consumer", lambda *a, **kw: consumer)
     register_implementation("distillerytestfs", "distillery_no_such_backend.FS", errtxt="not here", clobber=True)
     target = FakeTarget()
     notes: list[SwapNote] = []
