@@ -293,6 +293,7 @@ def _api_keys(env: Mapping[str, str]) -> list[str]:
                           key="DISTILLERY_API_KEYS")
     return list(dict.fromkeys(keys))
 
+
 KAFKA_ENV = {
     "KAFKA_SECURITY_PROTOCOL": "security_protocol",
     "KAFKA_SASL_MECHANISM": "sasl_mechanism",
