@@ -7,6 +7,8 @@ Messages name the field or key, show the bad value and say how to fix it.
 
 from __future__ import annotations
 
+import re
+
 
 class DistilleryError(Exception):
     """Base of every error Distillery raises on purpose."""
@@ -72,3 +74,22 @@ class ServingError(DistilleryError, RuntimeError):
 
 class BrokerAuthError(ConfigError):
     """The broker answers but refuses this client's TLS or SASL settings; never retried."""
+
+
+_CREDENTIAL = re.compile(
+    r"\b(?:sk|pk|rk)-[A-Za-z0-9_*-]{6,}+"  # OpenAI-style keys, masked or not (sk-proj-****abcd)
+    r"|\b[Bb]earer\s++[A-Za-z0-9._~+/*=-]{6,}+"
+    r"|\b(?i:api[_-]?key|access[_-]?token|token|password|secret)\b[\"']?\s*+[:=]\s*+[\"']?[^\s\"',;&]{4,}+"
+)
+
+
+def scrub_credentials(message: str) -> str:
+    """An error message safe to store or publish: anything shaped like a key or token replaced.
+
+    A teacher's 401 says which key it refused (``Incorrect API key provided: sk-proj-****abcd``);
+    that message must not reach a review item, a topic or a log in full.
+
+    >>> scrub_credentials("Error code: 401 - Incorrect API key provided: sk-proj-****abcd. See Bearer abc.def.ghi")
+    'Error code: 401 - Incorrect API key provided: [CREDENTIAL]. See [CREDENTIAL]'
+    """
+    return _CREDENTIAL.sub("[CREDENTIAL]", message)

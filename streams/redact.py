@@ -389,22 +389,3 @@ def redact_event(redactor: Redactor, event: InferenceEvent, text: str) -> Infere
     else:
         redacted_input = [m.model_copy(update={"content": redactor(m.content).text}) for m in event.input]
     return event.model_copy(update={"input": redacted_input, "output": redact_answer(redactor, event.output)})
-
-
-_CREDENTIAL = re.compile(
-    r"\b(?:sk|pk|rk)-[A-Za-z0-9_*-]{6,}+"  # OpenAI-style keys, masked or not (sk-proj-****abcd)
-    r"|\b[Bb]earer\s++[A-Za-z0-9._~+/*=-]{6,}+"
-    r"|\b(?i:api[_-]?key|access[_-]?token|token|password|secret)\b[\"']?\s*+[:=]\s*+[\"']?[^\s\"',;&]{4,}+"
-)
-
-
-def scrub_credentials(message: str) -> str:
-    """An error message safe to store or publish: anything shaped like a key or token replaced.
-
-    A teacher's 401 says which key it refused (``Incorrect API key provided: sk-proj-****abcd``);
-    that message must not reach a review item, a topic or a log in full.
-
-    >>> scrub_credentials("Error code: 401 - Incorrect API key provided: sk-proj-****abcd. See Bearer abc.def.ghi")
-    'Error code: 401 - Incorrect API key provided: [CREDENTIAL]. See [CREDENTIAL]'
-    """
-    return _CREDENTIAL.sub("[CREDENTIAL]", message)

@@ -11,10 +11,10 @@ import json
 import time
 from typing import Any
 
+from distillery.errors import scrub_credentials
 from distillery.events import InferenceEvent, LabeledExample, LabelSource, ReviewItem
 from distillery.taskspec import TaskSpec
 from streams.labels import label_set
-from streams.redact import scrub_credentials
 from streams.source import Source
 
 WINDOW_MS = 15 * 60_000

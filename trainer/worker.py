@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
+from distillery.errors import scrub_credentials
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
 from distillery.health import HealthServer, Readiness, consumer_lag
 from distillery.kafka import consumer as kafka_consumer
@@ -39,6 +40,9 @@ from trainer.status import JobStatus
 log = logging.getLogger("distillery.trainer")
 
 STATUS_EVERY_S = 2.0
+JOB_ATTEMPTS = 3
+RETRY_PAUSE_S = 5.0
+"""Runs of a job that raises before it is rejected (failed rule ``error``)."""
 """How often a worker with a job in hand publishes its progress."""
 
 
@@ -66,6 +70,8 @@ class TrainerWorker:
         self.current: TopicPartition | None = None
         self.abandoned = False
         self.in_flight = False
+        self.attempts: dict[str, int] = {}
+        """Failed attempts per job id (see :meth:`_failed`)."""
         self.counters = Counters("trainer")
         self.joined = False
         self.consumer: AIOKafkaConsumer | None = None
@@ -193,7 +199,18 @@ class TrainerWorker:
                     log.warning("stopping mid-job %s: it will run again on restart", job.job_id)
                     self.in_flight = True
                     return
-            verdict = task.result()
+            try:
+                verdict = task.result()
+            except Exception as exc:  # noqa: BLE001 - no job may crash-loop the worker (it replays on restart)
+                failed = self._failed(job, exc, where)
+                if failed is None:  # tried again from the same offset, after a pause that grows
+                    consumer.seek(tp, offset)
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=RETRY_PAUSE_S * self.attempts[job.job_id])
+                    except TimeoutError:
+                        pass
+                    return
+                verdict = failed
             status.enter("done")
             await self.publish_status(producer, status)  # the whole history, however short the job was
         finally:
@@ -213,6 +230,27 @@ class TrainerWorker:
         else:
             log.info("job %s: rejected (%s: %s)", job.job_id, verdict.reason, ", ".join(verdict.failed_rules))
         await consumer.commit({tp: offset + 1})
+
+
+    def _failed(self, job: TrainJob, exc: BaseException, where: str) -> AdapterRejected | None:
+        """A job that raised: None to run it again (``JOB_ATTEMPTS`` in all), then its rejection.
+
+        A failure may be passing (an artifact store that did not answer, memory
+        another process held) or the job's own (a base model that does not
+        exist, a snapshot that is not one): either way the job gets a verdict
+        after its last attempt, so it is never lost and never replays for ever.
+        """
+        tries = self.attempts.get(job.job_id, 0) + 1
+        self.attempts[job.job_id] = tries
+        what = scrub_credentials(f"{type(exc).__name__}: {exc}")[:2000]
+        log.error("job %s from %s failed (attempt %d of %d): %s", job.job_id, where, tries, JOB_ATTEMPTS, what,
+                  exc_info=exc)
+        self.counters.incr(job.task, "job_errors")
+        if tries < JOB_ATTEMPTS:
+            return None
+        self.attempts.pop(job.job_id, None)
+        return AdapterRejected(task=job.task, job_id=job.job_id, failed_rules=["error"],
+                               reason=f"the job failed {tries} times; last: {what}")
 
 
 def run_worker(settings: Settings) -> None:
