@@ -68,3 +68,7 @@ class TrainingError(DistilleryError, RuntimeError):
 
 class ServingError(DistilleryError, RuntimeError):
     """A serving engine (in-process model, vLLM) refused or failed an adapter operation."""
+
+
+class ReviewError(DistilleryError, ValueError):
+    """A review decision cannot be applied (an answer off the label set, JSON against the schema, an unknown item)."""

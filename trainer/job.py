@@ -124,7 +124,8 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         work = Path(tmp)
         try:
             snap_path = fetch(job.snapshot_uri, work / "snapshot.parquet", expect_sha256=job.snapshot_sha256)
-            snapshot = read_snapshot(snap_path, min_train_examples=spec.retrain.min_train_examples, kind=spec.kind)
+            snapshot = read_snapshot(snap_path, min_train_examples=spec.retrain.min_train_examples, kind=spec.kind,
+                                     human_weight=spec.review.human_weight)
             gold = read_gold(job.gold_uri, work)
         except (ArtifactError, TrainingError) as exc:
             return AdapterRejected(task=job.task, job_id=job.job_id, reason=str(exc), failed_rules=["input"])
