@@ -5,7 +5,9 @@
   script (``static/ops.js``, self-contained: nothing is fetched from the
   internet) draws per task the agreement, the category mix and the alarms
   over time as inline SVG, refreshing every few seconds from ``/api/state``;
-  ``?refresh=SECONDS`` changes the interval. The ops site serves ``/metrics`` too.
+  ``?refresh=SECONDS`` changes the interval. The ops site serves ``/metrics`` too;
+* ``/review`` and ``/api/review/*`` (on ``monitors.web_port``): the human review
+  queue (:mod:`monitors.review_web`), when the worker runs one.
 
 Port 0 means any free port; :func:`serve` returns the ports actually bound.
 """
@@ -22,6 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from monitors.metrics import Ops, registry_for
+from monitors.review.service import ReviewService
+from monitors.review_web import add_review_routes
 
 log = logging.getLogger("distillery.monitors")
 
@@ -43,8 +47,9 @@ def metrics_app(registry: CollectorRegistry) -> web.Application:
     return app
 
 
-def ops_app(ops: Ops, registry: CollectorRegistry | None = None) -> web.Application:
-    """The ops page, its JSON and static files, and ``/metrics``."""
+def ops_app(ops: Ops, registry: CollectorRegistry | None = None,
+            review: ReviewService | None = None) -> web.Application:
+    """The ops page, its JSON and static files, and ``/metrics``; the review page when ``review`` is given."""
     registry = registry or registry_for(ops)
 
     async def page(_: web.Request) -> web.FileResponse:
@@ -58,6 +63,8 @@ def ops_app(ops: Ops, registry: CollectorRegistry | None = None) -> web.Applicat
     app.router.add_get("/api/state", state)
     app.router.add_get("/metrics", _metrics_handler(registry))
     app.router.add_static("/static", STATIC)
+    if review is not None:
+        add_review_routes(app, review, STATIC)
     return app
 
 
@@ -85,15 +92,16 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     return runner, int(bound)
 
 
-async def serve(ops: Ops, *, host: str, http_port: int, web_port: int) -> Served:
+async def serve(ops: Ops, *, host: str, http_port: int, web_port: int,
+                review: ReviewService | None = None) -> Served:
     """Start the metrics endpoint and the ops page (one site when both ask for the same port)."""
     registry = registry_for(ops)
     if http_port == web_port and http_port != 0:
-        runner, port = await _start(ops_app(ops, registry), host, web_port)
+        runner, port = await _start(ops_app(ops, registry, review), host, web_port)
         served = Served([runner], port, port)
     else:
         m_runner, m_port = await _start(metrics_app(registry), host, http_port)
-        o_runner, o_port = await _start(ops_app(ops, registry), host, web_port)
+        o_runner, o_port = await _start(ops_app(ops, registry, review), host, web_port)
         served = Served([m_runner, o_runner], m_port, o_port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     log.info("metrics on http://%s:%d/metrics, ops page on http://%s:%d/", shown, served.http_port, shown,

@@ -22,6 +22,8 @@ from monitors.review.queue import ReviewQueue
 log = logging.getLogger("distillery.review")
 
 MAX_FETCH_BYTES = 8 * 1024 * 1024
+METADATA_TRIES = 50
+"""Metadata refreshes (0.1 s apart) waited for the review topics' partitions (the caller creates the topics)."""
 
 
 def feed_topics(settings: Settings) -> list[str]:
@@ -43,9 +45,14 @@ class QueueFeeder:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers, enable_auto_commit=False,
                                     auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_FETCH_BYTES)
         await consumer.start()
-        await consumer.topics()  # metadata for every topic
-        parts = [TopicPartition(t, p) for t in feed_topics(self.settings)
-                 for p in sorted(consumer.partitions_for_topic(t) or ())]
+        parts: list[TopicPartition] = []
+        for _ in range(METADATA_TRIES):
+            parts = [TopicPartition(t, p) for t in feed_topics(self.settings)
+                     for p in sorted(consumer.partitions_for_topic(t) or ())]
+            if {tp.topic for tp in parts} == set(feed_topics(self.settings)):
+                break
+            await consumer._client.force_metadata_update()  # as distillery.kafka.read_topic does
+            await asyncio.sleep(0.1)
         consumer.assign(parts)
         stored = self.queue.offsets()
         for tp in parts:
