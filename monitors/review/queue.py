@@ -264,6 +264,20 @@ class ReviewQueue:
                               [task, item_id]).fetchone()
         return QueueItem(*row) if row else None
 
+    def open_items(self, *, task: str | None = None, limit: int = 1000) -> list[QueueItem]:
+        """Open items in review order (leases ignored): what an export hands to another tool."""
+        where, args = ("AND task = ?", [task]) if task else ("", [])
+        with self._tx() as con:
+            rows = con.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM items WHERE state = 'open' {where} "
+                               "ORDER BY tier, ts_ms, item_id LIMIT ?", [*args, limit]).fetchall()
+        return [QueueItem(*r) for r in rows]
+
+    def find(self, item_id: str) -> list[QueueItem]:
+        """Every task's item with this id (ids are unique per task)."""
+        with self._tx() as con:
+            rows = con.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM items WHERE item_id = ?", [item_id]).fetchall()
+        return [QueueItem(*r) for r in rows]
+
     def release(self, task: str, item_id: str, reviewer: str) -> None:
         """Give a leased item back before its lease runs out."""
         with self._tx() as con:
