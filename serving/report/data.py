@@ -1,4 +1,4 @@
-"""Gather a report's inputs: the task's DuckDB store and the adapter, drift and counter topics.
+"""Gather a report's inputs: the task's DuckDB store, the adapter, drift, counter and review topics.
 
 The store is only ever opened read-only, waiting out the streams worker's lock
 (it lets go of the file every few seconds for readers). Topics are read from the beginning
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pydantic
 from aiokafka import ConsumerRecord
 
-from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record
+from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record, ReviewDecision
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
 from monitors.answers import answers_agree
@@ -129,6 +129,7 @@ class TopicRecords:
     rejected: tuple[AdapterRejected, ...] = ()
     drift: tuple[DriftEvent, ...] = ()
     counters: dict[str, dict[str, float]] = field(default_factory=dict)
+    reviewed: tuple[ReviewDecision, ...] = ()
 
 
 def _parse(kind: type[R], records: Iterable[ConsumerRecord[bytes, bytes]]) -> tuple[R, ...]:
@@ -162,14 +163,23 @@ async def read_records(settings: Settings, *, timeout_s: float = 20.0, idle_s: f
     bootstrap = settings.kafka.bootstrap_servers
     existing = set(await check_broker(bootstrap))
     t = settings.topics
-    names = (t.published, t.rejected, t.drift, t.counters)
+    names = (t.published, t.rejected, t.drift, t.counters, t.reviewed)
 
     async def read(name: str) -> list[ConsumerRecord[bytes, bytes]]:
         return await read_topic(bootstrap, name, timeout_s=timeout_s, idle_s=idle_s) if name in existing else []
 
-    published, rejected, drift, counters = await asyncio.gather(*(read(n) for n in names))
+    published, rejected, drift, counters, reviewed = await asyncio.gather(*(read(n) for n in names))
     return TopicRecords(_parse(AdapterPublished, published), _parse(AdapterRejected, rejected),
-                        _parse(DriftEvent, drift), latest_counters(counters))
+                        _parse(DriftEvent, drift), latest_counters(counters), _parse(ReviewDecision, reviewed))
+
+
+def review_backlog(settings: Settings, task: str) -> int | None:
+    """Open items of the task in the review queue, where this host keeps the queue; else ``None``."""
+    from monitors.review.queue import ReviewQueue, queue_path
+
+    if not queue_path(settings).exists():
+        return None
+    return int(ReviewQueue.for_settings(settings).stats(task=task)[task]["open"])
 
 
 def gather(settings: Settings, task: str, records: TopicRecords | None) -> ReportInputs:
@@ -184,6 +194,8 @@ def gather(settings: Settings, task: str, records: TopicRecords | None) -> Repor
         drift=tuple(d for d in got.drift if d.task == task),
         counters=dict(got.counters.get(task, {})),
         kafka_read=records is not None,
+        reviewed=tuple(d for d in got.reviewed if d.task == task),
+        review_backlog=review_backlog(settings, task),
     )
 
 
