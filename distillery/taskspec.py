@@ -147,6 +147,17 @@ class ReviewSpec(Spec):
     cost_per_item_usd: Usd = Field(
         default=0.25, description="What one reviewed item costs (people's time), for the break-even's curation cost."
     )
+    gold_per_category: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=5, description="After a drift alarm (or on schedule), fresh inputs per category sent to the queue as "
+        "gold candidates, rare categories first; 0 = off."
+    )
+    gold_refresh_hours: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="Also draw gold candidates on this schedule (event time); 0 = only after drift."
+    )
+    gold_common_share: Fraction = Field(
+        default=0.10, description="The gate refuses to judge when a category with at least this share of the "
+        "training snapshot has no gold row; 0 = off."
+    )
 
 
 def head_kind(kind: str, head: str) -> Literal["classifier", "lm"]:

@@ -46,10 +46,14 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS items (
         task TEXT NOT NULL, item_id TEXT NOT NULL, origin TEXT NOT NULL, reason TEXT NOT NULL, input TEXT NOT NULL,
         category TEXT, teacher_output TEXT, teacher_confidence REAL, teacher_model TEXT, student_output TEXT,
-        ts_ms INTEGER NOT NULL, tier INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'open',
+        ts_ms INTEGER NOT NULL, tier INTEGER NOT NULL, rank INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'open',
         lease_owner TEXT, lease_until_ms INTEGER NOT NULL DEFAULT 0, decision TEXT, decided_by TEXT,
         decided_ms INTEGER, PRIMARY KEY (task, item_id))""",
-    "CREATE INDEX IF NOT EXISTS items_next ON items (state, tier, ts_ms)",
+    "CREATE INDEX IF NOT EXISTS items_next ON items (state, tier, rank, ts_ms)",
+    "CREATE TABLE IF NOT EXISTS gold_window (task TEXT PRIMARY KEY, armed_ms INTEGER NOT NULL, reason TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gold_quota (task TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY (task, category))",
     """CREATE TABLE IF NOT EXISTS decisions (
         decision_id TEXT PRIMARY KEY, task TEXT NOT NULL, item_id TEXT NOT NULL, decision TEXT NOT NULL,
         answer TEXT, teacher_output TEXT, category TEXT, origin TEXT, reviewer TEXT, tool TEXT,
@@ -63,7 +67,7 @@ DDL = (
 )
 
 _ITEM_COLS = ("task", "item_id", "origin", "reason", "input", "category", "teacher_output", "teacher_confidence",
-              "teacher_model", "student_output", "ts_ms", "tier", "state", "lease_owner", "lease_until_ms",
+              "teacher_model", "student_output", "ts_ms", "tier", "rank", "state", "lease_owner", "lease_until_ms",
               "decision", "decided_by", "decided_ms")
 
 
@@ -83,6 +87,7 @@ class QueueItem:
     student_output: str | None
     ts_ms: int
     tier: int
+    rank: int
     state: str
     lease_owner: str | None
     lease_until_ms: int
@@ -167,17 +172,23 @@ class ReviewQueue:
         if isinstance(rec, LabeledExample):
             if rec.source not in AUDITED_SOURCES:
                 return 0
+            spec = self.settings.task(rec.task).review
             category = self._category(rec.task, rec.label) or "_"
             counts = dict(con.execute("SELECT category, n FROM seen WHERE task = ?", [rec.task]).fetchall())
             con.execute("INSERT INTO seen VALUES (?, ?, 1) ON CONFLICT (task, category) DO UPDATE SET n = n + 1",
                         [rec.task, category])
-            rate = audit_rate(self.settings.task(rec.task).review, category, counts)
-            if not audited(rec.task, rec.event_id, rate):
+            rank = counts.get(category, 0)  # rarer categories first within a tier
+            shown = None if category == "_" else category
+            gold_reason = self._gold_candidate(con, rec.task, category, rec.ts_ms)
+            if gold_reason is not None:
+                return self._add(con, rec.task, rec.event_id, "gold", gold_reason, rec.input, shown, rec.label,
+                                 rec.teacher_confidence, rec.teacher_model, rec.student_output, rec.ts_ms, rank)
+            if not audited(rec.task, rec.event_id, audit_rate(spec, category, counts)):
                 return 0
             conf = f" ({rec.teacher_confidence:.2f})" if rec.teacher_confidence is not None else ""
             return self._add(con, rec.task, rec.event_id, "audit", f"audit: confident answer{conf}", rec.input,
-                             None if category == "_" else category, rec.label, rec.teacher_confidence,
-                             rec.teacher_model, rec.student_output, rec.ts_ms)
+                             shown, rec.label, rec.teacher_confidence, rec.teacher_model, rec.student_output,
+                             rec.ts_ms, rank)
         if isinstance(rec, ReviewDecision):
             self._record_decision(con, rec)
             return 0
@@ -186,12 +197,36 @@ class ReviewQueue:
             con.execute("INSERT INTO drift VALUES (?, ?) ON CONFLICT (task) DO UPDATE SET at_ms = max(at_ms, ?)",
                         [rec.task, at, at])
             self._retier(con, rec.task)
+            self._arm_gold(con, rec.task, at, f"gold candidate: fresh input after a {rec.signal} drift alarm")
             return 0
         if isinstance(rec, AdapterPublished | AdapterRejected) and rec.metrics is not None:
             worst = worst_categories(rec.metrics.candidate)
             con.execute("INSERT OR REPLACE INTO worst VALUES (?, ?)", [rec.task, json.dumps(worst)])
             self._retier(con, rec.task)
         return 0
+
+    def _arm_gold(self, con: sqlite3.Connection, task: str, at_ms: int, reason: str) -> None:
+        """Open a gold window: the next fresh answers, ``gold_per_category`` per category, become candidates."""
+        con.execute("INSERT OR REPLACE INTO gold_window VALUES (?, ?, ?)", [task, at_ms, reason])
+        con.execute("DELETE FROM gold_quota WHERE task = ?", [task])
+
+    def _gold_candidate(self, con: sqlite3.Connection, task: str, category: str, ts_ms: int) -> str | None:
+        """The reason a fresh answer becomes a gold candidate, or ``None`` (no window, or its quota is full)."""
+        spec = self.settings.task(task).review
+        if spec.gold_per_category <= 0:
+            return None
+        window = con.execute("SELECT armed_ms, reason FROM gold_window WHERE task = ?", [task]).fetchone()
+        if spec.gold_refresh_hours > 0 and (window is None or ts_ms - window[0] >= spec.gold_refresh_hours * 3.6e6):
+            self._arm_gold(con, task, ts_ms, "gold candidate: scheduled refresh of the gold set")
+            window = (ts_ms, "gold candidate: scheduled refresh of the gold set")
+        if window is None or ts_ms < window[0]:
+            return None
+        taken = con.execute("SELECT n FROM gold_quota WHERE task = ? AND category = ?", [task, category]).fetchone()
+        if taken is not None and taken[0] >= spec.gold_per_category:
+            return None
+        con.execute("INSERT INTO gold_quota VALUES (?, ?, 1) ON CONFLICT (task, category) DO UPDATE SET n = n + 1",
+                    [task, category])
+        return str(window[1])
 
     def _category(self, task: str, answer: str | dict[str, Any] | None) -> str | None:
         spec = self.settings.task(task)
@@ -206,14 +241,14 @@ class ReviewQueue:
 
     def _add(self, con: sqlite3.Connection, task: str, item_id: str, origin: str, reason: str, text: str,
              category: str | None, teacher_output: str | dict[str, Any] | None, confidence: float | None,
-             model: str | None, student: str | dict[str, Any] | None, ts_ms: int) -> int:
+             model: str | None, student: str | dict[str, Any] | None, ts_ms: int, rank: int = 0) -> int:
         worst, drift_ms = self._context(con, task)
         t = tier(origin=origin, reason=reason, category=category, ts_ms=ts_ms, worst=worst, drift_ms=drift_ms)
         cur = con.execute(
             "INSERT OR IGNORE INTO items (task, item_id, origin, reason, input, category, teacher_output, "
-            "teacher_confidence, teacher_model, student_output, ts_ms, tier) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "teacher_confidence, teacher_model, student_output, ts_ms, tier, rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [task, item_id, origin, reason, text, category, _text(teacher_output), confidence, model,
-             _text(student), ts_ms, t])
+             _text(student), ts_ms, t, rank])
         decided = con.execute("SELECT decision, reviewer, decided_ms FROM decisions WHERE task = ? AND item_id = ? "
                               "ORDER BY decided_ms DESC LIMIT 1", [task, item_id]).fetchone()
         if decided:  # decided before the item reached us (another tool, or a replay)
@@ -244,11 +279,11 @@ class ReviewQueue:
         where, args = ("AND task = ?", [task]) if task else ("", [])
         with self._tx() as con:
             row = con.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM items WHERE state = 'open' AND lease_owner = ? "
-                              f"AND lease_until_ms > ? {where} ORDER BY tier, ts_ms, item_id LIMIT 1",
+                              f"AND lease_until_ms > ? {where} ORDER BY tier, rank, ts_ms, item_id LIMIT 1",
                               [reviewer, now, *args]).fetchone()
             if row is None:
                 row = con.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM items WHERE state = 'open' AND "
-                                  f"lease_until_ms <= ? {where} ORDER BY tier, ts_ms, item_id LIMIT 1",
+                                  f"lease_until_ms <= ? {where} ORDER BY tier, rank, ts_ms, item_id LIMIT 1",
                                   [now, *args]).fetchone()
             if row is None:
                 return None
@@ -269,7 +304,7 @@ class ReviewQueue:
         where, args = ("AND task = ?", [task]) if task else ("", [])
         with self._tx() as con:
             rows = con.execute(f"SELECT {', '.join(_ITEM_COLS)} FROM items WHERE state = 'open' {where} "
-                               "ORDER BY tier, ts_ms, item_id LIMIT ?", [*args, limit]).fetchall()
+                               "ORDER BY tier, rank, ts_ms, item_id LIMIT ?", [*args, limit]).fetchall()
         return [QueueItem(*r) for r in rows]
 
     def find(self, item_id: str) -> list[QueueItem]:
@@ -289,6 +324,9 @@ class ReviewQueue:
                tool: str, now_ms: int | None = None) -> ReviewDecision:
         """The decision record for an item, checked as the streams worker will check it.
 
+        A gold candidate (origin ``gold``) accepted or corrected is promoted to the
+        gold set with that answer: reviewing it is what it was drawn for.
+
         Raises :class:`ReviewError` for an unknown task or item, an item already
         decided or leased to someone else, or an answer the task refuses. The
         caller produces the record to ``distill.reviewed``, then calls :meth:`mark`.
@@ -307,6 +345,8 @@ class ReviewQueue:
         if item.lease_owner not in (None, reviewer) and item.lease_until_ms > now:
             raise ReviewError(f"item_id: {item_id!r} is leased to {item.lease_owner!r} for another "
                               f"{(item.lease_until_ms - now) // 1000} s; take another item with `next`")
+        if item.origin == "gold" and decision in ("accept", "correct"):
+            decision = "promote_gold"  # a reviewed gold candidate joins the gold set, with the answer given
         canonical: Any = None
         if decision == "correct" or (decision == "promote_gold" and answer not in (None, "")):
             canonical = check_answer(spec, _parsed(spec.kind, answer))

@@ -140,3 +140,33 @@ def test_stats_count_backlog_throughput_disagreement_and_cost(queue) -> None:
     assert st["disagreement"] == {"fast_food": {"reviewed": 3, "disagreed": 2, "teacher_error_rate": 0.6667},
                                   "fuel": {"reviewed": 1, "disagreed": 0, "teacher_error_rate": 0.0}}
     assert st["cost_usd"] == 1.0  # 4 reviewed x review.cost_per_item_usd 0.25
+
+
+def test_a_drift_alarm_puts_gold_candidates_of_the_new_category_in_the_queue_rare_first(queue) -> None:
+    queue.ingest([_labeled(i, "groceries", ts=i) for i in range(300)], {})  # before: no gold window
+    assert [i.origin for i in queue.open_items()].count("gold") == 0
+    queue.ingest([DriftEvent(task=TASK, signal="category_mix", detector="ADWIN", event_ts_ms=T0 + 1000)], {})
+    fresh = [_labeled(1000 + i, "groceries" if i % 4 else "ev_charging", ts=2000 + i) for i in range(40)]
+    queue.ingest(fresh, {})
+    gold = [i for i in queue.open_items() if i.origin == "gold"]
+    # review.gold_per_category = 5 of each category seen after the alarm; the new, rare one first
+    assert [(i.item_id, i.category) for i in gold] == [
+        *[(f"l-{1000 + k}", "ev_charging") for k in (0, 4, 8, 12, 16)],
+        *[(f"l-{1000 + k}", "groceries") for k in (1, 2, 3, 5, 6)]]
+    assert gold[0].reason == "gold candidate: fresh input after a category_mix drift alarm"
+    d = queue.decide(TASK, "l-1000", "ana", "accept", tool="test")
+    assert (d.decision, d.answer) == ("promote_gold", None)  # a reviewed candidate joins the gold set
+    d = queue.decide(TASK, "l-1004", "ana", "correct", "ev charging", tool="test")
+    assert (d.decision, d.answer) == ("promote_gold", "ev_charging")
+
+
+def test_gold_candidates_on_a_schedule(settings_factory, tmp_path) -> None:
+    s = settings_factory()
+    spec = s.task(TASK)
+    review = spec.review.model_copy(update={"gold_refresh_hours": 1.0, "gold_per_category": 2})
+    s = s.with_overrides(tasks={TASK: spec.model_copy(update={"review": review})})
+    q = ReviewQueue(tmp_path / "q.sqlite", s)
+    hour = 3_600_000
+    q.ingest([_labeled(i, "fuel", ts=i * hour // 4) for i in range(12)], {})  # 3 hours of answers
+    gold = [i.item_id for i in q.open_items() if i.origin == "gold"]
+    assert gold == ["l-0", "l-1", "l-4", "l-5", "l-8", "l-9"]  # two per category at each hourly refresh
