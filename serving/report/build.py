@@ -43,6 +43,7 @@ from serving.report.model import (
     CategoryRow,
     DriftStats,
     EvalEvidence,
+    GoldAge,
     PathCost,
     ReportInputs,
     ReviewStats,
@@ -302,6 +303,20 @@ REVIEWED = ("accept", "correct", "promote_gold")
 """Decisions where a person gave (or confirmed) the answer: the items curation pays for."""
 
 
+def gold_age(inputs: ReportInputs) -> GoldAge:
+    """The gold set's median and oldest age at report time, and its rows added before the last drift alarm."""
+    added = sorted(inputs.store.gold_added_ms)
+    drifts = [d.event_ts_ms or d.detected_at_ms for d in inputs.drift]
+    last = max(drifts) if drifts else None
+    if not added:
+        return GoldAge(last_drift_ms=last)
+    day = 86_400_000
+    mid = added[len(added) // 2] if len(added) % 2 else (added[len(added) // 2 - 1] + added[len(added) // 2]) / 2
+    return GoldAge(rows=len(added), median_age_days=(inputs.generated_at_ms - mid) / day,
+                   oldest_age_days=(inputs.generated_at_ms - added[0]) / day, last_drift_ms=last,
+                   before_drift=sum(1 for a in added if last is not None and a < last))
+
+
 def review_stats(inputs: ReportInputs) -> ReviewStats:
     """Throughput, backlog, per-category disagreement and cost of the task's review decisions.
 
@@ -401,4 +416,5 @@ def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOL
         blind_spot_accuracy=thresholds.blind_spot_accuracy,
         agreement=inputs.store.agreement, curve=curve,
         decision=decision, counters=dict(inputs.counters), notes=tuple(notes), review=review,
+        gold_age=gold_age(inputs),
     )

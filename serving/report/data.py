@@ -88,6 +88,8 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
             "SELECT count(*), coalesce(sum(cost_usd), 0), avg(prompt_tokens), avg(completion_tokens) "
             "FROM spend").fetchone()
         gold = con.execute("SELECT count(*) FROM gold").fetchone()
+        gold_added = [int(r[0]) for r in con.execute("SELECT added_ms FROM gold WHERE added_ms IS NOT NULL "
+                                                     "ORDER BY added_ms").fetchall()]
         gold_cats = con.execute("SELECT category, count(*) FROM gold WHERE category IS NOT NULL "
                                 "GROUP BY category").fetchall()
         # what the student answered on routed traffic, beside the known answer for the same event:
@@ -117,6 +119,7 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
         labelling_calls=int(spend[0]), labelling_usd=float(spend[1]),
         labelling_usage=_usage((spend[0], spend[2], spend[3])),
         gold_count=int(gold[0]),
+        gold_added_ms=tuple(gold_added),
         agreement=tuple(WindowAgreement(w, n, a) for w, (n, a) in sorted(windows.items())),
     )
 

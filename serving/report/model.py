@@ -81,6 +81,8 @@ class StoreFacts:
     gold_by_category: Mapping[str, int] = field(default_factory=dict)
     agreement: tuple[WindowAgreement, ...] = ()
     answered: AnswerCheck = AnswerCheck()
+    gold_added_ms: tuple[int, ...] = ()
+    """When each gold row joined the gold set (for its age and how much predates the last drift)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,21 @@ class CategoryReview:
     @property
     def teacher_error_rate(self) -> float:
         return self.disagreed / self.reviewed if self.reviewed else 0.0
+
+
+@dataclass(frozen=True)
+class GoldAge:
+    """How old the gold set is, and how much of it predates the last drift alarm."""
+
+    rows: int = 0
+    median_age_days: float | None = None
+    oldest_age_days: float | None = None
+    last_drift_ms: int | None = None
+    before_drift: int = 0
+
+    @property
+    def share_before_drift(self) -> float | None:
+        return self.before_drift / self.rows if self.rows and self.last_drift_ms is not None else None
 
 
 @dataclass(frozen=True)
@@ -281,3 +298,4 @@ class TaskReport:
     counters: Mapping[str, float]
     notes: tuple[str, ...] = ()
     review: ReviewStats = ReviewStats()
+    gold_age: GoldAge = GoldAge()

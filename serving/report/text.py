@@ -30,6 +30,11 @@ def gold_line(r: TaskReport) -> str:
                  f"{pct(g.student_accuracy)}; {g.method}, {g.n} rows)")
     elif ev.candidate_accuracy is not None:
         line += "; no routed figures in this adapter event"
+    age = r.gold_age
+    if age.rows and age.median_age_days is not None and age.oldest_age_days is not None:
+        line += f"; gold age median {age.median_age_days:.1f} d, oldest {age.oldest_age_days:.1f} d"
+        if age.share_before_drift is not None:
+            line += f", {pct(age.share_before_drift)} of it predates the last drift alarm"
     return line
 
 

@@ -48,3 +48,18 @@ def test_without_decisions_the_report_says_so() -> None:
     r = build_report(ReportInputs(spec=TaskSpec(name="t", kind="classification", labels=["a", "b"])))
     assert r.one_time_usd["human_review"] == 0.0
     assert review_line(r) == "review: no decisions yet; backlog unknown here"
+
+
+def test_the_gold_line_gives_the_gold_sets_age_and_what_predates_the_last_drift(settings_factory) -> None:
+    from distillery.events import DriftEvent
+    from serving.report.model import GoldAge, StoreFacts
+    from serving.report.text import gold_line
+
+    day = 86_400_000
+    store = StoreFacts(gold_count=4, gold_added_ms=(T0, T0 + day, T0 + 2 * day, T0 + 9 * day))
+    drift = (DriftEvent(task="transactions", signal="category_mix", detector="ADWIN", event_ts_ms=T0 + 5 * day),)
+    r = build_report(ReportInputs(spec=settings_factory().task("transactions"), store=store, drift=drift,
+                                  generated_at_ms=T0 + 10 * day))
+    assert r.gold_age == GoldAge(rows=4, median_age_days=8.5, oldest_age_days=10.0, last_drift_ms=T0 + 5 * day,
+                                 before_drift=3)
+    assert gold_line(r).endswith("; gold age median 8.5 d, oldest 10.0 d, 75.0% of it predates the last drift alarm")
