@@ -84,15 +84,17 @@ class QueueFeeder:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=2000)
         records: list[Record] = []
         offsets: dict[tuple[str, int], int] = {}
-        n = 0
         for tp, recs in batch.items():
-            for rec in recs:
-                parsed = self._parse(rec)
-                if parsed is not None:
-                    records.append(parsed)
-                n += 1
             if recs:
                 offsets[(tp.topic, tp.partition)] = recs[-1].offset + 1
+        # across topics in the order they were written: a drift alarm before the answers that follow it
+        ordered = sorted((r for recs in batch.values() for r in recs),
+                         key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
+        for rec in ordered:
+            parsed = self._parse(rec)
+            if parsed is not None:
+                records.append(parsed)
+        n = len(ordered)
         if offsets:
             await asyncio.to_thread(self.queue.ingest, records, offsets)
         return n
