@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from distillery.artifacts import ArtifactStore
 from distillery.events import TrainJob, TrainReason
@@ -54,12 +55,10 @@ def outranked(con: duckdb.DuckDBPyConnection, *, mask_digits: bool = True) -> li
 
 def _keep_view(con: duckdb.DuckDBPyConnection, *, mask_digits: bool) -> None:
     """(Re)create the ``examples_kept`` view: examples minus those a human label outranks."""
-    dropped = outranked(con, mask_digits=mask_digits)
-    con.execute("CREATE OR REPLACE TEMP TABLE examples_outranked (event_id VARCHAR)")
-    if dropped:
-        con.executemany("INSERT INTO examples_outranked VALUES (?)", [[e] for e in dropped])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {KEPT} AS SELECT * FROM examples WHERE source = 'human' "
-                "OR event_id NOT IN (SELECT event_id FROM examples_outranked)")
+    dropped = pa.table({"event_id": pa.array(outranked(con, mask_digits=mask_digits), pa.string())})  # noqa: F841
+    con.execute("CREATE OR REPLACE TEMP TABLE examples_outranked AS SELECT event_id FROM dropped")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {KEPT} AS SELECT * FROM examples x WHERE source = 'human' "
+                "OR NOT EXISTS (SELECT 1 FROM examples_outranked o WHERE o.event_id = x.event_id)")
 
 
 def export(store: TaskStore, artifacts: ArtifactStore, task: str, *, reason: TrainReason,
