@@ -68,11 +68,12 @@ def add_review_routes(app: web.Application, service: ReviewService, static: Any)
         return web.json_response({"decision_id": record.decision_id, "answer": record.answer}, headers=NO_STORE)
 
     async def release(request: web.Request) -> web.Response:
-        body = await request.json()
         try:
+            body = await request.json()
             service.queue.release(str(body["task"]), str(body["item_id"]), _reviewer(body.get("reviewer")))
-        except (KeyError, TypeError, ReviewError) as exc:
-            return web.json_response({"error": f"expected task, item_id and reviewer: {exc}"}, status=400)
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: not JSON, or ReviewError
+            return web.json_response({"error": f"expected a JSON object with task, item_id and reviewer ({exc})"},
+                                     status=400)
         return web.json_response({"released": True}, headers=NO_STORE)
 
     async def stats(request: web.Request) -> web.Response:
