@@ -16,6 +16,7 @@ from distillery.events import (
     ModelScores,
     ReviewItem,
 )
+from distillery.taskspec import ReviewSpec
 from monitors.review.priority import audited
 from monitors.review.queue import ReviewQueue
 
@@ -35,7 +36,10 @@ def _labeled(i: int, label: str, ts: int = 0) -> LabeledExample:
 
 @pytest.fixture
 def queue(settings_factory, tmp_path) -> ReviewQueue:
-    return ReviewQueue(tmp_path / "q.sqlite", settings_factory())
+    """A queue with the built-in review defaults (whatever distillery.toml tunes)."""
+    s = settings_factory()
+    spec = s.task(TASK).model_copy(update={"review": ReviewSpec()})
+    return ReviewQueue(tmp_path / "q.sqlite", s.with_overrides(tasks={TASK: spec}))
 
 
 def _drain(q: ReviewQueue, reviewer: str = "ana") -> list[str]:
