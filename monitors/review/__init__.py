@@ -6,7 +6,8 @@ materialised from Kafka topics into one SQLite file
 (``DATA_DIR/review/<prefix>queue.sqlite``) by :class:`~monitors.review.feed.QueueFeeder`,
 a group-less consumer that reads every partition of ``distill.review`` (what
 the filters sent: unsure, off the label set, malformed), ``distill.labeled``
-(confident teacher answers, of which an audit share is drawn),
+(confident teacher answers, of which an audit share is drawn and, after a
+drift alarm or on a schedule, a few per category become gold candidates),
 ``distill.reviewed`` (decisions, from any tool, close their items),
 ``drift.events`` and ``adapters.published`` / ``adapters.rejected`` (for the
 priorities). Its offsets are stored in the same SQLite transaction as the
