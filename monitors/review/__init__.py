@@ -9,6 +9,8 @@ the filters sent: unsure, off the label set, malformed), ``distill.labeled``
 (confident teacher answers, of which an audit share is drawn and, after a
 drift alarm or on a schedule, a few per category become gold candidates),
 ``distill.reviewed`` (decisions, from any tool, close their items),
+``distill.deadletter`` (a decision the task's owner refused reopens its item,
+with the reason),
 ``drift.events`` and ``adapters.published`` / ``adapters.rejected`` (for the
 priorities). Its offsets are stored in the same SQLite transaction as the
 rows, so a restart resumes where it stopped and never counts a record twice.

@@ -29,7 +29,7 @@ METADATA_TRIES = 50
 def feed_topics(settings: Settings) -> list[str]:
     """The topics the queue is materialised from."""
     t = settings.topics
-    return [t.review, t.labeled, t.reviewed, t.drift, t.published, t.rejected]
+    return [t.review, t.labeled, t.reviewed, t.deadletter, t.drift, t.published, t.rejected]
 
 
 class QueueFeeder:

@@ -24,6 +24,7 @@ from distillery.errors import ReviewError
 from distillery.events import (
     AdapterPublished,
     AdapterRejected,
+    DeadLetter,
     DriftEvent,
     LabeledExample,
     Record,
@@ -192,6 +193,9 @@ class ReviewQueue:
         if isinstance(rec, ReviewDecision):
             self._record_decision(con, rec)
             return 0
+        if isinstance(rec, DeadLetter):
+            self._refused(con, rec)
+            return 0
         if isinstance(rec, DriftEvent):
             at = rec.event_ts_ms or rec.detected_at_ms
             con.execute("INSERT INTO drift VALUES (?, ?) ON CONFLICT (task) DO UPDATE SET at_ms = max(at_ms, ?)",
@@ -227,6 +231,21 @@ class ReviewQueue:
         con.execute("INSERT INTO gold_quota VALUES (?, ?, 1) ON CONFLICT (task, category) DO UPDATE SET n = n + 1",
                     [task, category])
         return str(window[1])
+
+    def _refused(self, con: sqlite3.Connection, letter: DeadLetter) -> None:
+        """The task's owner refused a decision: forget it and reopen its item, saying why."""
+        if letter.stage != "review" or letter.original_truncated:
+            return
+        try:
+            decision = ReviewDecision.model_validate_json(letter.original())
+        except ValueError:
+            return  # not a decision at all: nothing of ours to reopen
+        con.execute("DELETE FROM decisions WHERE decision_id = ?", [decision.decision_id])
+        why = "; ".join(letter.problems)[:500] or letter.reason
+        con.execute("UPDATE items SET state = 'open', decision = NULL, decided_by = NULL, decided_ms = NULL, "
+                    "reason = ? WHERE task = ? AND item_id = ? AND decided_ms = ?",
+                    [f"decision refused by the streams worker ({why}); decide again", decision.task,
+                     decision.item_id, decision.decided_at_ms])
 
     def _category(self, task: str, answer: str | dict[str, Any] | None) -> str | None:
         spec = self.settings.task(task)

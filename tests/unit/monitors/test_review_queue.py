@@ -174,3 +174,21 @@ def test_gold_candidates_on_a_schedule(settings_factory, tmp_path) -> None:
     q.ingest([_labeled(i, "fuel", ts=i * hour // 4) for i in range(12)], {})  # 3 hours of answers
     gold = [i.item_id for i in q.open_items() if i.origin == "gold"]
     assert gold == ["l-0", "l-1", "l-4", "l-5", "l-8", "l-9"]  # two per category at each hourly refresh
+
+
+def test_a_decision_the_owner_refused_reopens_its_item_with_the_reason(queue) -> None:
+    from distillery.events import DeadLetter
+
+    queue.ingest([_review(1, "low_confidence", "fuel")], {})
+    d = queue.decide(TASK, "r-1", "ana", "accept", tool="test", now_ms=T0)
+    queue.mark(d)
+    assert queue.stats(now_ms=T0)[TASK]["decided"] == 1
+    letter = DeadLetter.carrying(d.to_json(), d.key(), task=TASK, reason="review_refused", stage="review",
+                                 problems=["item_id: 'r-1' is not an item of task 'transactions'"],
+                                 source_topic="distill.reviewed", source_partition=0, source_offset=3,
+                                 event_id="r-1")
+    queue.ingest([letter], {})
+    item = queue.item(TASK, "r-1")
+    assert (item.state, item.decision) == ("open", None)
+    assert item.reason.startswith("decision refused by the streams worker (item_id: 'r-1' is not an item")
+    assert queue.stats(now_ms=T0)[TASK]["decided"] == 0
