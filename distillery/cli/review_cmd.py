@@ -116,11 +116,13 @@ def next_(ctx: Context, task_name: str | None, reviewer: str | None, as_json: bo
     if task_name:
         s.task(task_name)
 
-    async def body(service: Any) -> dict[str, Any] | None:
+    async def body(service: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         result: dict[str, Any] | None = service.next(_who(reviewer), task_name)
-        return result
+        return result, service.stats(task_name)
 
-    item = _run(s, body)
+    item, figures = _run(s, body)
+    left = sum(f["open"] for f in figures.values())
+    pace = sum(f["per_minute"] for f in figures.values())
     if item is None:
         if as_json:
             click.echo("null")
@@ -131,6 +133,7 @@ def next_(ctx: Context, task_name: str | None, reviewer: str | None, as_json: bo
         click.echo(json.dumps(item))
     else:
         _show(item)
+        console.print(f"  {left} open, {pace:.1f} decided/min over the last 15 min", highlight=False)
 
 
 def _decide(ctx: Context, item_id: str, task_name: str | None, reviewer: str | None, verdict: ReviewVerdict,

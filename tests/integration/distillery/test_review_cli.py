@@ -40,6 +40,7 @@ def test_review_commands_round_trip_through_kafka(kafka_settings) -> None:
     assert "coffee_shops" in item["labels"]
     other = _cli(s, "next", "-r", "bo")
     assert other.returncode == 0 and "r-1" in other.stdout and "r-0" not in other.stdout
+    assert "2 open, 0.0 decided/min" in other.stdout
     bad = _cli(s, "correct", "r-0", "tea", "-r", "ana")
     assert bad.returncode == 2
     assert "'tea' is not one of the 43 labels of task 'transactions'" in " ".join(bad.stderr.split())
