@@ -93,3 +93,7 @@ def scrub_credentials(message: str) -> str:
     'Error code: 401 - Incorrect API key provided: [CREDENTIAL]. See [CREDENTIAL]'
     """
     return _CREDENTIAL.sub("[CREDENTIAL]", message)
+
+
+class ReviewError(DistilleryError, ValueError):
+    """A review decision cannot be applied (an answer off the label set, JSON against the schema, an unknown item)."""

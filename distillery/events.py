@@ -239,6 +239,9 @@ class ReviewItem(Record):
     teacher_confidence: Probability | None = None
     cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
     ts_ms: int = Field(default_factory=now_ms)
+    student_output: str | Json | None = Field(
+        default=None, description="What the student answered in production, where it did (for the reviewer)."
+    )
 
 
 def _printable(text: str) -> str:
@@ -545,6 +548,45 @@ class AdapterControl(Record):
         return self
 
 
+# ------------------------------------------------------------------ review out
+ReviewVerdict = Literal["accept", "correct", "skip", "promote_gold"]
+
+
+class ReviewDecision(Record):
+    """A person's decision on one review item, on ``distill.reviewed``.
+
+    ``item_id`` is the event id of the item (a ``distill.review`` item, or a
+    confident ``distill.labeled`` answer drawn for audit). ``accept`` keeps the
+    teacher's answer, ``correct`` replaces it with ``answer``, ``skip`` leaves the
+    item unresolved without an example, ``promote_gold`` moves the item into the
+    gold set with ``answer`` (or the teacher's answer when ``answer`` is absent).
+    The streams worker that owns the task applies it; one it cannot apply (an
+    answer off the label set, JSON that fails the task's schema, an unknown item)
+    goes to ``distill.deadletter`` and changes nothing.
+    """
+
+    topic_name: ClassVar[str] = "distill.reviewed"
+
+    decision_id: NonEmpty = Field(default_factory=lambda: new_id("review"))
+    item_id: NonEmpty = Field(description="The event id of the reviewed item.")
+    decision: ReviewVerdict
+    answer: str | Json | None = Field(
+        default=None, description="The corrected answer: required for correct; optional for promote_gold."
+    )
+    reviewer: NonEmpty = Field(description="Who decided (a person's id or a tool's name).")
+    teacher_output: str | Json | None = Field(default=None, description="The teacher's answer the reviewer saw.")
+    category: str | None = Field(default=None, description="The item's category as the queue showed it.")
+    origin: str | None = Field(default=None, description="Why the item was in the queue: review, audit, gold...")
+    tool: str | None = Field(default=None, description="Where the decision was made: cli, web, label-studio...")
+    decided_at_ms: int = Field(default_factory=now_ms)
+
+    @model_validator(mode="after")
+    def _correct_has_answer(self) -> ReviewDecision:
+        if self.decision == "correct" and self.answer is None:
+            raise ValueError("answer: required when decision is 'correct'; send the corrected answer")
+        return self
+
+
 RECORDS: tuple[type[Record], ...] = (
     InferenceEvent,
     LabeledExample,
@@ -555,6 +597,7 @@ RECORDS: tuple[type[Record], ...] = (
     AdapterPublished,
     AdapterRejected,
     AdapterControl,
+    ReviewDecision,
 )
 """Every record, in topic order; one record type per topic."""
 

@@ -123,6 +123,43 @@ class EconomicsSpec(Spec):
     monthly_serving_fixed_usd: Usd = 300.0
 
 
+class ReviewSpec(Spec):
+    """The human review queue: what people see, how long they hold it, what their answers weigh."""
+
+    audit_rate: Fraction = Field(
+        default=0.02, description="Share of confident teacher answers drawn into the queue for audit."
+    )
+    audit_rates: dict[str, Fraction] = Field(
+        default_factory=dict, description="Audit share per category, overriding audit_rate (e.g. a known blind spot)."
+    )
+    rare_share: Fraction = Field(
+        default=0.05, description="A category under this share of the labelled answers seen is rare."
+    )
+    rare_boost: Annotated[float, Field(ge=1.0, le=100.0)] = Field(
+        default=5.0, description="Rare categories are audited this many times more often (capped at 1)."
+    )
+    lease_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=300.0, description="How long an item handed to one reviewer is hidden from the others."
+    )
+    human_weight: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3, description="How many times a human-reviewed example counts in training (teacher labels: 1)."
+    )
+    cost_per_item_usd: Usd = Field(
+        default=0.25, description="What one reviewed item costs (people's time), for the break-even's curation cost."
+    )
+    gold_per_category: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=5, description="After a drift alarm (or on schedule), fresh inputs per category sent to the queue as "
+        "gold candidates, rare categories first; 0 = off."
+    )
+    gold_refresh_hours: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="Also draw gold candidates on this schedule (event time); 0 = only after drift."
+    )
+    gold_common_share: Fraction = Field(
+        default=0.10, description="The gate refuses to judge when a category with at least this share of the "
+        "training snapshot has no gold row; 0 = off."
+    )
+
+
 def head_kind(kind: str, head: str) -> Literal["classifier", "lm"]:
     """The head a task's student trains: ``auto`` is a classifier for classification tasks.
 
@@ -151,6 +188,7 @@ class TaskSpec(Spec):
     gate: GateSpec = GateSpec()
     routing: RoutingSpec = RoutingSpec()
     economics: EconomicsSpec = EconomicsSpec()
+    review: ReviewSpec = ReviewSpec()
     lora: dict[str, Any] = Field(
         default_factory=lambda: {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"},
         description="Keyword arguments for peft.LoraConfig.",

@@ -4,7 +4,7 @@
 >>> t.inference, t.deadletter
 ('acme.inference.events', 'acme.distill.deadletter')
 >>> len(t.all())
-10
+11
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from distillery.events import RECORDS
 
 @dataclass(frozen=True)
 class Topics:
-    """The ten topics of one deployment, all behind the same ``prefix``."""
+    """The eleven topics of one deployment, all behind the same ``prefix``."""
 
     prefix: str = ""
 
@@ -59,6 +59,11 @@ class Topics:
     @property
     def control(self) -> str:
         return self.name("adapters.control")
+
+    @property
+    def reviewed(self) -> str:
+        """People's decisions on review items (:class:`~distillery.events.ReviewDecision`)."""
+        return self.name("distill.reviewed")
 
     @property
     def counters(self) -> str:

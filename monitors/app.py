@@ -29,6 +29,10 @@ local to the streams worker that owns the task while the artifact store is
 shared, and the snapshot is exactly the window the next adapter trains on.
 The vocabulary is part of the checkpoint.
 
+The review queue (:mod:`monitors.review`) runs beside: its feeder follows the
+review topics into ``DATA_DIR/review/<prefix>queue.sqlite`` and the web app
+serves the review page over it; decisions go to ``distill.reviewed``.
+
 ``ops.counters`` (every streams worker's latest counter snapshot, compacted)
 is read from the beginning by a separate group-less consumer and feeds the
 teacher-call and spend metrics.
@@ -55,10 +59,18 @@ from aiokafka.partitioner import murmur2
 
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
-from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem, TrainJob
+from distillery.events import (
+    DeadLetter,
+    DriftEvent,
+    InferenceEvent,
+    LabeledExample,
+    ReviewDecision,
+    ReviewItem,
+    TrainJob,
+)
 from distillery.health import Readiness, judge
 from distillery.kafka import consumer as kafka_consumer
-from distillery.kafka import ensure_topics, make_producer
+from distillery.kafka import ensure_topics, make_producer, send_record
 from distillery.settings import Settings
 from distillery.validation import parse_inference
 from distillery.webguard import Guard
@@ -66,6 +78,9 @@ from monitors.alarm import Position
 from monitors.answers import answers_agree, category_of
 from monitors.checkpoint import CheckpointStore
 from monitors.metrics import Ops, TaskStats
+from monitors.review.feed import QueueFeeder
+from monitors.review.queue import ReviewQueue
+from monitors.review.service import ReviewService
 from monitors.signals import vocabulary_of
 from monitors.task_monitor import _SAMPLED_SOURCES, _TEACHER_SOURCES, TaskMonitor
 from monitors.web import Served, serve
@@ -378,9 +393,15 @@ class MonitorsWorker:
         """Consume until ``stop`` is set; checkpoint and commit on the way out."""
         conf = self.settings.monitors
         await ensure_topics(self.settings)
+        queue = ReviewQueue.for_settings(self.settings)
+
+        async def send_decision(decision: ReviewDecision) -> None:
+            await send_record(self._producer, self.settings, decision)
+
+        review = ReviewService(self.settings, queue, send_decision)
         guard = Guard.from_settings(self.settings, "ops page", browser=True)
         self.served = await serve(self.ops, host=conf.host, http_port=conf.http_port, web_port=conf.web_port,
-                                  guard=guard, ready=self.readiness)
+                                  guard=guard, ready=self.readiness, review=review)
         self._producer = make_producer(self.settings)
         self.consumer = kafka_consumer(
             self.settings.kafka,
@@ -392,11 +413,13 @@ class MonitorsWorker:
             fetch_max_bytes=4 * MAX_FETCH_BYTES,
         )
         counters: asyncio.Task[None] | None = None
+        feeder: asyncio.Task[None] | None = None
         try:
             await self._producer.start()
             self.consumer.subscribe(self.inputs, listener=_Rebalance(self))
             await self.consumer.start()
             counters = asyncio.create_task(self._read_counters(stop))
+            feeder = asyncio.create_task(QueueFeeder(self.settings, queue).run(stop))
             log.info("monitors worker started (group %s)", group_id(self.settings))
             while not stop.is_set():
                 generation = self.generation
@@ -409,15 +432,18 @@ class MonitorsWorker:
                         await self.checkpoint()
                 if counters.done() and counters.exception() is not None:
                     raise counters.exception()  # type: ignore[misc]
+                if feeder.done() and feeder.exception() is not None:
+                    raise feeder.exception()  # type: ignore[misc]
         finally:
             async with self.lock:
                 if self.consumer is not None and self.consumer.assignment():
                     await self.checkpoint()
                 else:
                     await self.checkpoint(set())
-            if counters is not None:
-                counters.cancel()
-                await asyncio.gather(counters, return_exceptions=True)
+            for task in (counters, feeder):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             await self.consumer.stop()
             await self._producer.stop()
             await self.served.close()

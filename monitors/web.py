@@ -5,7 +5,9 @@
   script (``static/ops.js``, self-contained: nothing is fetched from the
   internet) draws per task the agreement, the category mix and the alarms
   over time as inline SVG, refreshing every few seconds from ``/api/state``;
-  ``?refresh=SECONDS`` changes the interval. The ops site serves ``/metrics`` too.
+  ``?refresh=SECONDS`` changes the interval. The ops site serves ``/metrics`` too;
+* ``/review`` and ``/api/review/*`` (on ``monitors.web_port``): the human review
+  queue (:mod:`monitors.review_web`), when the worker runs one.
 
 Port 0 means any free port; :func:`serve` returns the ports actually bound.
 
@@ -31,6 +33,8 @@ from distillery.health import ReadyCheck, add_health_routes, start_site
 from distillery.settings import HttpSettings
 from distillery.webguard import Guard
 from monitors.metrics import Ops, registry_for
+from monitors.review.service import ReviewService
+from monitors.review_web import add_review_routes
 
 log = logging.getLogger("distillery.monitors")
 
@@ -60,8 +64,11 @@ def metrics_app(registry: CollectorRegistry, *, guard: Guard | None = None,
 
 
 def ops_app(ops: Ops, registry: CollectorRegistry | None = None, *, guard: Guard | None = None,
-            ready: ReadyCheck | None = None) -> web.Application:
-    """The ops page, its JSON and static files, ``/metrics`` and the health routes, behind ``guard``."""
+            ready: ReadyCheck | None = None, review: ReviewService | None = None) -> web.Application:
+    """The ops page, its JSON and static files, ``/metrics`` and the health routes, behind ``guard``.
+
+    The review page and its API come along when ``review`` is given.
+    """
     registry = registry or registry_for(ops)
 
     async def page(_: web.Request) -> web.FileResponse:
@@ -76,6 +83,8 @@ def ops_app(ops: Ops, registry: CollectorRegistry | None = None, *, guard: Guard
     app.router.add_get("/api/state", state)
     app.router.add_get("/metrics", _metrics_handler(registry))
     app.router.add_static("/static", STATIC)
+    if review is not None:
+        add_review_routes(app, review, STATIC)
     return app
 
 
@@ -93,7 +102,7 @@ class Served:
 
 
 async def serve(ops: Ops, *, host: str, http_port: int, web_port: int, guard: Guard | None = None,
-                ready: ReadyCheck | None = None) -> Served:
+                ready: ReadyCheck | None = None, review: ReviewService | None = None) -> Served:
     """Start the metrics endpoint and the ops page (one site when both ask for the same port).
 
     Raises :class:`~distillery.errors.ConfigError` before binding a non-loopback
@@ -103,11 +112,12 @@ async def serve(ops: Ops, *, host: str, http_port: int, web_port: int, guard: Gu
     guard.check_host(host)
     registry = registry_for(ops)
     if http_port == web_port and http_port != 0:
-        runner, port = await start_site(ops_app(ops, registry, guard=guard, ready=ready), host, web_port)
+        app = ops_app(ops, registry, guard=guard, ready=ready, review=review)
+        runner, port = await start_site(app, host, web_port)
         served = Served([runner], port, port)
     else:
         m_runner, m_port = await start_site(metrics_app(registry, guard=guard, ready=ready), host, http_port)
-        o_runner, o_port = await start_site(ops_app(ops, registry, guard=guard, ready=ready), host, web_port)
+        o_runner, o_port = await start_site(ops_app(ops, registry, guard=guard, ready=ready, review=review), host, web_port)
         served = Served([m_runner, o_runner], m_port, o_port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     log.info("metrics on http://%s:%d/metrics, ops page on http://%s:%d/", shown, served.http_port, shown,

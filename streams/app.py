@@ -12,6 +12,10 @@ What runs (each short; the logic lives in pure modules):
   batch to the task's DuckDB file in one transaction, then produce
   ``distill.labeled``, ``distill.review`` and ``train.jobs``; only once Kafka
   acknowledged every record are the batch's offsets committed;
+* review decisions: ``distill.reviewed`` (people's decisions, keyed by task
+  and co-partitioned like ``drift.events``) is read in the same batches and
+  applied to the owner's store (:mod:`streams.reviewed`); a decision that
+  cannot be applied is dead-lettered;
 * drift boost: a ``drift.events`` record in a batch boosts sampling for its task
   (and arms the drift retrain trigger) before the batch's events are sampled;
 * timers poll Batch API jobs, let go of idle stores and publish the worker's
@@ -116,6 +120,7 @@ class BatchHandler:
     async def __call__(self, batch: Batch) -> None:
         on_drift_records(self.pipeline, batch.raws(self.topics.drift))
         out = await self.pipeline.process(batch.raws(self.topics.inference))
+        out.deadletters.extend(self.pipeline.apply_reviews(batch.raws(self.topics.reviewed)))
         await self.publish(out)  # BatchConsumer commits the batch's offsets after this returns
 
     async def publish(self, out: Outputs) -> None:
@@ -181,7 +186,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
     async def ingest() -> None:
         kafka = group_consumer(settings.kafka, ingest_group(settings),
                                max_fetch_bytes=MAX_FETCH_BYTES)
-        consumer = BatchConsumer(kafka, (topics.inference, topics.drift), max_records=batch_size,
+        consumer = BatchConsumer(kafka, (topics.inference, topics.drift, topics.reviewed), max_records=batch_size,
                                  wait_s=within, on_revoked=pipeline.revoked)
         ingesting.append(consumer)
         await consumer.start()

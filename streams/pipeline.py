@@ -36,6 +36,7 @@ from streams.ingest import triage
 from streams.labeller import label_all
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
+from streams.reviewed import apply_decisions
 from streams.rows import (
     as_text,
     event_row,
@@ -138,6 +139,17 @@ class Pipeline:
                 at_ms = now
             self.sampler.on_drift(task, at_ms)
             self.drift_ms[task] = max(at_ms, self.drift_ms.get(task, 0))
+
+    def apply_reviews(self, raws: Sequence[Raw]) -> list[DeadLetter]:
+        """Apply people's review decisions (``distill.reviewed``); return the letters of those refused."""
+        if not raws:
+            return []
+        applied = apply_decisions(self.settings, self.store, raws)
+        for letter in applied.deadletters:
+            self.counters.incr(letter.task, "review_refused")
+        if applied.applied:
+            self.counters.incr("_worker", "review_applied", applied.applied)
+        return applied.deadletters
 
     # ---------------------------------------------------------------- a batch
     async def process(self, raws: Sequence[Raw]) -> Outputs:
@@ -533,7 +545,7 @@ class Pipeline:
                                 drift_ms=self.drift_ms.get(task))
         if reason is None:
             return None
-        snap = export(store, self.artifacts, task, reason=reason)
+        snap = export(store, self.artifacts, task, reason=reason, mask_digits=spec.kind == "classification")
         published = store.scalar("SELECT published FROM snapshots WHERE job_id = ?", [snap.job.job_id])
         if published:
             return None  # same data as a job already sent: a repeated trigger starts nothing

@@ -77,7 +77,8 @@ def review_record(event: InferenceEvent, text: str, reason: str, teacher_output:
                   teacher_model: str | None, confidence: float | None, cost_usd: float = 0.0) -> ReviewItem:
     return ReviewItem(task=event.task, event_id=event.event_id, input=text, reason=scrub_credentials(reason),
                       teacher_output=teacher_output, teacher_model=teacher_model,
-                      teacher_confidence=confidence, cost_usd=cost_usd)
+                      teacher_confidence=confidence, cost_usd=cost_usd,
+                      student_output=event.output if event.route == "student" else None)
 
 
 def pinned_teacher_answer(event: InferenceEvent, spec: TaskSpec) -> str | None:

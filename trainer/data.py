@@ -57,8 +57,18 @@ def answer_text(label: Any) -> str:
     return str(label).strip()
 
 
-def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "classification") -> Snapshot:
+HUMAN_SOURCE = "human"
+"""The ``source`` of an example a person labelled (a review decision)."""
+
+
+def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "classification",
+                  human_weight: int = 1) -> Snapshot:
     """Read a snapshot, or raise :class:`TrainingError` saying why it cannot be trained on.
+
+    A training row a person labelled (``source`` = ``human``) is repeated
+    ``human_weight`` times (the task's ``review.human_weight``): the few labels
+    people checked weigh more than the many the teacher gave. Held-out rows are
+    never repeated.
 
     Rows with an empty input or label are dropped (and counted in the log): they
     teach nothing and would only dilute the loss. For an extraction task, labels
@@ -81,7 +91,7 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
     train: list[Example] = []
     held_out: list[Example] = []
     dropped = 0
-    optional = [c for c in ("teacher_confidence",) if c in table.column_names]
+    optional = [c for c in ("teacher_confidence", "source") if c in table.column_names]
     for row in table.select([*REQUIRED_COLUMNS, *optional]).to_pylist():
         text, label = row["input"], row["label"]
         if kind == "extraction" and isinstance(label, str):
@@ -94,7 +104,10 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
         confidence = row.get("teacher_confidence")
         confidence = float(confidence) if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0 else None
         example = Example(str(row["event_id"]), text, answer, str(category), confidence)
-        (train if row["split"] == TRAIN_SPLIT else held_out).append(example)
+        if row["split"] != TRAIN_SPLIT:
+            held_out.append(example)
+        else:
+            train.extend([example] * (max(1, human_weight) if row.get("source") == HUMAN_SOURCE else 1))
     if dropped:
         log.warning(
             "snapshot %s: dropped %d row(s) with an empty input or an empty or unusable label", path, dropped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
 from trainer.digest import sha256_file
 from trainer.gate import GateDecision, GoldRow, evaluate_gate, same
+from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
 from trainer.head_train import train_head_adapter
 from trainer.loading import load_base, load_tokenizer, resolve_device
@@ -124,7 +126,8 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         work = Path(tmp)
         try:
             snap_path = fetch(job.snapshot_uri, work / "snapshot.parquet", expect_sha256=job.snapshot_sha256)
-            snapshot = read_snapshot(snap_path, min_train_examples=spec.retrain.min_train_examples, kind=spec.kind)
+            snapshot = read_snapshot(snap_path, min_train_examples=spec.retrain.min_train_examples, kind=spec.kind,
+                                     human_weight=spec.review.human_weight)
             gold = read_gold(job.gold_uri, work)
         except (ArtifactError, TrainingError) as exc:
             return AdapterRejected(task=job.task, job_id=job.job_id, reason=str(exc), failed_rules=["input"])
@@ -132,6 +135,12 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             return AdapterRejected(task=job.task, job_id=job.job_id, failed_rules=["gold_set"],
                                    reason=f"the gold set has {len(gold)} examples; at least {MIN_GOLD} are needed "
                                           "to judge an adapter (import more with `distillery gold import`)")
+        if spec.kind == "classification":
+            missing = uncovered(snapshot.train, Counter(g.category for g in gold),
+                                min_share=spec.review.gold_common_share, min_rows=spec.gate.min_category_support)
+            if missing:
+                return AdapterRejected(task=job.task, job_id=job.job_id, failed_rules=["gold_coverage"],
+                                       reason=refusal(missing, len(gold)))
         base_path = resolve_base_model(job.base_model or spec.student.base_model,
                                        settings.model_dir)
         adapter_dir = work / "adapter"

@@ -55,12 +55,13 @@ def _register() -> None:
         monitors_cmd,
         replay_cmd,
         report_cmd,
+        review_cmd,
         schemas_cmd,
         workers_cmd,
     )
 
     for mod in (kafka_cmd, schemas_cmd, config_cmd, workers_cmd, replay_cmd, gold_cmd, report_cmd, demo_cmd,
-                monitors_cmd, adapters_cmd):
+                monitors_cmd, adapters_cmd, review_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -23,6 +23,7 @@ from rich.live import Live
 
 from distillery.cli.replay_cmd import produce, synthetic_rows
 from distillery.demo.processes import Workers
+from distillery.demo.review import ReviewLoop
 from distillery.demo.routed import RoutedTraffic, openai_sender
 from distillery.demo.watch import DemoState, Follower, render
 from distillery.kafka import ensure_topics
@@ -127,6 +128,8 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                            ("adapters", ["adapters", "watch", "--host", "127.0.0.1", "--port", str(port)])):
             workers.start(name, *args)
         follower.start()
+        reviewer = ReviewLoop(settings, task)
+        reviewer.start()
         try:
             with Live(render(state), console=console, refresh_per_second=2, transient=False) as live:
                 if rows is None and plan.gold_size:
@@ -178,6 +181,8 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 state.phase = "done"
                 live.update(render(state))
         finally:
+            reviewer.stop()
+            state.review = reviewer.lines()
             routed.close()
             follower.stop()
             workers.stop()
@@ -221,6 +226,7 @@ def summary_lines(state: DemoState) -> list[str]:
     lines.append(f"adapters: {len(state.published)} promoted, {len(state.rejected)} rejected, "
                  f"{len(state.jobs)} train job(s)")
     lines.extend(served_lines(state))
+    lines.extend(state.review)
     return lines
 
 

@@ -46,6 +46,8 @@ class DemoState:
     phase: str = "starting"
     started: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)
+    """What the demo's simulated reviewer did (:mod:`distillery.demo.review`)."""
     _workers: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def total(self, outcome: str, task: str | None = None) -> float:

@@ -39,11 +39,14 @@ from serving.economics import (
 from serving.report.decision import DEFAULT_THRESHOLDS, DecisionInputs, Thresholds, decide
 from serving.report.fmt import count, pct
 from serving.report.model import (
+    CategoryReview,
     CategoryRow,
     DriftStats,
     EvalEvidence,
+    GoldAge,
     PathCost,
     ReportInputs,
+    ReviewStats,
     RoutedEvidence,
     StoreFacts,
     StudentAccuracy,
@@ -296,6 +299,53 @@ def recovery_events(spec: TaskSpec) -> float:
     return spec.retrain.min_new_examples / rate if rate > 0 else math.inf
 
 
+REVIEWED = ("accept", "correct", "promote_gold")
+"""Decisions where a person gave (or confirmed) the answer: the items curation pays for."""
+
+
+def gold_age(inputs: ReportInputs) -> GoldAge:
+    """The gold set's median and oldest age at report time, and its rows added before the last drift alarm."""
+    added = sorted(inputs.store.gold_added_ms)
+    drifts = [d.event_ts_ms or d.detected_at_ms for d in inputs.drift]
+    last = max(drifts) if drifts else None
+    if not added:
+        return GoldAge(last_drift_ms=last)
+    day = 86_400_000
+    mid = added[len(added) // 2] if len(added) % 2 else (added[len(added) // 2 - 1] + added[len(added) // 2]) / 2
+    return GoldAge(rows=len(added), median_age_days=(inputs.generated_at_ms - mid) / day,
+                   oldest_age_days=(inputs.generated_at_ms - added[0]) / day, last_drift_ms=last,
+                   before_drift=sum(1 for a in added if last is not None and a < last))
+
+
+def review_stats(inputs: ReportInputs) -> ReviewStats:
+    """Throughput, backlog, per-category disagreement and cost of the task's review decisions.
+
+    A decision redelivered (same ``decision_id``) counts once; the disagreement of an
+    item decided twice is its latest decision's. Cost is every reviewed item times
+    ``review.cost_per_item_usd``: measured, not typed in.
+    """
+    unique = {d.decision_id: d for d in inputs.reviewed if d.task == inputs.spec.name}
+    decisions = sorted(unique.values(), key=lambda d: (d.decided_at_ms, d.decision_id))
+    by: Counter[str] = Counter(d.decision for d in decisions)
+    reviewed = sum(by[k] for k in REVIEWED)
+    latest = {d.item_id: d for d in decisions if d.decision in REVIEWED}
+    tally: dict[str, list[int]] = {}
+    for d in latest.values():
+        cat = d.category or "_"
+        t = tally.setdefault(cat, [0, 0])
+        t[0] += 1
+        t[1] += int(d.answer is not None and d.answer not in (d.teacher_output, d.category))
+    span_h = (decisions[-1].decided_at_ms - decisions[0].decided_at_ms) / 3_600_000 if len(decisions) > 1 else 0.0
+    cost = inputs.spec.review.cost_per_item_usd
+    return ReviewStats(
+        decisions=len(decisions), reviewed=reviewed, by_decision=dict(sorted(by.items())),
+        per_hour=len(decisions) / span_h if span_h > 0 else None,
+        last_hour=sum(1 for d in decisions if d.decided_at_ms > inputs.generated_at_ms - 3_600_000),
+        backlog=inputs.review_backlog, cost_per_item_usd=cost, cost_usd=reviewed * cost,
+        categories=tuple(CategoryReview(c, n, k) for c, (n, k) in
+                         sorted(tally.items(), key=lambda kv: (-kv[1][1] / kv[1][0], kv[0]))))
+
+
 def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                  given_share: float | None = None) -> TaskReport:
     """The task's numbers, the break-even curve and the filled decision table."""
@@ -304,8 +354,10 @@ def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOL
     share = student_share(inputs, given_share)
     answered = student_accuracy(inputs)
     training = training_spend(inputs)
+    review = review_stats(inputs)
     one_time = {"labelling": inputs.store.labelling_usd, "training": training.usd,
-                "eval_build": econ.eval_build_usd, "data_curation": econ.data_curation_usd}
+                "eval_build": econ.eval_build_usd, "data_curation": econ.data_curation_usd,
+                "human_review": review.cost_usd}
     fixed = {"ops": econ.monthly_ops_usd, "serving_fixed": econ.monthly_serving_fixed_usd}
     money: BreakEven | None = None
     needed: float | None = None
@@ -363,5 +415,6 @@ def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOL
         categories=categories, worst_category=worst, worst_basis=worst_basis,
         blind_spot_accuracy=thresholds.blind_spot_accuracy,
         agreement=inputs.store.agreement, curve=curve,
-        decision=decision, counters=dict(inputs.counters), notes=tuple(notes),
+        decision=decision, counters=dict(inputs.counters), notes=tuple(notes), review=review,
+        gold_age=gold_age(inputs),
     )

@@ -1,4 +1,4 @@
-"""Gather a report's inputs: the task's DuckDB store and the adapter, drift and counter topics.
+"""Gather a report's inputs: the task's DuckDB store, the adapter, drift, counter and review topics.
 
 The store is only ever opened read-only, waiting out the streams worker's lock
 (it lets go of the file every few seconds for readers). Topics are read from the beginning
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pydantic
 from aiokafka import ConsumerRecord
 
-from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record
+from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record, ReviewDecision
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
 from monitors.answers import answers_agree
@@ -88,6 +88,8 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
             "SELECT count(*), coalesce(sum(cost_usd), 0), avg(prompt_tokens), avg(completion_tokens) "
             "FROM spend").fetchone()
         gold = con.execute("SELECT count(*) FROM gold").fetchone()
+        gold_added = [int(r[0]) for r in con.execute("SELECT added_ms FROM gold WHERE added_ms IS NOT NULL "
+                                                     "ORDER BY added_ms").fetchall()]
         gold_cats = con.execute("SELECT category, count(*) FROM gold WHERE category IS NOT NULL "
                                 "GROUP BY category").fetchall()
         # what the student answered on routed traffic, beside the known answer for the same event:
@@ -117,6 +119,7 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
         labelling_calls=int(spend[0]), labelling_usd=float(spend[1]),
         labelling_usage=_usage((spend[0], spend[2], spend[3])),
         gold_count=int(gold[0]),
+        gold_added_ms=tuple(gold_added),
         agreement=tuple(WindowAgreement(w, n, a) for w, (n, a) in sorted(windows.items())),
     )
 
@@ -129,6 +132,7 @@ class TopicRecords:
     rejected: tuple[AdapterRejected, ...] = ()
     drift: tuple[DriftEvent, ...] = ()
     counters: dict[str, dict[str, float]] = field(default_factory=dict)
+    reviewed: tuple[ReviewDecision, ...] = ()
 
 
 def _parse(kind: type[R], records: Iterable[ConsumerRecord[bytes, bytes]]) -> tuple[R, ...]:
@@ -162,14 +166,23 @@ async def read_records(settings: Settings, *, timeout_s: float = 20.0, idle_s: f
     bootstrap = settings.kafka
     existing = set(await check_broker(bootstrap))
     t = settings.topics
-    names = (t.published, t.rejected, t.drift, t.counters)
+    names = (t.published, t.rejected, t.drift, t.counters, t.reviewed)
 
     async def read(name: str) -> list[ConsumerRecord[bytes, bytes]]:
         return await read_topic(bootstrap, name, timeout_s=timeout_s, idle_s=idle_s) if name in existing else []
 
-    published, rejected, drift, counters = await asyncio.gather(*(read(n) for n in names))
+    published, rejected, drift, counters, reviewed = await asyncio.gather(*(read(n) for n in names))
     return TopicRecords(_parse(AdapterPublished, published), _parse(AdapterRejected, rejected),
-                        _parse(DriftEvent, drift), latest_counters(counters))
+                        _parse(DriftEvent, drift), latest_counters(counters), _parse(ReviewDecision, reviewed))
+
+
+def review_backlog(settings: Settings, task: str) -> int | None:
+    """Open items of the task in the review queue, where this host keeps the queue; else ``None``."""
+    from monitors.review.queue import ReviewQueue, queue_path
+
+    if not queue_path(settings).exists():
+        return None
+    return int(ReviewQueue.for_settings(settings).stats(task=task)[task]["open"])
 
 
 def gather(settings: Settings, task: str, records: TopicRecords | None) -> ReportInputs:
@@ -184,6 +197,8 @@ def gather(settings: Settings, task: str, records: TopicRecords | None) -> Repor
         drift=tuple(d for d in got.drift if d.task == task),
         counters=dict(got.counters.get(task, {})),
         kafka_read=records is not None,
+        reviewed=tuple(d for d in got.reviewed if d.task == task),
+        review_backlog=review_backlog(settings, task),
     )
 
 

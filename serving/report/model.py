@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, now_ms
+from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, ReviewDecision, now_ms
 from distillery.taskspec import TaskSpec
 from serving.economics import BreakEven, MonthPoint
 from serving.report.decision import Decision
@@ -81,6 +81,53 @@ class StoreFacts:
     gold_by_category: Mapping[str, int] = field(default_factory=dict)
     agreement: tuple[WindowAgreement, ...] = ()
     answered: AnswerCheck = AnswerCheck()
+    gold_added_ms: tuple[int, ...] = ()
+    """When each gold row joined the gold set (for its age and how much predates the last drift)."""
+
+
+@dataclass(frozen=True)
+class CategoryReview:
+    """People against the teacher in one category (the teacher's answer's): its measured error rate."""
+
+    category: str
+    reviewed: int
+    disagreed: int
+
+    @property
+    def teacher_error_rate(self) -> float:
+        return self.disagreed / self.reviewed if self.reviewed else 0.0
+
+
+@dataclass(frozen=True)
+class GoldAge:
+    """How old the gold set is, and how much of it predates the last drift alarm."""
+
+    rows: int = 0
+    median_age_days: float | None = None
+    oldest_age_days: float | None = None
+    last_drift_ms: int | None = None
+    before_drift: int = 0
+
+    @property
+    def share_before_drift(self) -> float | None:
+        return self.before_drift / self.rows if self.rows and self.last_drift_ms is not None else None
+
+
+@dataclass(frozen=True)
+class ReviewStats:
+    """What people did in the review queue, and what it cost."""
+
+    decisions: int = 0
+    reviewed: int = 0
+    """Items people labelled (accept, correct, promote to gold): what is paid for."""
+    by_decision: Mapping[str, int] = field(default_factory=dict)
+    per_hour: float | None = None
+    """Decisions per hour between the first and the last one (``None`` for fewer than two)."""
+    last_hour: int = 0
+    backlog: int | None = None
+    cost_per_item_usd: float = 0.0
+    cost_usd: float = 0.0
+    categories: tuple[CategoryReview, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +142,10 @@ class ReportInputs:
     counters: Mapping[str, float] = field(default_factory=dict)
     kafka_read: bool = True
     generated_at_ms: int = field(default_factory=now_ms)
+    reviewed: tuple[ReviewDecision, ...] = ()
+    """People's decisions on the task's review items (``distill.reviewed``)."""
+    review_backlog: int | None = None
+    """Open items in the review queue, where this host has the queue (``None``: unknown here)."""
 
 
 @dataclass(frozen=True)
@@ -246,3 +297,5 @@ class TaskReport:
     decision: Decision
     counters: Mapping[str, float]
     notes: tuple[str, ...] = ()
+    review: ReviewStats = ReviewStats()
+    gold_age: GoldAge = GoldAge()

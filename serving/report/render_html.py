@@ -15,7 +15,7 @@ from html import escape
 from serving.report.fmt import count, months, pct, usd
 from serving.report.model import TaskReport
 from serving.report.svg import HLine, Marker, Series, line_chart
-from serving.report.text import gold_line, share_line
+from serving.report.text import gold_line, review_cost_line, review_line, share_line
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1080px;color:#1d2733;padding:0 1rem}
@@ -136,6 +136,7 @@ def _money_table(r: TaskReport) -> str:
         [f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"])],
         ["eval build", usd(r.one_time_usd["eval_build"])],
         ["data curation", usd(r.one_time_usd["data_curation"])],
+        [escape(review_cost_line(r)), usd(r.one_time_usd["human_review"])],
         ["<b>one-time total</b>", f"<b>{usd(sum(r.one_time_usd.values()))}</b>"],
     ]
     if e is None or r.volume_needed is None:
@@ -167,7 +168,7 @@ def task_section(r: TaskReport) -> str:
         for row in r.decision.rows])
     facts = (f"<p>{escape(share_line(r)).replace(chr(10), '<br>')}; {count(r.share.routed_events)} routed "
              f"events.<br>Drift: {r.drift.alarms} alarms in {r.drift.episodes} episodes over "
-             f"{count(r.drift.events_seen)} events.<br>{escape(gold_line(r))}.</p>")
+             f"{count(r.drift.events_seen)} events.<br>{escape(gold_line(r))}.<br>{escape(review_line(r))}.</p>")
     notes = "".join(f'<p class="notes">{escape(n)}</p>' for n in r.notes)
     return (f'<section id="task-{escape(r.task)}"><h2>{escape(r.task)}</h2>'
             f'<div class="verdict v-{r.decision.verdict}">{escape(r.decision.headline)}</div>{_figures(r)}'

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from serving.report.fmt import count, months, pct, usd
 from serving.report.model import CategoryRow, TaskReport
-from serving.report.text import gold_line, share_line
+from serving.report.text import gold_line, review_cost_line, review_line, share_line
 
 VERDICT_STYLE = {"specialise": "bold green", "route_only": "bold yellow"}
 RESULT = {True: Text("pass", style="green"), False: Text("FAIL", style="bold red"), None: Text("n/a", style="dim")}
@@ -33,6 +33,7 @@ def _money(r: TaskReport) -> Table:
     t.add_row(f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"]))
     t.add_row("eval build", usd(r.one_time_usd["eval_build"]))
     t.add_row("data curation", usd(r.one_time_usd["data_curation"]))
+    t.add_row(review_cost_line(r), usd(r.one_time_usd["human_review"]))
     if e is None:
         t.add_row(Text("one-time total", style="bold"),
                   Text(usd(sum(r.one_time_usd.values())), style="bold"), end_section=True)
@@ -87,6 +88,7 @@ def _facts(r: TaskReport) -> Text:
         f"drift: {d.alarms} alarms in {d.episodes} episodes over {count(d.events_seen)} events"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(d.by_signal.items()))})" if d.by_signal else ""),
         gold_line(r),
+        review_line(r),
     ]
     if r.agreement:
         last = r.agreement[-1]

@@ -30,4 +30,31 @@ def gold_line(r: TaskReport) -> str:
                  f"{pct(g.student_accuracy)}; {g.method}, {g.n} rows)")
     elif ev.candidate_accuracy is not None:
         line += "; no routed figures in this adapter event"
+    age = r.gold_age
+    if age.rows and age.median_age_days is not None and age.oldest_age_days is not None:
+        line += f"; gold age median {age.median_age_days:.1f} d, oldest {age.oldest_age_days:.1f} d"
+        if age.share_before_drift is not None:
+            line += f", {pct(age.share_before_drift)} of it predates the last drift alarm"
+    return line
+
+
+def review_cost_line(r: TaskReport) -> str:
+    """The break-even's human review row: measured items times the configured price per item."""
+    v = r.review
+    return f"human review ({v.reviewed} items x ${v.cost_per_item_usd:.2f})"
+
+
+def review_line(r: TaskReport) -> str:
+    """People in the loop: throughput, backlog, and the teacher's error rate where people disagreed most."""
+    v = r.review
+    if not v.decisions:
+        backlog = "unknown here" if v.backlog is None else str(v.backlog)
+        return f"review: no decisions yet; backlog {backlog}"
+    pace = f"{v.per_hour:.1f}/h overall" if v.per_hour is not None else "one decision"
+    backlog = "unknown here (no queue on this host)" if v.backlog is None else f"{v.backlog} open"
+    line = f"review: {v.decisions} decisions ({v.reviewed} labelled), {pace}, {v.last_hour} in the last hour; backlog {backlog}"
+    worst = [c for c in v.categories if c.disagreed][:3]
+    if worst:
+        line += "; teacher error rate as people found it: " + ", ".join(
+            f"{c.category} {pct(c.teacher_error_rate)} of {c.reviewed}" for c in worst)
     return line

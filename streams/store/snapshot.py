@@ -3,6 +3,13 @@
 Both are Parquet files written by DuckDB in a fixed order, then stored under
 their SHA-256, so the same data always has the same URI and the same job id: a
 repeated trigger on unchanged data never starts a second job.
+
+People outrank the teacher: when a ``human`` example (a review decision, see
+:mod:`streams.reviewed`) exists for an input, every other example whose input
+normalises alike (:func:`streams.dedupe.normalise`, digits masked for
+classification) is left out of the snapshot, so the student never learns the
+teacher's label for an input a person labelled. Only exports of a store with
+human examples pay for that scan.
 """
 
 from __future__ import annotations
@@ -11,9 +18,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
+
 from distillery.artifacts import ArtifactStore
 from distillery.events import TrainJob, TrainReason
+from streams.dedupe import normalise
 from streams.store.db import TaskStore
+
+KEPT = "examples_kept"
+"""The view the snapshot is exported from: every example a human label does not outrank."""
 
 
 @dataclass(frozen=True)
@@ -29,16 +43,39 @@ def job_id_for(task: str, snapshot_sha256: str) -> str:
     return f"{task}-{snapshot_sha256[:16]}"
 
 
+def outranked(con: duckdb.DuckDBPyConnection, *, mask_digits: bool = True) -> list[str]:
+    """Event ids of non-human examples whose input a human example has labelled (alike once normalised)."""
+    human = {normalise(text or "", mask_digits=mask_digits)
+             for (text,) in con.execute("SELECT input FROM examples WHERE source = 'human'").fetchall()}
+    if not human:
+        return []
+    rows = con.execute("SELECT event_id, input FROM examples WHERE source <> 'human'").fetchall()
+    return [event_id for event_id, text in rows if normalise(text or "", mask_digits=mask_digits) in human]
+
+
+def _keep_view(con: duckdb.DuckDBPyConnection, *, mask_digits: bool) -> None:
+    """(Re)create the ``examples_kept`` view: examples minus those a human label outranks."""
+    dropped = pa.table({"event_id": pa.array(outranked(con, mask_digits=mask_digits), pa.string())})  # noqa: F841
+    con.execute("CREATE OR REPLACE TEMP TABLE examples_outranked AS SELECT event_id FROM dropped")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {KEPT} AS SELECT * FROM examples x WHERE source = 'human' "
+                "OR NOT EXISTS (SELECT 1 FROM examples_outranked o WHERE o.event_id = x.event_id)")
+
+
 def export(store: TaskStore, artifacts: ArtifactStore, task: str, *, reason: TrainReason,
-           drift_id: str | None = None) -> Snapshot:
-    """Write the snapshot and gold set, record the job in the store, and return it."""
+           drift_id: str | None = None, mask_digits: bool = True) -> Snapshot:
+    """Write the snapshot and gold set, record the job in the store, and return it.
+
+    ``mask_digits``: how inputs are compared when a human label outranks the
+    teacher's (True for classification, as the deduper does).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         train = Path(tmp) / "snapshot.parquet"
         gold = Path(tmp) / "gold.parquet"
         with store.connect() as con:
+            _keep_view(con, mask_digits=mask_digits)
             con.execute(
                 "COPY (SELECT event_id, input, label, category, source, teacher_confidence, split "
-                "FROM examples ORDER BY event_id) TO ? (FORMAT parquet)",
+                f"FROM {KEPT} ORDER BY event_id, source) TO ? (FORMAT parquet)",
                 [str(train)],
             )
             con.execute(
@@ -47,7 +84,7 @@ def export(store: TaskStore, artifacts: ArtifactStore, task: str, *, reason: Tra
                 [str(gold)],
             )
             counts = con.execute(
-                "SELECT count(*) FILTER (WHERE split = 'train'), count(*) FILTER (WHERE split = 'eval') FROM examples"
+                f"SELECT count(*) FILTER (WHERE split = 'train'), count(*) FILTER (WHERE split = 'eval') FROM {KEPT}"
             ).fetchone()
         n_train, n_eval = (int(counts[0]), int(counts[1])) if counts else (0, 0)
         uri, digest = artifacts.put_file(train, f"snapshots/{task}", suffix=".parquet")

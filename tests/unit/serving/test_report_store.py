@@ -239,7 +239,7 @@ def test_report_command_writes_json_and_html(settings_factory, tmp_path: Path) -
                           "router_threshold": None, "adapter_id": None}
     assert t["verdict"] == "no_eval" and t["breaks_even"] is True
     assert t["one_time_usd"] == {"labelling": pytest.approx(0.06), "training": 0.0, "eval_build": 2000.0,
-                                 "data_curation": 1500.0}
+                                 "data_curation": 1500.0, "human_review": 0.0}
     assert t["agreement"][0] == {"window_id": 100, "n": 3, "agreed": 2, "start_ms": 100 * 900_000,
                                  "rate": pytest.approx(2 / 3)}
     assert html.read_text().count("<svg") == 2

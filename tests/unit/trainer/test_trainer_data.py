@@ -44,6 +44,14 @@ def test_snapshot_splits_train_from_held_out(tmp_path: Path) -> None:
     assert snap.train[1] == Example("e3", "STARBUCKS #3", "coffee_shops", "coffee_shops")
 
 
+def test_human_training_rows_count_human_weight_times(tmp_path: Path) -> None:
+    rows = _rows(3, 1)
+    rows["source"] = ["teacher", "human", "teacher", "human"]
+    snap = read_snapshot(_write(tmp_path / "s.parquet", rows), min_train_examples=3, human_weight=3)
+    assert [e.event_id for e in snap.train] == ["e0", "e1", "e1", "e1", "e2"]
+    assert [e.event_id for e in snap.held_out] == ["e3"]  # held-out rows are never repeated
+
+
 def test_too_small_a_snapshot_names_the_setting(tmp_path: Path) -> None:
     path = _write(tmp_path / "s.parquet", _rows(3, 10))
     with pytest.raises(TrainingError, match=r"3 usable training row.*retrain\.min_train_examples=4"):

@@ -51,3 +51,27 @@ def test_the_monitors_read_it_as_an_artifact_error_they_log_and_skip(no_backend:
 
     with pytest.raises(ArtifactError, match="pip install distillery_no_such_backend"):
         read_vocabulary(job(no_backend), tmp_path)
+
+
+def test_the_gate_refuses_to_judge_on_gold_without_a_category_now_common(settings_factory, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from distillery.artifacts import ArtifactStore
+
+    settings: Settings = settings_factory()
+    n = max(100, settings.task("transactions").retrain.min_train_examples)
+    cats = ["fuel"] * (n * 7 // 10) + ["ev_charging"] * (n - n * 7 // 10)
+    snap = tmp_path / "snap.parquet"
+    pq.write_table(pa.table({"event_id": [f"e{i}" for i in range(n)], "input": [f"SHELL {i}" for i in range(n)],
+                             "label": cats, "category": cats, "split": ["train"] * n}), snap)
+    gold = tmp_path / "gold.parquet"
+    pq.write_table(pa.table({"gold_id": [f"g{i}" for i in range(30)], "input": [f"BP {i}" for i in range(30)],
+                             "label": ["fuel"] * 30, "category": ["fuel"] * 30, "teacher_label": ["fuel"] * 30}), gold)
+    store = ArtifactStore(settings.artifact_root)
+    uri, digest = store.put_file(snap, "snapshots/transactions", suffix=".parquet")
+    gold_uri, _ = store.put_file(gold, "gold/transactions", suffix=".parquet")
+    verdict = run_job(TrainJob(task="transactions", job_id="j-2", snapshot_uri=uri, snapshot_sha256=digest,
+                               gold_uri=gold_uri), settings, progress=False)
+    assert isinstance(verdict, AdapterRejected) and verdict.failed_rules == ["gold_coverage"]
+    assert verdict.reason.startswith("the gold set (30 rows) has no row of ev_charging (30% of the training snapshot)")
