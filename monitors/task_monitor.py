@@ -58,6 +58,7 @@ from distillery.events import (
 )
 from monitors.alarm import AlarmGate, Position, build_drift_event
 from monitors.answers import answers_agree, category_of
+from monitors.reference import Reference
 from monitors.signals import (
     CHAR_CLASSES,
     Agreement,
@@ -72,8 +73,6 @@ from monitors.signals import (
     UnseenTokenShare,
     char_class_shares,
 )
-
-from monitors.reference import Reference
 
 STATE_FORMAT = 2
 """Version of :meth:`TaskMonitor.state_dict`'s layout."""

@@ -110,19 +110,21 @@ class NewCategory(Signal):
         hits = [k for k, c in rare.items()
                 if c / n - shares.get(k, 0.0) >= self.min_share
                 and poisson_sf(c, n * (floor + shares.get(k, 0.0))) < self.p_value]
-        if not hits and pooled / n - pooled_ref >= self.min_share \
-                and poisson_sf(pooled, n * (floor + pooled_ref)) < self.p_value:
-            hits = [k for k, c in rare.items() if c / n >= floor]
-        if not hits:
+        pooled_pass = (pooled / n - pooled_ref >= self.min_share
+                       and poisson_sf(pooled, n * (floor + pooled_ref)) < self.p_value)
+        if not hits and not pooled_pass:
             self._misses += 1
             if self._misses >= self.return_windows:
                 self.named = set()
             return False
         self._misses = 0
-        fresh = set(hits) - self.named
+        group = [k for k, c in rare.items() if c / n - shares.get(k, 0.0) >= floor] if pooled_pass else []
+        # a pooled pass opens an episode naming the group; later, only a category passing alone is news
+        fresh = set(hits) - self.named if self.named else set(hits) | set(group)
         if not fresh:
             return False
         self.named |= fresh
+        hits = sorted(set(hits) | set(group))
         order = sorted(hits, key=lambda k: (-rare[k], k))
         self._detail = {
             "reference": self.reference_source,
