@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 
 from distillery.events import AdapterControl, AdapterPublished, DriftEvent, GateMetrics, ModelScores
 from monitors.alarm import Position
@@ -28,7 +29,7 @@ def _adapter(i: int, task: str = TASK) -> AdapterPublished:
                             metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0)))
 
 
-def _snapshot(seed: int, cats: list[str], weights: list[float], n: int) -> list[dict[str, str]]:
+def _snapshot(seed: int, cats: Sequence[str], weights: Sequence[float], n: int) -> list[dict[str, str]]:
     rng = random.Random(seed)
     return [{"input": f"order {c}", "category": c, "split": "train" if i % 5 else "eval"}
             for i, c in enumerate(rng.choices(cats, weights, k=n))]
