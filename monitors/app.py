@@ -80,6 +80,7 @@ from monitors.answers import answers_agree, category_of
 from monitors.checkpoint import CheckpointStore
 from monitors.metrics import Ops, TaskStats
 from monitors.reference import Reference, reference_from_rows
+from monitors.signals import CategoryMix, NewCategory
 from monitors.task_monitor import _SAMPLED_SOURCES, _TEACHER_SOURCES, TaskMonitor
 from monitors.web import Served, serve
 from streams.redact import Redactor
@@ -116,6 +117,20 @@ def group_id(settings: Settings) -> str:
 def partition_of(task: str, partitions: int) -> int:
     """The partition the default (murmur2) partitioner gives a task's records."""
     return (murmur2(task.encode()) & 0x7FFFFFFF) % partitions
+
+
+def new_monitor(task: str, settings: Settings) -> TaskMonitor:
+    """A task's monitor as this deployment configures it (``[monitors]`` and ``[monitors.drift]``)."""
+    d = settings.monitors.drift
+    return TaskMonitor(
+        task,
+        cooldown_events=settings.monitors.alarm_cooldown_events,
+        unseen_warmup=d.unseen_warmup,
+        category_mix=CategoryMix(warmup_min=d.warmup_min, warmup_per_category=d.warmup_per_category,
+                                 warmup_max=d.warmup_max, window_s=d.window_s, min_window=d.min_window),
+        new_category=NewCategory(floor=d.new_category_floor, min_share=d.new_category_min_share,
+                                 window_s=d.window_s, min_window=d.min_window),
+    )
 
 
 def read_reference(adapter: AdapterPublished, job: TrainJob | None, workdir: Path) -> Reference:
@@ -188,7 +203,7 @@ class MonitorsWorker:
                 log.info("task %s: restored detectors from the checkpoint of %s", name,
                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.saved_ms / 1000)))
             else:
-                monitor = TaskMonitor(name, cooldown_events=conf.alarm_cooldown_events)
+                monitor = new_monitor(name, self.settings)
                 stats = TaskStats(name, bucket=conf.chart_bucket_events, points=conf.chart_points)
             spec = self.settings.tasks.get(name)
             if spec is not None:

@@ -98,16 +98,19 @@ class TaskMonitor:
         Observations of a signal without a firing that end its alarm (see :class:`AlarmGate`).
     vocabulary
         A vocabulary to start the unseen-token share from (else it warms up on live inputs).
+    unseen_warmup
+        Inputs whose words form the provisional vocabulary before any adapter.
     category_mix, new_category
-        The category signals, when not the defaults (a test's, a bench's).
+        The category signals, when not the defaults (configured ones, a bench's).
     """
 
     def __init__(self, task: str, *, cooldown_events: int = 2000, vocabulary: Iterable[str] = (),
-                 category_mix: CategoryMix | None = None, new_category: NewCategory | None = None) -> None:
+                 unseen_warmup: int = 300, category_mix: CategoryMix | None = None,
+                 new_category: NewCategory | None = None) -> None:
         self.task = task
         self.input_length = InputLength()
         self.char_shares = tuple(CharClassShare(c) for c in CHAR_CLASSES)
-        self.unseen_tokens = UnseenTokenShare(vocabulary)
+        self.unseen_tokens = UnseenTokenShare(vocabulary, warmup=unseen_warmup)
         self.category_mix = category_mix or CategoryMix()
         self.new_category = new_category or NewCategory()
         self.confidence = Confidence()
