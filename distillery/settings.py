@@ -76,13 +76,14 @@ class DriftSettings(Section):
     warmup_min: Annotated[int, Field(ge=1)] = Field(
         default=200, description="Answers a provisional (pre-adapter) category reference needs at least.")
     warmup_per_category: Annotated[int, Field(ge=1)] = Field(
-        default=8, description="Answers per category seen that the warm-up waits for (77 categories: 616).")
+        default=6, description="Answers per category seen that the warm-up waits for (77 categories: 462).")
     warmup_max: Annotated[int, Field(ge=1)] = Field(
-        default=800, description="Answers after which the warm-up ends whatever the categories.")
+        default=600, description="Answers after which the warm-up ends whatever the categories.")
     unseen_warmup: Annotated[int, Field(ge=1)] = Field(
         default=300, description="Inputs whose words form the provisional vocabulary before any adapter.")
     window_s: Annotated[float, Field(ge=0)] = Field(
-        default=3600.0, description="Event time that closes a category window at low volume (0: by count only).")
+        default=86_400.0,
+        description="Event time that closes a category window at low volume (0: by count only); a day by default.")
     min_window: Annotated[int, Field(ge=2)] = Field(
         default=30, description="Fewest answers a window closed by time holds.")
     new_category_floor: Annotated[float, Field(gt=0, lt=1)] = Field(

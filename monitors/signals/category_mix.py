@@ -19,8 +19,12 @@ per reference and window size, seeded: a reference sample and a window both
 drawn from the reference mix, so the reference's own sampling noise (a 500
 example snapshot is a noisy mix) is part of what counts as normal. The window's
 statistic, standardised by that simulated mean and spread, feeds a one-sided
-CUSUM ``S = max(0, S + z - delta)`` that fires at ``threshold``: a moderate
-shift builds up over a few windows, stationary noise is eaten by ``delta``.
+CUSUM ``S = max(0, S + z - delta - 2 * bias)`` that fires at ``threshold``: a
+moderate shift builds up over a few windows, stationary noise is eaten by
+``delta``, each window's ``z`` is capped at 6 so that one freak window (the
+statistic's tail is heavy with few categories) cannot fire alone, and ``bias`` (:func:`simulate_null`) allows for a reference whose own
+sampling noise stays in every comparison: a snapshot of 500 answers over 77
+categories needs a larger move than one of 5,000.
 
 A firing opens an episode: the signal stays quiet while the mix stays moved
 and the episode ends when traffic returns (``return_windows`` windows in a row
@@ -69,6 +73,9 @@ UNSEEN = "__unseen__"
 _SMOOTH = 0.5
 """Pseudo-count per category, so a category new to the reference has a finite expectation."""
 
+_Z_CAP = 6.0
+"""Most evidence one window adds to the CUSUM: at the default threshold, a firing takes two windows."""
+
 
 def window_for(categories: int) -> int:
     """Answers per window for a reference with this many categories: 3 per category, 100 to 400.
@@ -108,24 +115,35 @@ def freeman_tukey(window: Mapping[str, int], reference: Mapping[str, float]) -> 
 
 
 def simulate_null(reference: Mapping[str, float], n: int, *, sims: int = 400,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """Mean and spread of :func:`freeman_tukey` (and mean distance) when nothing changed, simulated.
+                  seed: int = 0) -> tuple[float, float, float, float]:
+    """The yardstick of :func:`freeman_tukey` when nothing changed, simulated (seeded).
 
-    Both a reference sample of the reference's size and a window of ``n`` are
-    drawn from the (smoothed) reference mix, so the reference's own noise
-    counts as normal. Seeded: the same reference gives the same yardstick.
+    Reference samples of the reference's size and windows of ``n`` are drawn
+    from the (smoothed) reference mix, ``sims // 20`` references with 20
+    windows each. Returns the statistic's mean and spread, the mean distance,
+    and the reference's *bias*: how far, in spreads, the expected statistic of
+    one reference sample strays from the mean (the spread between references
+    of their own mean statistic). One reference is compared with every window,
+    so its noise does not average out over windows: the CUSUM's allowance grows
+    by that bias, which is large for a small reference of many categories and
+    negligible for a large one.
     """
     counts = np.array([*reference.values(), 0.0], dtype=float)
     total = int(round(counts.sum()))
     k = len(counts)
     p = (counts + _SMOOTH) / (counts.sum() + _SMOOTH * k)
     rng = np.random.default_rng(seed)
-    ref = rng.multinomial(max(total, 1), p, size=sims).astype(float)
-    win = rng.multinomial(n, p, size=sims).astype(float)
+    refs, per = max(sims // 20, 2), 20
+    ref = np.repeat(rng.multinomial(max(total, 1), p, size=refs).astype(float), per, axis=0)
+    win = rng.multinomial(n, p, size=refs * per).astype(float)
     p_star = (ref + _SMOOTH) / (ref.sum(axis=1, keepdims=True) + _SMOOTH * k)
     stat = 4.0 * ((np.sqrt(win) - np.sqrt(n * p_star)) ** 2).sum(axis=1)
     tv = np.abs(win / n - p_star).sum(axis=1) / 2.0
-    return float(stat.mean()), float(stat.std(ddof=1)), float(tv.mean())
+    sd = float(stat.std(ddof=1))
+    by_ref = stat.reshape(refs, per)
+    within = float(by_ref.var(axis=1, ddof=1).mean())
+    between = max(float(by_ref.mean(axis=1).var(ddof=1)) - within / per, 0.0)
+    return float(stat.mean()), sd, float(tv.mean()), math.sqrt(between) / max(sd, 1e-9)
 
 
 class CategoryMix(Signal):
@@ -159,13 +177,13 @@ class CategoryMix(Signal):
         self,
         *,
         window: int | None = None,
-        window_s: float = 3600.0,
+        window_s: float = 86_400.0,
         min_window: int = 30,
         delta: float = 1.0,
         threshold: float = 8.0,
         warmup_min: int = 200,
-        warmup_per_category: int = 8,
-        warmup_max: int = 800,
+        warmup_per_category: int = 6,
+        warmup_max: int = 600,
         max_reference: int = 5000,
         return_windows: int = 5,
         max_categories: int = 1000,
@@ -201,7 +219,7 @@ class CategoryMix(Signal):
         self._reference: dict[str, float] = {}
         self._warm: dict[str, int] = {}
         self._windows: CountWindow | None = None
-        self._null: dict[int, tuple[float, float, float]] = {}
+        self._null: dict[int, tuple[float, float, float, float]] = {}
         self._null_total = 0.0
         self._run: dict[str, int] = {}
         self._quiet = 0
@@ -260,7 +278,7 @@ class CategoryMix(Signal):
         if n >= self.warmup_max or (n >= self.warmup_min and n >= self.warmup_per_category * len(warm)):
             self.set_reference(warm, source="warm-up")
 
-    def _yardstick(self, n: int) -> tuple[float, float, float]:
+    def _yardstick(self, n: int) -> tuple[float, float, float, float]:
         null = self._null.get(n)
         if null is None:
             null = self._null[n] = simulate_null(self._reference, n, sims=self.sims)
@@ -269,14 +287,15 @@ class CategoryMix(Signal):
     def _test(self, counts: dict[str, int]) -> bool:
         stat, tv, n = freeman_tukey(counts, self._reference)
         self._last_tv = tv
-        mean, sd, _ = self._yardstick(n)
+        mean, sd, _, bias = self._yardstick(n)
         z = (stat - mean) / max(sd, 1e-9)
         if self.alarmed:
             self._quiet = self._quiet + 1 if z <= 1.0 else 0
             if self._quiet >= self.return_windows:
                 self._restart_episode()
             return False
-        self.cusum = max(0.0, self.cusum + z - self.delta)
+        # one freak window (the statistic's tail is heavy with few categories) cannot fire alone
+        self.cusum = max(0.0, self.cusum + min(z, _Z_CAP) - self.delta - 2.0 * bias)
         if self.cusum == 0.0:
             self._run = {}
             self._absorb(counts)

@@ -5,12 +5,14 @@ that now takes a real share of traffic. :class:`CategoryMix` finds it too, but
 spread over a whole mix's statistic; this signal tests it directly, per
 tumbling window (``window`` answers, or ``window_s`` of event time): a
 category below the floor in the reference, counted ``c`` times in a window of
-``n``, fires when ``c`` is beyond what Poisson noise around
-``n * (floor + its reference share)`` explains at ``p_value`` and its share
-has grown by at least ``min_share``; the same test on all such categories
-pooled catches several arriving together, each too small alone (ten held-back
-intents at 2.5% each). The floor is what a small reference's noise cannot
-pretend: with 500 examples a 0.5% category is easily counted as absent.
+``n``, fires when ``c`` is beyond what Poisson noise around ``n`` times an
+upper bound of its true share explains at ``p_value`` and its share has grown
+by at least ``min_share``. The bound is its reference share plus ``floor``
+plus three standard errors of that share: with 500 examples a 0.5% category
+is easily counted as absent, and a small reference must not make it news.
+The same test on all such categories pooled (plus the Good-Turing estimate
+of the mass the reference never saw: its singletons' share) catches several
+arriving together, each too small alone (ten held-back intents at 2.5% each).
 
 A firing names the categories (share in the reference and in the window).
 Until the episode ends (``return_windows`` windows in a row without a pass,
@@ -32,6 +34,7 @@ named yet: new categories arriving one at a time are each reported.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -62,7 +65,7 @@ class NewCategory(Signal):
     scale: ClassVar[SeverityScale] = SeverityScale(warning=0.05, critical=0.15, worse="up")
 
     def __init__(self, *, floor: float = 0.01, min_share: float = 0.03, p_value: float = 1e-9, window: int = 200,
-                 window_s: float = 3600.0, min_window: int = 30, return_windows: int = 3) -> None:
+                 window_s: float = 86_400.0, min_window: int = 30, return_windows: int = 3) -> None:
         if not 0.0 < floor < 1.0 or not 0.0 < min_share < 1.0 or not 0.0 < p_value < 1.0:
             raise ConfigError(f"new_category floor, min_share and p_value must be in (0, 1), got {floor!r}, "
                               f"{min_share!r} and {p_value!r}")
@@ -77,6 +80,8 @@ class NewCategory(Signal):
         self.reference_source = "none"
         self.named: set[str] = set()
         self._shares: dict[str, float] | None = None
+        self._total = 0.0
+        self._unseen = 0.0
         self._misses = 0
         self._level: float | None = None
         self._fired = False
@@ -86,6 +91,9 @@ class NewCategory(Signal):
         """Test against this mix from now on; ends any episode."""
         total = sum(v for v in counts.values() if v > 0)
         self._shares = {k: v / total for k, v in counts.items() if v > 0} if total else {}
+        self._total = float(total)
+        # Good-Turing: the mass of categories a sample this size has not seen is about its singletons' share
+        self._unseen = sum(1 for v in counts.values() if 0 < v <= 1) / total if total else 1.0
         self.reference_source = source
         self.named = set()
         self._misses = 0
@@ -109,9 +117,9 @@ class NewCategory(Signal):
         self._level = pooled / n
         hits = [k for k, c in rare.items()
                 if c / n - shares.get(k, 0.0) >= self.min_share
-                and poisson_sf(c, n * (floor + shares.get(k, 0.0))) < self.p_value]
+                and poisson_sf(c, n * self._bound(shares.get(k, 0.0))) < self.p_value]
         pooled_pass = (pooled / n - pooled_ref >= self.min_share
-                       and poisson_sf(pooled, n * (floor + pooled_ref)) < self.p_value)
+                       and poisson_sf(pooled, n * (self._bound(pooled_ref) + self._unseen)) < self.p_value)
         if not hits and not pooled_pass:
             self._misses += 1
             if self._misses >= self.return_windows:
@@ -135,6 +143,11 @@ class NewCategory(Signal):
         self.last_change = Change(before=pooled_ref, after=pooled / n, at=self.events_seen)
         self._fired = True
         return True
+
+    def _bound(self, share: float) -> float:
+        """A generous upper bound of the true share behind a reference share: floor plus 3 standard errors."""
+        total = max(self._total, 1.0)
+        return share + self.floor + 3.0 * math.sqrt(max(share, 1.0 / total) / total)
 
     @property
     def drift_detected(self) -> bool:
