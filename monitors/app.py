@@ -26,9 +26,11 @@ References: the adapter records are folded by each task's monitor with the
 contract's adapter book (the rules every serving subscriber follows), and
 when the adapter that serves changes (a publish, a pin, a rollback; or the
 history replayed at a first start), the snapshot it was trained on and its
-gold set (Parquet in the artifact store; the snapshot checked against the
-SHA-256 its ``TrainJob`` named) become the reference of the category-mix,
-new-category and unseen-token signals (:mod:`monitors.reference`). Loaded once
+(Parquet in the artifact store, checked against the SHA-256 its ``TrainJob``
+named) becomes the reference of the unseen-token signal, and the answer mix of
+the traffic it was trained on (or, where this worker did not see that
+traffic, the snapshot's labels) that of the category-mix and new-category
+signals (:mod:`monitors.reference`). Loaded once
 per processed batch, so replaying a long history reads only the adapter that
 serves at its end. The snapshot, not the task's DuckDB file, because the file
 is local to the streams worker that owns the task while the artifact store is
@@ -134,7 +136,7 @@ def new_monitor(task: str, settings: Settings) -> TaskMonitor:
 
 
 def read_reference(adapter: AdapterPublished, job: TrainJob | None, workdir: Path) -> Reference:
-    """The reference of an adapter: its training snapshot and gold set, fetched (the snapshot checksum-checked).
+    """The reference of an adapter: its training snapshot, fetched and (its train job known) checksum-checked.
 
     The snapshot is the adapter's own ``snapshot_uri``, else its train job's;
     its SHA-256 is checked when the train job that named it is known.
@@ -148,11 +150,7 @@ def read_reference(adapter: AdapterPublished, job: TrainJob | None, workdir: Pat
         names = pq.read_schema(path).names
         snapshot = pq.read_table(path, columns=[c for c in ("input", "label", "category", "split")
                                                 if c in names]).to_pylist()
-        gold: list[dict[str, Any]] = []
-        if job is not None and job.gold_uri:
-            gold_path = fetch(job.gold_uri, Path(tmp) / "gold.parquet")
-            gold = pq.read_table(gold_path, columns=["input"]).to_pylist()
-    return reference_from_rows(f"adapter {adapter.adapter_id}", snapshot, gold)
+    return reference_from_rows(f"adapter {adapter.adapter_id}", snapshot)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -344,8 +342,8 @@ class MonitorsWorker:
                 continue
             monitor.set_reference(ref, adapter_id=adapter.adapter_id)
             self.dirty.add(name)
-            log.info("task %s: drift reference is now adapter %s (%d labelled examples, %d words, %d held out)",
-                     name, adapter.adapter_id, sum(ref.labels.values()), len(ref.vocabulary), len(ref.held_out))
+            log.info("task %s: drift reference is now adapter %s (answer mix: %s; %d words)", name,
+                     adapter.adapter_id, monitor.category_mix.reference_source, len(ref.vocabulary))
         self.pending_references.clear()
 
     # ------------------------------------------------------- checkpoints

@@ -1,19 +1,21 @@
 """What live traffic is compared with: the serving adapter's training data.
 
 An adapter was trained on one snapshot (Parquet: ``input``, ``label``,
-``category``, ``split``, ...) and judged on a gold set. Its reference is the
-mix of labels it learned (every split: the evaluation split is the same
-traffic), the vocabulary of its ``train`` inputs, and the inputs it never
-trained on (the evaluation split, then the gold set) to measure how many
-unseen words in-distribution traffic has. Pure: the monitors worker reads the
-tables (:func:`monitors.app.read_reference`) and hands the rows here.
+``category``, ``split``, ...). Its reference is the vocabulary of its
+``train`` inputs and the mix of labels it learned (every split). The label
+counts are a biased sample of the traffic (the streams worker skips duplicate
+inputs and oversamples uncertain answers and the time after a drift), so the
+monitor compares the answer mix with the traffic the adapter's training window
+saw where it observed it, and falls back on these counts only where it did not
+(:meth:`monitors.task_monitor.TaskMonitor.set_reference`). Pure: the monitors
+worker reads the table (:func:`monitors.app.read_reference`) and hands the rows here.
 
 >>> rows = [{"input": "SQ *BLUE BOTTLE", "category": "Coffee_Shops", "split": "train"},
 ...         {"input": "SHELL OIL 123", "category": "fuel", "split": "train"},
 ...         {"input": "BLUE BOTTLE SF", "category": "coffee_shops", "split": "eval"}]
->>> ref = reference_from_rows("adapter a1", rows, [{"input": "CHEVRON 9", "category": "fuel"}])
->>> ref.labels, sorted(ref.vocabulary), ref.held_out
-({'coffee_shops': 2, 'fuel': 1}, ['blue', 'bottle', 'oil', 'shell', 'sq'], ['BLUE BOTTLE SF', 'CHEVRON 9'])
+>>> ref = reference_from_rows("adapter a1", rows)
+>>> ref.labels, sorted(ref.vocabulary)
+({'coffee_shops': 2, 'fuel': 1}, ['blue', 'bottle', 'oil', 'shell', 'sq'])
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ from typing import Any
 
 from monitors.answers import category_of
 from monitors.signals import vocabulary_of
-
-HELD_OUT_KEPT = 2000
-"""Held-out inputs kept to prime the unseen-token detector (its window holds fewer)."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +38,17 @@ class Reference:
     """Training examples per category (normalised as live answers are)."""
     vocabulary: frozenset[str]
     """Tokens of the training inputs."""
-    held_out: list[str]
-    """Inputs the adapter did not train on (evaluation split, gold set)."""
 
 
-def reference_from_rows(source: str, snapshot: Iterable[Mapping[str, Any]],
-                        gold: Iterable[Mapping[str, Any]] = ()) -> Reference:
-    """The reference of an adapter trained on ``snapshot`` and judged on ``gold`` (rows as dicts)."""
+def reference_from_rows(source: str, snapshot: Iterable[Mapping[str, Any]]) -> Reference:
+    """The reference of an adapter trained on ``snapshot`` (rows as dicts)."""
     labels: dict[str, int] = {}
     train: list[str] = []
-    held_out: list[str] = []
     for row in snapshot:
-        text = row.get("input")
         cat = category_of(row.get("category") or row.get("label"))
         if cat is not None:
             labels[cat] = labels.get(cat, 0) + 1
-        if isinstance(text, str) and text:
-            (train if row.get("split") == "train" else held_out).append(text)
-    held_out += [r["input"] for r in gold if isinstance(r.get("input"), str) and r["input"]]
-    return Reference(source=source, labels=labels, vocabulary=vocabulary_of(train),
-                     held_out=held_out[:HELD_OUT_KEPT])
+        text = row.get("input")
+        if isinstance(text, str) and text and row.get("split") == "train":
+            train.append(text)
+    return Reference(source=source, labels=labels, vocabulary=vocabulary_of(train))

@@ -151,24 +151,41 @@ class TaskMonitor:
         self.unseen_tokens.set_vocabulary(vocabulary, source=source)
         self.gate.end("unseen_token_share")
 
-    def set_category_reference(self, counts: Mapping[str, int], *, source: str = "given") -> None:
+    def set_category_reference(self, counts: Mapping[str, float], *, source: str = "given") -> None:
         """Compare the answer mix (and new categories) against a known mix."""
         self.category_mix.set_reference(dict(counts), source=source)
         self.new_category.set_reference(dict(counts), source=source)
         self.gate.end("category_mix")
         self.gate.end("new_category")
 
-    def set_reference(self, reference: Reference, *, adapter_id: str | None = None) -> None:
+    def set_reference(self, reference: Reference, *, adapter_id: str | None = None,
+                      prefer_traffic: bool = True) -> None:
         """Compare traffic with an adapter's training data from now on; ends those signals' episodes.
 
+        Vocabulary: the snapshot's training inputs. Category mix: the answer
+        mix of the traffic the adapter's training window saw, as this monitor
+        observed it (:meth:`CategoryMix.traffic_mix`), when it observed enough
+        of it and ``prefer_traffic``; else the snapshot's label counts. The
+        snapshot's labels are a biased sample of traffic (duplicates skipped,
+        uncertain answers and the time after a drift oversampled: on the demo's
+        traffic, skipping exact duplicates alone moves the mix by a total
+        variation of 0.14), which would raise an alarm at every publish.
         A part the reference lacks (no labels: an extraction task; no inputs)
         leaves that signal's reference as it was.
         """
-        if reference.labels:
-            self.set_category_reference(reference.labels, source=reference.source)
+        mix = self.category_mix
+        traffic = mix.traffic_mix() if prefer_traffic else None
+        if traffic is not None:
+            self.set_category_reference(traffic, source=f"{reference.source} (its traffic)")
+        elif reference.labels and (not prefer_traffic or mix.events_seen == 0):
+            self.set_category_reference(reference.labels, source=f"{reference.source} (snapshot labels)")
+        elif reference.labels:
+            # some traffic seen, too little to trust (just after a change): learn the new adapter's from the next
+            mix.warm_up(f"warm-up after {reference.source}")
+            self.gate.end("category_mix")
+            self.gate.end("new_category")
         if reference.vocabulary:
-            self.unseen_tokens.set_vocabulary(reference.vocabulary, held_out=reference.held_out,
-                                              source=reference.source)
+            self.unseen_tokens.set_vocabulary(reference.vocabulary, source=reference.source)
             self.gate.end("unseen_token_share")
         self.reference_adapter = adapter_id
 
@@ -216,10 +233,12 @@ class TaskMonitor:
             if self.category_mix.update(category, event_ts_ms):
                 fired.append(self.category_mix)
             mix = self.category_mix
-            if self.new_category.reference_source != mix.reference_source and mix.reference_source == "warm-up":
-                self.new_category.set_reference(mix.reference, source="warm-up")
+            if (self.new_category.reference_source != mix.reference_source
+                    and mix.reference_source.startswith("warm-up")):
+                self.new_category.set_reference(mix.reference, source=mix.reference_source)
             if self.new_category.update(category, event_ts_ms):
                 fired.append(self.new_category)
+                mix.recent = {}  # a new kind of request: what a retrain learns is the traffic from here
         if confidence is not None and self.confidence.update(confidence):
             fired.append(self.confidence)
         if self.dead_letter.update(0):

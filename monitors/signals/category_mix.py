@@ -29,6 +29,9 @@ categories needs a larger move than one of 5,000.
 A firing opens an episode: the signal stays quiet while the mix stays moved
 and the episode ends when traffic returns (``return_windows`` windows in a row
 with ``z <= 1``) or when a new reference is set (a retrained adapter serves).
+The signal also remembers the recent traffic mix (:meth:`CategoryMix.traffic_mix`,
+restarted at a firing from the answers since the change): the mix an adapter
+trained now has learned, which becomes the reference when it serves.
 A warm-up reference keeps absorbing quiet windows, up to ``max_reference``
 answers; an adapter's reference is fixed. ``estimate`` is the total variation
 distance between the last window and the reference. A firing's change runs
@@ -167,6 +170,8 @@ class CategoryMix(Signal):
         Distinct categories kept; later new ones are pooled as ``__other__``.
     sims
         Simulated windows per null distribution.
+    traffic_events
+        Answers the recent traffic mix (:meth:`CategoryMix.traffic_mix`) spans, fading.
     """
 
     detector_name: ClassVar[str] = "CUSUM"
@@ -188,6 +193,7 @@ class CategoryMix(Signal):
         return_windows: int = 5,
         max_categories: int = 1000,
         sims: int = 400,
+        traffic_events: int = 5000,
     ) -> None:
         for key, value in (("warmup_min", warmup_min), ("warmup_per_category", warmup_per_category),
                            ("warmup_max", warmup_max), ("return_windows", return_windows),
@@ -211,6 +217,8 @@ class CategoryMix(Signal):
         self.return_windows = return_windows
         self.max_categories = max_categories
         self.sims = sims
+        self.traffic_events = traffic_events
+        self.recent: dict[str, float] = {}
         self.events_seen = 0
         self.last_change: Change | None = None
         self.reference_source = "none"
@@ -218,6 +226,7 @@ class CategoryMix(Signal):
         self.alarmed = False
         self._reference: dict[str, float] = {}
         self._warm: dict[str, int] = {}
+        self._warm_source = "warm-up"
         self._windows: CountWindow | None = None
         self._null: dict[int, tuple[float, float, float, float]] = {}
         self._null_total = 0.0
@@ -238,6 +247,36 @@ class CategoryMix(Signal):
         self._null_total = sum(self._reference.values())
         self._warm = {}
         self._restart_episode()
+
+    def traffic_mix(self) -> dict[str, float] | None:
+        """The answer mix of the last ``traffic_events`` answers (fading); None below ``warmup_min`` answers.
+
+        What an adapter trained now saw: its snapshot's own label counts are a
+        biased sample of it (duplicates skipped, low-confidence answers and the
+        time after a drift sampled more), so this, not those, is the mix to
+        compare later traffic with.
+        """
+        if sum(self.recent.values()) < self.warmup_min:
+            return None
+        return dict(self.recent)
+
+    def warm_up(self, source: str = "warm-up") -> None:
+        """Build the reference anew from the next answers (``source`` names it); ends any episode."""
+        self._windows = None
+        self._warm = {}
+        self._warm_source = source
+        self._reference = {}
+        self.reference_source = "none"
+        self._restart_episode()
+
+    def _remember(self, counts: Mapping[str, int]) -> None:
+        n = sum(counts.values())
+        fade = max(0.0, 1.0 - n / self.traffic_events)
+        recent = self.recent
+        for key in recent:
+            recent[key] *= fade
+        for key, c in counts.items():
+            recent[key] = recent.get(key, 0.0) + c
 
     @property
     def reference(self) -> dict[str, float]:
@@ -276,7 +315,8 @@ class CategoryMix(Signal):
         warm[x] = warm.get(x, 0) + 1
         n = sum(warm.values())
         if n >= self.warmup_max or (n >= self.warmup_min and n >= self.warmup_per_category * len(warm)):
-            self.set_reference(warm, source="warm-up")
+            self._remember(warm)
+            self.set_reference(warm, source=self._warm_source)
 
     def _yardstick(self, n: int) -> tuple[float, float, float, float]:
         null = self._null.get(n)
@@ -285,6 +325,7 @@ class CategoryMix(Signal):
         return null
 
     def _test(self, counts: dict[str, int]) -> bool:
+        self._remember(counts)
         stat, tv, n = freeman_tukey(counts, self._reference)
         self._last_tv = tv
         mean, sd, _, bias = self._yardstick(n)
@@ -310,7 +351,7 @@ class CategoryMix(Signal):
 
     def _absorb(self, counts: dict[str, int]) -> None:
         """A quiet window joins a warm-up reference (an adapter's stays as trained)."""
-        if self.reference_source != "warm-up" or sum(self._reference.values()) >= self.max_reference:
+        if not self.reference_source.startswith("warm-up") or sum(self._reference.values()) >= self.max_reference:
             return
         ref = self._reference
         for key, c in counts.items():
@@ -341,6 +382,8 @@ class CategoryMix(Signal):
         self.last_change = Change(before=self._yardstick(run_total)[2], after=tv_after, at=self.events_seen)
         self._fired = True
         self.alarmed = True
+        # the traffic since the change is what a retrain on it will have learned
+        self.recent = {k: float(v) for k, v in run.items()}
         self.cusum = 0.0
         self._quiet = 0
 

@@ -9,13 +9,15 @@ The per-input share in [0, 1] goes to ADWIN, whose window adapts to gradual
 as well as sudden arrivals of new vocabulary.
 
 The vocabulary is the serving adapter's training inputs
-(:meth:`UnseenTokenShare.set_vocabulary`), and the window is primed with the
-unseen shares of the inputs it held out (its evaluation split and gold set,
-measured against that vocabulary): live traffic is compared with what the
-student was trained and judged on from the first event, and a firing's
-"before" is that reference level. Before any adapter, the first
-``warmup`` inputs with words build a provisional vocabulary. A new vocabulary
-restarts the detector, since the old level meant another reference.
+(:meth:`UnseenTokenShare.set_vocabulary`), so every live word is judged
+against what the student learned from the first event after the adapter
+serves. The window may also be primed with a held-out sample's shares, so
+that a firing's "before" is the reference level; only with a sample drawn like
+traffic: a snapshot's evaluation split has its duplicate inputs removed, which
+raises its unseen share above traffic's (the monitors worker does not prime).
+Before any adapter, the first ``warmup`` inputs with words build a provisional
+vocabulary. A new vocabulary restarts the detector, since the old level meant
+another reference.
 
 A firing names the commonest new words since the detector's window last
 restarted or last fired (``new_words``), redacted first by ``redact`` when one is set (the

@@ -35,12 +35,16 @@ def test_the_serving_adapters_training_data_becomes_the_reference(kafka_settings
     st = worker.wait_for("warming up", lambda st: TASK in st["tasks"]
                          and st["tasks"][TASK]["counts"].get("events_in") == 100)
     assert st["tasks"][TASK]["references"]["category_mix"] == "none"  # 100 answers: still warming up
+    produce(s, s.topics.inference, inference_stream(seed=2, n=300))
+    st = worker.wait_for("the warm-up", lambda st: st["tasks"][TASK]["counts"].get("events_in") == 400)
+    assert st["tasks"][TASK]["references"]["category_mix"] == "warm-up"
     produce(s, s.topics.train_jobs, [job])
     produce(s, s.topics.published, [adapter])
     st = worker.wait_for("the adapter's reference",
-                         lambda st: st["tasks"][TASK]["references"].get("category_mix") == "adapter a-ref")
+                         lambda st: st["tasks"][TASK]["references"].get("unseen_token_share") == "adapter a-ref")
     refs = st["tasks"][TASK]["references"]
-    assert refs["new_category"] == refs["unseen_token_share"] == "adapter a-ref"
+    # the answer mix: the traffic the adapter's window saw (its snapshot's labels are a biased sample of it)
+    assert refs["category_mix"] == refs["new_category"] == "adapter a-ref (its traffic)"
     assert refs["input_length"] == refs["agreement"] == "live window"
     assert st["tasks"][TASK]["vocabulary_size"] == len(WORDS)
-    assert "drift reference is now adapter a-ref (1000 labelled examples, 10 words, 200 held out)" in worker.log()
+    assert "drift reference is now adapter a-ref (answer mix: adapter a-ref (its traffic); 10 words)" in worker.log()

@@ -61,13 +61,15 @@ def test_a_change_right_after_a_retrain_fires_once_after_it() -> None:
     mon = TaskMonitor(TASK)
     mon.apply_adapter_record(_adapter(1))
     mon.set_reference(reference_from_rows("adapter a1", _snapshot(3, FIVE, BEFORE, 2000)), adapter_id="a1")
-    got = _run(mon, rng.choices(FIVE, BEFORE, k=2000))
-    # retrained on the moved mix: the new adapter's data is the reference from its first event
+    assert mon.references()["category_mix"] == "adapter a1 (snapshot labels)"  # no traffic seen yet
+    # the mix moves at 2,000 (one alarm); a retrain on the moved traffic serves at 3,500
+    got = _run(mon, rng.choices(FIVE, BEFORE, k=2000) + rng.choices(FIVE, AFTER, k=1500))
     assert mon.apply_adapter_record(_adapter(2)) is not None
     mon.set_reference(reference_from_rows("adapter a2", _snapshot(4, FIVE, AFTER, 2000)), adapter_id="a2")
-    got += _run(mon, rng.choices(FIVE, AFTER, k=500) + rng.choices(FIVE, BEFORE, k=2500), start=2000)
-    assert _category_alarms(got) == [("category_mix", 2699)]
-    assert mon.references()["category_mix"] == "adapter a2"
+    assert mon.references()["category_mix"] == "adapter a2 (its traffic)"
+    # 500 events after the retrain the mix moves back: one alarm after that, none before
+    got += _run(mon, rng.choices(FIVE, AFTER, k=500) + rng.choices(FIVE, BEFORE, k=2500), start=3500)
+    assert _category_alarms(got) == [("category_mix", 2199), ("category_mix", 4199)]
 
 
 def test_the_reference_switches_on_publish_and_survives_a_restart_without_re_alarming() -> None:
@@ -78,7 +80,8 @@ def test_the_reference_switches_on_publish_and_survives_a_restart_without_re_ala
     assert chosen is not None and chosen.adapter_id == "a1"
     mon.set_reference(reference_from_rows("adapter a1", _snapshot(6, FIVE, BEFORE, 1500)), adapter_id="a1")
     assert mon.apply_adapter_record(_adapter(1)) is None  # redelivered: nothing to load again
-    assert mon.references()["category_mix"] == mon.references()["unseen_token_share"] == "adapter a1"
+    assert mon.references()["category_mix"] == "adapter a1 (snapshot labels)"
+    assert mon.references()["unseen_token_share"] == "adapter a1"
     assert mon.references()["input_length"] == "live window"
     got = _run(mon, rng.choices(FIVE, BEFORE, k=1000) + rng.choices(FIVE, AFTER, k=1000))
     assert _category_alarms(got) == [("category_mix", 1299)]
@@ -94,7 +97,7 @@ def test_the_reference_switches_on_publish_and_survives_a_restart_without_re_ala
     assert restored.apply_adapter_record(_adapter(2)) is not None
     restored.set_reference(reference_from_rows("adapter a2", _snapshot(7, FIVE, AFTER, 1500)), adapter_id="a2")
     assert restored.category_mix.alarmed is False and "category_mix" not in restored.gate.episodes
-    assert restored.references()["new_category"] == "adapter a2"
+    assert restored.references()["new_category"] == "adapter a2 (its traffic)"
 
 
 def test_77_intents_with_10_held_back_fire_within_1000_events() -> None:
@@ -144,14 +147,13 @@ def test_new_categories_arriving_one_at_a_time_are_each_named() -> None:
     assert [d["category"] for d in mon.new_category.detail()["new"]] == ["refunds", "chargebacks"]
 
 
-def test_unseen_words_are_compared_with_held_out_inputs_and_named_redacted() -> None:
+def test_unseen_words_are_measured_against_the_adapters_vocabulary_and_named_redacted() -> None:
     rng = random.Random(16)
     words = [f"shop{c}" for c in "abcdefghij"]
     train = [" ".join(rng.choices(words, k=3)) for _ in range(400)]
-    held_out = [" ".join(rng.choices(words, k=3)) for _ in range(200)]
     mon = TaskMonitor(TASK)
     mon.redact = lambda text: text.replace("jane@mail.com", "[EMAIL]")
-    mon.set_reference(Reference("adapter a1", {}, frozenset(" ".join(train).split()), held_out), adapter_id="a1")
+    mon.set_reference(Reference("adapter a1", {}, frozenset(" ".join(train).split())), adapter_id="a1")
     alarms: list[DriftEvent] = []
     for i in range(1500):
         text = " ".join(rng.choices(words, k=3))
@@ -159,6 +161,7 @@ def test_unseen_words_are_compared_with_held_out_inputs_and_named_redacted() -> 
             text += " zelle transfer jane@mail.com"
         alarms += mon.observe_input(text, position=Position("inference.events", 0, i))
     unseen = [a for a in alarms if a.signal == "unseen_token_share"]
-    assert [a.source_offset for a in unseen] == [535]
+    assert [a.source_offset for a in unseen] == [543]
     assert unseen[0].estimate_before == 0.0 and unseen[0].detail["reference"] == "adapter a1"
+    assert unseen[0].estimate_after is not None and unseen[0].estimate_after > 0.3
     assert [w["word"] for w in unseen[0].detail["new_words"]] == ["zelle", "transfer"]
