@@ -165,3 +165,22 @@ def test_unseen_words_are_measured_against_the_adapters_vocabulary_and_named_red
     assert unseen[0].estimate_before == 0.0 and unseen[0].detail["reference"] == "adapter a1"
     assert unseen[0].estimate_after is not None and unseen[0].estimate_after > 0.3
     assert [w["word"] for w in unseen[0].detail["new_words"]] == ["zelle", "transfer"]
+
+
+def test_low_volume_windows_close_by_event_time() -> None:
+    rng = random.Random(17)
+    mon = TaskMonitor(TASK)
+    mon.set_reference(reference_from_rows("adapter a1", _snapshot(18, FIVE, BEFORE, 2000)), adapter_id="a1")
+    day = 86_400_000
+    cats = rng.choices(FIVE, BEFORE, k=500) + rng.choices(FIVE, AFTER, k=1500)
+    alarms: list[DriftEvent] = []
+    for i, c in enumerate(cats):  # 40 answers a day: a window of 100 answers would take 2.5 days
+        ts = i * day // 40
+        alarms += mon.observe_input("order", category=c, position=Position("inference.events", 0, i),
+                                    event_ts_ms=ts)
+        if i == 39:
+            assert mon.category_mix._windows is not None and mon.category_mix._windows.n == 40
+        if i == 40:  # a day has passed: the window closed by time, with 41 answers
+            assert mon.category_mix._windows is not None and mon.category_mix._windows.n == 0
+    got = [(a.signal, a.source_offset) for a in alarms if a.signal in ("category_mix", "new_category")]
+    assert got == [("category_mix", 737)]  # 237 answers (six days) after the change at 500
