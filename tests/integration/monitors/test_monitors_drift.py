@@ -69,7 +69,8 @@ def test_agreement_drop_raises_exactly_one_alarm_after_the_change(kafka_settings
     assert sorted(re.findall(r'class="cat-area" data-category="([^"]+)" data-n="10"', dom)) == sorted(CATEGORIES)
     assert dom.count('class="alarm-dot critical"') == 1 and dom.count('class="alarm-row"') == 1
     # which reference each signal compares with (no adapter here: the category mix warmed up on the traffic)
-    assert re.search(r'class="dim references">Compared with — [^<]*warm-up: category_mix, new_category', dom)
+    assert re.search(r'class="dim references">Compared with [^<]*warm-up: unseen_token_share, category_mix, new_category',
+                     dom)
     assert state["tasks"][TASK]["references"]["agreement"] == "live window"
     assert worker.proc.poll() is None
 
