@@ -184,3 +184,15 @@ def test_low_volume_windows_close_by_event_time() -> None:
             assert mon.category_mix._windows is not None and mon.category_mix._windows.n == 0
     got = [(a.signal, a.source_offset) for a in alarms if a.signal in ("category_mix", "new_category")]
     assert got == [("category_mix", 737)]  # 237 answers (six days) after the change at 500
+
+
+def test_an_adapter_published_on_too_little_seen_traffic_warms_up_its_own_reference() -> None:
+    rng = random.Random(19)
+    mon = TaskMonitor(TASK)
+    _run(mon, rng.choices(FIVE, BEFORE, k=120))  # fewer answers than a warm-up: no traffic mix to trust
+    assert mon.category_mix.traffic_mix() is None
+    mon.set_reference(reference_from_rows("adapter a1", _snapshot(20, FIVE, AFTER, 2000)), adapter_id="a1")
+    assert mon.references()["category_mix"] == "none"  # warming up on the traffic the adapter now serves
+    got = _run(mon, rng.choices(FIVE, BEFORE, k=400), start=120)
+    assert mon.references()["category_mix"] == mon.references()["new_category"] == "warm-up after adapter a1"
+    assert _category_alarms(got) == []
