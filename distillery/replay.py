@@ -4,10 +4,19 @@ Rows come from JSONL or CSV (column names set by the caller) or from the demo's
 transaction generator. An optional shift of the category mix at a chosen row lets
 a team see the drift alarm and the retrain it triggers on their own data.
 
+The shift may come at any row: the monitors compare traffic with the serving
+adapter's data, or before any adapter with a warm-up of a few hundred answers
+(:func:`shift_in_warmup` says when a shift would fall inside that warm-up and
+so become part of what is normal until an adapter is trained).
+
 Ground truth is handled with care: only a ``gold_share`` of rows carry it on the
 event (``label``: those feed the frozen gold set, never training); the rest keep
 it off the wire, so the pipeline learns from the teacher, as in production.
 
+>>> shift_in_warmup(100, warmup_min=200, warmup_per_category=6, warmup_max=600, categories=43)[:73]
+"--shift-at 100 falls inside the monitors' warm-up (258 answers before any"
+>>> shift_in_warmup(500, warmup_min=200, warmup_per_category=6, warmup_max=600, categories=43) is None
+True
 >>> rows = [Row("a", "x"), Row("b", "y"), Row("c", "x")]
 >>> [r.input for r in shift_mix(rows * 2, at=3, category="y", share=1.0, seed=0)]
 ['a', 'b', 'c', 'b', 'b', 'b']
@@ -92,6 +101,24 @@ def shift_mix(rows: Iterable[Row], *, at: int | None, category: str | None, shar
             yield rng.choice(pool)
         else:
             yield row
+
+
+def shift_in_warmup(at: int | None, *, warmup_min: int, warmup_per_category: int, warmup_max: int,
+                    categories: int) -> str | None:
+    """A warning when a shift at row ``at`` comes before the monitors' warm-up ends (no adapter yet), else None.
+
+    The warm-up (``[monitors.drift]``) lasts ``warmup_per_category`` answers per
+    category, between ``warmup_min`` and ``warmup_max``; a change inside it is
+    part of the provisional reference, found only once an adapter's data is the reference.
+    """
+    if at is None:
+        return None
+    warmup = min(warmup_max, max(warmup_min, warmup_per_category * categories))
+    if at >= warmup:
+        return None
+    return (f"--shift-at {at} falls inside the monitors' warm-up ({warmup} answers before any adapter): "
+            "the shifted mix becomes the provisional reference until an adapter serves; "
+            f"shift at {warmup} or later to see the alarm from the start")
 
 
 def to_event(row: Row, *, task: str, event_id: str, ts_ms: int, production_model: str | None,

@@ -126,6 +126,32 @@ class StreamsSettings(Section):
         "is no longer recognised.")] = 30.0
 
 
+class DriftSettings(Section):
+    """``[monitors.drift]``: how the category and vocabulary signals compare traffic with their reference.
+
+    The reference is the serving adapter's training data; these settings cover
+    the time before any adapter (the warm-up) and the category tests' windows.
+    """
+
+    warmup_min: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="Answers a provisional (pre-adapter) category reference needs at least.")
+    warmup_per_category: Annotated[int, Field(ge=1)] = Field(
+        default=6, description="Answers per category seen that the warm-up waits for (77 categories: 462).")
+    warmup_max: Annotated[int, Field(ge=1)] = Field(
+        default=600, description="Answers after which the warm-up ends whatever the categories.")
+    unseen_warmup: Annotated[int, Field(ge=1)] = Field(
+        default=300, description="Inputs whose words form the provisional vocabulary before any adapter.")
+    window_s: Annotated[float, Field(ge=0)] = Field(
+        default=86_400.0,
+        description="Event time that closes a category window at low volume (0: by count only); a day by default.")
+    min_window: Annotated[int, Field(ge=2)] = Field(
+        default=30, description="Fewest answers a window closed by time holds.")
+    new_category_floor: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.01, description="Reference share below which a category counts as new when it grows.")
+    new_category_min_share: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.03, description="Growth of a new category's share worth an alarm.")
+
+
 class MonitorsSettings(Section):
     """The monitors worker: drift detectors, Prometheus endpoint and ops page."""
 
@@ -136,6 +162,8 @@ class MonitorsSettings(Section):
     checkpoint_interval_s: Annotated[float, Field(gt=0)] = 2.0
     chart_bucket_events: Annotated[int, Field(ge=1)] = 100
     chart_points: Annotated[int, Field(ge=2)] = 500
+    drift: DriftSettings = Field(default_factory=DriftSettings,
+                                 description="[monitors.drift]: warm-up and windows of the reference tests.")
 
 
 class TrainerSettings(Section):

@@ -90,6 +90,10 @@ class AlarmGate:
         self.episodes[signal.name] = _Episode(last_fire_at=change.at, level=change.after)
         return True
 
+    def end(self, signal_name: str) -> None:
+        """End the signal's active alarm (its reference changed: the next firing is a new alarm)."""
+        self.episodes.pop(signal_name, None)
+
     def folded(self, signal_name: str) -> int:
         """Firings folded into the signal's current (or last) alarm."""
         ep = self.episodes.get(signal_name)

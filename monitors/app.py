@@ -3,7 +3,8 @@
 One consumer group (``{prefix}distillery-monitors``) reads ``inference.events``
 (raw bytes, validated here the way streams validates them; invalid ones are
 only counted, since streams dead-letters them), ``distill.labeled``,
-``distill.review``, ``distill.deadletter`` and ``train.jobs``. All are keyed by
+``distill.review``, ``distill.deadletter``, ``train.jobs``, ``adapters.published``
+and ``adapters.control``. All are keyed by
 task and have the same partition count, and the range assignor gives each
 member the same partition numbers of every topic, so one worker sees all of a
 task's streams. It keeps one :class:`~monitors.task_monitor.TaskMonitor` per
@@ -21,13 +22,21 @@ are skipped. Faust acknowledges and commits on its own schedule, which can
 pass the checkpoint. Consumer lag comes from the consumer's own highwater
 marks and positions.
 
-Vocabulary for the unseen-token signal: when a ``TrainJob`` arrives, the
-snapshot it names (Parquet in the artifact store, checked against its
-SHA-256) is read and the ``train`` split's inputs become the task's
-vocabulary. The snapshot, not the task's DuckDB file, because the file is
-local to the streams worker that owns the task while the artifact store is
-shared, and the snapshot is exactly the window the next adapter trains on.
-The vocabulary is part of the checkpoint.
+References: the adapter records are folded by each task's monitor with the
+contract's adapter book (the rules every serving subscriber follows), and
+when the adapter that serves changes (a publish, a pin, a rollback; or the
+history replayed at a first start), the snapshot it was trained on and its
+(Parquet in the artifact store, checked against the SHA-256 its ``TrainJob``
+named) becomes the reference of the unseen-token signal, and the answer mix of
+the traffic it was trained on (or, where this worker did not see that
+traffic, the snapshot's labels) that of the category-mix and new-category
+signals (:mod:`monitors.reference`). Loaded once
+per processed batch, so replaying a long history reads only the adapter that
+serves at its end. The snapshot, not the task's DuckDB file, because the file
+is local to the streams worker that owns the task while the artifact store is
+shared, and the snapshot is exactly what the serving student learned. The
+reference is part of the checkpoint. New words named in a drift event are
+redacted with the task's own PII rules (:mod:`streams.redact`) first.
 
 The review queue (:mod:`monitors.review`) runs beside: its feeder follows the
 review topics into ``DATA_DIR/review/<prefix>queue.sqlite`` and the web app
@@ -60,6 +69,8 @@ from aiokafka.partitioner import murmur2
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import (
+    AdapterControl,
+    AdapterPublished,
     DeadLetter,
     DriftEvent,
     InferenceEvent,
@@ -78,12 +89,14 @@ from monitors.alarm import Position
 from monitors.answers import answers_agree, category_of
 from monitors.checkpoint import CheckpointStore
 from monitors.metrics import Ops, TaskStats
+from monitors.reference import Reference, reference_from_rows
 from monitors.review.feed import QueueFeeder
 from monitors.review.queue import ReviewQueue
 from monitors.review.service import ReviewService
-from monitors.signals import vocabulary_of
+from monitors.signals import CategoryMix, NewCategory
 from monitors.task_monitor import _SAMPLED_SOURCES, _TEACHER_SOURCES, TaskMonitor
 from monitors.web import Served, serve
+from streams.redact import Redactor
 
 log = logging.getLogger("distillery.monitors")
 
@@ -119,13 +132,36 @@ def partition_of(task: str, partitions: int) -> int:
     return (murmur2(task.encode()) & 0x7FFFFFFF) % partitions
 
 
-def read_vocabulary(job: TrainJob, workdir: Path) -> frozenset[str]:
-    """The vocabulary of a train job's snapshot (its ``train`` split), fetched and checksum-checked."""
+def new_monitor(task: str, settings: Settings) -> TaskMonitor:
+    """A task's monitor as this deployment configures it (``[monitors]`` and ``[monitors.drift]``)."""
+    d = settings.monitors.drift
+    return TaskMonitor(
+        task,
+        cooldown_events=settings.monitors.alarm_cooldown_events,
+        unseen_warmup=d.unseen_warmup,
+        category_mix=CategoryMix(warmup_min=d.warmup_min, warmup_per_category=d.warmup_per_category,
+                                 warmup_max=d.warmup_max, window_s=d.window_s, min_window=d.min_window),
+        new_category=NewCategory(floor=d.new_category_floor, min_share=d.new_category_min_share,
+                                 window_s=d.window_s, min_window=d.min_window),
+    )
+
+
+def read_reference(adapter: AdapterPublished, job: TrainJob | None, workdir: Path) -> Reference:
+    """The reference of an adapter: its training snapshot, fetched and (its train job known) checksum-checked.
+
+    The snapshot is the adapter's own ``snapshot_uri``, else its train job's;
+    its SHA-256 is checked when the train job that named it is known.
+    """
+    uri = adapter.snapshot_uri or (job.snapshot_uri if job else None)
+    if not uri:
+        raise ValueError(f"adapter {adapter.adapter_id} names no snapshot and its train job was not seen")
+    sha = job.snapshot_sha256 if job is not None and job.snapshot_uri == uri else None
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        path = fetch(job.snapshot_uri, Path(tmp) / "snapshot.parquet", expect_sha256=job.snapshot_sha256)
-        table = pq.read_table(path, columns=["input", "split"])
-    inputs, splits = table.column("input").to_pylist(), table.column("split").to_pylist()
-    return vocabulary_of(text for text, split in zip(inputs, splits, strict=True) if text and split == "train")
+        path = fetch(uri, Path(tmp) / "snapshot.parquet", expect_sha256=sha)
+        names = pq.read_schema(path).names
+        snapshot = pq.read_table(path, columns=[c for c in ("input", "label", "category", "split")
+                                                if c in names]).to_pylist()
+    return reference_from_rows(f"adapter {adapter.adapter_id}", snapshot)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -146,8 +182,11 @@ class MonitorsWorker:
         self.settings = settings
         conf = settings.monitors
         topics = settings.topics
-        self.inputs = [topics.inference, topics.labeled, topics.review, topics.deadletter, topics.train_jobs]
-        self.base = {topics.name(b): b for b in ("inference.events", "train.jobs", *_PARSED)}
+        self.inputs = [topics.inference, topics.labeled, topics.review, topics.deadletter, topics.train_jobs,
+                       topics.published, topics.control]
+        self.base = {topics.name(b): b for b in ("inference.events", "train.jobs", "adapters.published",
+                                                  "adapters.control", *_PARSED)}
+        self.pending_references: set[str] = set()
         self.ops = Ops()
         self.monitors: dict[str, TaskMonitor] = {}
         self.checkpoints = CheckpointStore(settings.data_dir / "monitors", prefix=settings.topic_prefix,
@@ -174,8 +213,12 @@ class MonitorsWorker:
                 log.info("task %s: restored detectors from the checkpoint of %s", name,
                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.saved_ms / 1000)))
             else:
-                monitor = TaskMonitor(name, cooldown_events=conf.alarm_cooldown_events)
+                monitor = new_monitor(name, self.settings)
                 stats = TaskStats(name, bucket=conf.chart_bucket_events, points=conf.chart_points)
+            spec = self.settings.tasks.get(name)
+            if spec is not None:
+                redactor = Redactor.for_task(spec)
+                monitor.redact = lambda text: redactor.redact(text).text
             self.monitors[name] = monitor
             self.ops.tasks[name] = stats
             self._refresh(name)
@@ -184,7 +227,7 @@ class MonitorsWorker:
     def _refresh(self, name: str) -> None:
         monitor = self.monitors[name]
         self.ops.tasks[name].refresh(monitor.levels(), {n: s.events_seen for n, s in monitor.signals.items()},
-                                     len(monitor.unseen_tokens.vocabulary))
+                                     len(monitor.unseen_tokens.vocabulary), references=monitor.references())
 
     # ------------------------------------------------------------ records
     async def handle(self, rec: ConsumerRecord[bytes, bytes]) -> list[DriftEvent]:
@@ -202,6 +245,9 @@ class MonitorsWorker:
             return self._observe(parsed.event, pos)
         if base == "train.jobs":
             await self._on_train_job(rec, pos)
+            return []
+        if base in ("adapters.published", "adapters.control"):
+            self._on_adapter_record(rec, pos, AdapterPublished if base == "adapters.published" else AdapterControl)
             return []
         cls = _PARSED[base] if base in _PARSED else None
         if cls is None:
@@ -266,17 +312,51 @@ class MonitorsWorker:
         key = (pos.topic, pos.partition)
         if monitor.offsets.get(key, -1) >= pos.offset:
             return
-        try:
-            vocab = await asyncio.to_thread(read_vocabulary, job, self.checkpoints.folder)
-        except (DistilleryError, OSError, ValueError, KeyError) as exc:
-            log.warning("task %s: keeping the old vocabulary, cannot read snapshot %s of job %s: %s", job.task,
-                        job.snapshot_uri, job.job_id, exc)
-        else:
-            monitor.set_vocabulary(vocab)
-            log.info("task %s: unseen tokens now measured against %d words of job %s", job.task, len(vocab),
-                     job.job_id)
+        # the reference changes when the adapter trained on it serves, not when training starts
+        monitor.note_train_job(job)
+        if monitor.reference_adapter is None and monitor.book.chosen(job.task) is not None:
+            self.pending_references.add(job.task)  # an adapter whose snapshot could not be matched yet
         monitor.offsets[key] = pos.offset
         self.dirty.add(job.task)
+
+    def _on_adapter_record(self, rec: ConsumerRecord[bytes, bytes], pos: Position,
+                           cls: type[AdapterPublished] | type[AdapterControl]) -> None:
+        try:
+            record = cls.model_validate_json(rec.value or b"")
+        except pydantic.ValidationError as exc:
+            self._malformed(rec, describe(exc))
+            return
+        if record.task not in self.settings.tasks:
+            self._malformed(rec, f"task {record.task!r} is not declared in the task config")
+            return
+        monitor, _ = self.task(record.task)
+        key = (pos.topic, pos.partition)
+        if monitor.offsets.get(key, -1) >= pos.offset:
+            return
+        if monitor.apply_adapter_record(record) is not None:
+            self.pending_references.add(record.task)
+        monitor.offsets[key] = pos.offset
+        self.dirty.add(record.task)
+
+    async def load_references(self) -> None:
+        """Make the serving adapter's data the reference of every task whose serving adapter changed."""
+        for name in sorted(self.pending_references):
+            monitor = self.monitors.get(name)
+            adapter = monitor.book.chosen(name) if monitor is not None else None
+            if monitor is None or adapter is None or adapter.adapter_id == monitor.reference_adapter:
+                continue
+            try:
+                ref = await asyncio.to_thread(read_reference, adapter, monitor.jobs.get(adapter.job_id),
+                                              self.checkpoints.folder)
+            except (DistilleryError, OSError, ValueError, KeyError) as exc:
+                log.warning("task %s: keeping the %s reference, cannot read the data of adapter %s: %s", name,
+                            monitor.category_mix.reference_source, adapter.adapter_id, exc)
+                continue
+            monitor.set_reference(ref, adapter_id=adapter.adapter_id)
+            self.dirty.add(name)
+            log.info("task %s: drift reference is now adapter %s (answer mix: %s; %d words)", name,
+                     adapter.adapter_id, monitor.category_mix.reference_source, len(ref.vocabulary))
+        self.pending_references.clear()
 
     # ------------------------------------------------------- checkpoints
     async def checkpoint(self, tps: set[TopicPartition] | None = None) -> None:
@@ -338,6 +418,7 @@ class MonitorsWorker:
                     log.warning("drift on %s: %s %s -> %s (%s, %s)", alarm.task, alarm.signal,
                                 alarm.estimate_before, alarm.estimate_after, alarm.severity, alarm.detector)
                 self.processed[tp] = rec.offset + 1
+        await self.load_references()
         for name in self.dirty:
             if name in self.monitors:
                 self._refresh(name)

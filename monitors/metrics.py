@@ -64,6 +64,7 @@ class TaskStats:
         self.levels: dict[str, float | None] = {}
         self.events_seen: dict[str, int] = {}
         self.vocabulary_size = 0
+        self.references: dict[str, str] = {}
         self._agree = [0, 0]
         self._cats: Counter[str] = Counter()
 
@@ -115,9 +116,10 @@ class TaskStats:
         })
 
     def refresh(self, levels: Mapping[str, float | None], events_seen: Mapping[str, int],
-                vocabulary_size: int) -> None:
-        """The monitor's current detector levels, for gauges and the page."""
+                vocabulary_size: int, *, references: Mapping[str, str] | None = None) -> None:
+        """The monitor's current detector levels (and which reference each compares with), for gauges and the page."""
         self.levels = dict(levels)
+        self.references = dict(references or {})
         self.events_seen = dict(events_seen)
         self.vocabulary_size = vocabulary_size
 
@@ -154,6 +156,7 @@ class TaskStats:
             "levels": self.levels,
             "events_seen": self.events_seen,
             "vocabulary_size": self.vocabulary_size,
+            "references": self.references,
             "bucket": self.bucket,
             "agreement": [{"t_ms": t, "rate": r, "level": lv} for t, r, lv in self.agreement],
             "categories": [{"t_ms": t, "shares": s, "distance": d} for t, s, d in self.categories],

@@ -5,17 +5,27 @@ Kafka position) to :meth:`TaskMonitor.observe` and publishes what comes back.
 Which record feeds which signal:
 
 * ``InferenceEvent`` - input length, character-class shares, unseen-token
-  share, the answer's category, the answering model's confidence, and a 0 for
-  the dead-letter rate;
+  share, the answer's category (mix and new categories), the answering
+  model's confidence, and a 0 for the dead-letter rate;
 * ``LabeledExample`` from the teacher - agreement with the student (sampled
   events, where the student's answer is known) and a 0 for teacher rejection;
 * ``ReviewItem`` - a 1 for teacher rejection;
 * ``DeadLetter`` - a 1 for the dead-letter rate (per inbound event).
 
+References: the signals that compare traffic with a reference (category mix,
+new categories, unseen tokens) take it from the serving adapter's training
+data. The monitor folds ``adapters.published`` and ``adapters.control`` with
+the contract's :class:`~distillery.adapter_book.AdapterBook` (the rules every
+subscriber follows) and :meth:`TaskMonitor.apply_adapter_record` says when the
+adapter that serves changed; the worker then reads its snapshot and calls
+:meth:`TaskMonitor.set_reference`, which also ends those signals' alarm
+episodes. Before any adapter, each warms up on live traffic.
+:meth:`TaskMonitor.references` says which reference each signal uses.
+
 State survives restarts through :meth:`TaskMonitor.state_dict` /
 :meth:`TaskMonitor.load_state` (or :meth:`to_bytes` / :meth:`from_bytes`,
-pickle): the detectors' windows, the alarm gate's open episodes and the last
-offset seen per topic partition, so records replayed after a crash are
+pickle): the detectors' windows and references, the adapter book, the alarm
+gate's open episodes and the last offset seen per topic partition, so records replayed after a crash are
 skipped rather than counted twice and an alarm already raised is not raised
 again. Only load checkpoints this service wrote: unpickling runs code.
 
@@ -32,13 +42,23 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from distillery.adapter_book import AdapterBook, AdapterRecord
 from distillery.errors import ValidationError
-from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem
+from distillery.events import (
+    AdapterPublished,
+    DeadLetter,
+    DriftEvent,
+    InferenceEvent,
+    LabeledExample,
+    ReviewItem,
+    TrainJob,
+)
 from monitors.alarm import AlarmGate, Position, build_drift_event
 from monitors.answers import answers_agree, category_of
+from monitors.reference import Reference
 from monitors.signals import (
     CHAR_CLASSES,
     Agreement,
@@ -47,17 +67,22 @@ from monitors.signals import (
     Confidence,
     DeadLetterRate,
     InputLength,
+    NewCategory,
     Signal,
     TeacherRejection,
     UnseenTokenShare,
     char_class_shares,
 )
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 """Version of :meth:`TaskMonitor.state_dict`'s layout."""
 
 _TEACHER_SOURCES = frozenset({"teacher", "teacher_batch", "router_escalation"})
 _SAMPLED_SOURCES = frozenset({"teacher", "teacher_batch"})
+_REFERENCED = ("category_mix", "new_category", "unseen_token_share")
+"""Signals whose reference is the serving adapter's data (the others watch the live stream's own level)."""
+_JOBS_KEPT = 64
+"""Train jobs remembered (to find the snapshot checksum and gold set of a published adapter)."""
 
 Record = InferenceEvent | LabeledExample | ReviewItem | DeadLetter
 
@@ -72,27 +97,38 @@ class TaskMonitor:
     cooldown_events
         Observations of a signal without a firing that end its alarm (see :class:`AlarmGate`).
     vocabulary
-        The current training window's tokens, for the unseen-token share.
+        A vocabulary to start the unseen-token share from (else it warms up on live inputs).
+    unseen_warmup
+        Inputs whose words form the provisional vocabulary before any adapter.
+    category_mix, new_category
+        The category signals, when not the defaults (configured ones, a bench's).
     """
 
-    def __init__(self, task: str, *, cooldown_events: int = 2000, vocabulary: Iterable[str] = ()) -> None:
+    def __init__(self, task: str, *, cooldown_events: int = 2000, vocabulary: Iterable[str] = (),
+                 unseen_warmup: int = 300, category_mix: CategoryMix | None = None,
+                 new_category: NewCategory | None = None) -> None:
         self.task = task
         self.input_length = InputLength()
         self.char_shares = tuple(CharClassShare(c) for c in CHAR_CLASSES)
-        self.unseen_tokens = UnseenTokenShare(vocabulary)
-        self.category_mix = CategoryMix()
+        self.unseen_tokens = UnseenTokenShare(vocabulary, warmup=unseen_warmup)
+        self.category_mix = category_mix or CategoryMix()
+        self.new_category = new_category or NewCategory()
         self.confidence = Confidence()
         self.agreement = Agreement()
         self.teacher_rejection = TeacherRejection()
         self.dead_letter = DeadLetterRate()
         self.gate = AlarmGate(cooldown_events=cooldown_events)
         self.offsets: dict[tuple[str, int], int] = {}
+        self.book = AdapterBook()
+        self.jobs: dict[str, TrainJob] = {}
+        self.reference_adapter: str | None = None
+        self._redact: Callable[[str], str] | None = None
 
     @property
     def signals(self) -> dict[str, Signal]:
         """Every signal by name."""
         sigs: list[Signal] = [self.input_length, *self.char_shares, self.unseen_tokens, self.category_mix,
-                              self.confidence, self.agreement, self.teacher_rejection, self.dead_letter]
+                              self.new_category, self.confidence, self.agreement, self.teacher_rejection, self.dead_letter]
         return {s.name: s for s in sigs}
 
     def levels(self) -> dict[str, float | None]:
@@ -100,13 +136,77 @@ class TaskMonitor:
         return {name: s.estimate for name, s in self.signals.items()}
 
     # ------------------------------------------------------------ references
-    def set_vocabulary(self, vocabulary: Iterable[str]) -> None:
-        """Measure unseen tokens against a new training window's vocabulary."""
-        self.unseen_tokens.set_vocabulary(vocabulary)
+    @property
+    def redact(self) -> Callable[[str], str] | None:
+        """How inputs are redacted before their words appear in a drift event (not checkpointed)."""
+        return self._redact
 
-    def set_category_reference(self, counts: Mapping[str, int]) -> None:
-        """Compare the answer mix against a known mix (e.g. the training window's labels)."""
-        self.category_mix.set_reference(dict(counts))
+    @redact.setter
+    def redact(self, fn: Callable[[str], str] | None) -> None:
+        self._redact = fn
+        self.unseen_tokens.redact = fn
+
+    def set_vocabulary(self, vocabulary: Iterable[str], *, source: str = "given") -> None:
+        """Measure unseen tokens against a vocabulary (no held-out level to prime with)."""
+        self.unseen_tokens.set_vocabulary(vocabulary, source=source)
+        self.gate.end("unseen_token_share")
+
+    def set_category_reference(self, counts: Mapping[str, float], *, source: str = "given") -> None:
+        """Compare the answer mix (and new categories) against a known mix."""
+        self.category_mix.set_reference(dict(counts), source=source)
+        self.new_category.set_reference(dict(counts), source=source)
+        self.gate.end("category_mix")
+        self.gate.end("new_category")
+
+    def set_reference(self, reference: Reference, *, adapter_id: str | None = None,
+                      prefer_traffic: bool = True) -> None:
+        """Compare traffic with an adapter's training data from now on; ends those signals' episodes.
+
+        Vocabulary: the snapshot's training inputs. Category mix: the answer
+        mix of the traffic the adapter's training window saw, as this monitor
+        observed it (:meth:`CategoryMix.traffic_mix`), when it observed enough
+        of it and ``prefer_traffic``; else the snapshot's label counts. The
+        snapshot's labels are a biased sample of traffic (duplicates skipped,
+        uncertain answers and the time after a drift oversampled: on the demo's
+        traffic, skipping exact duplicates alone moves the mix by a total
+        variation of 0.14), which would raise an alarm at every publish.
+        A part the reference lacks (no labels: an extraction task; no inputs)
+        leaves that signal's reference as it was.
+        """
+        mix = self.category_mix
+        traffic = mix.traffic_mix() if prefer_traffic else None
+        if traffic is not None:
+            self.set_category_reference(traffic, source=f"{reference.source} (its traffic)")
+        elif reference.labels and (not prefer_traffic or mix.events_seen == 0):
+            self.set_category_reference(reference.labels, source=f"{reference.source} (snapshot labels)")
+        elif reference.labels:
+            # some traffic seen, too little to trust (just after a change): learn the new adapter's from the next
+            mix.warm_up(f"warm-up after {reference.source}")
+            self.gate.end("category_mix")
+            self.gate.end("new_category")
+        if reference.vocabulary:
+            self.unseen_tokens.set_vocabulary(reference.vocabulary, source=reference.source)
+            self.gate.end("unseen_token_share")
+        self.reference_adapter = adapter_id
+
+    def references(self) -> dict[str, str]:
+        """Which reference each signal compares with (``adapter <id>``, ``warm-up``, ``live window``...)."""
+        return {name: (getattr(sig, "reference_source", "none") if name in _REFERENCED else "live window")
+                for name, sig in self.signals.items()}
+
+    def note_train_job(self, job: TrainJob) -> None:
+        """Remember a train job, so the adapter it yields can be matched to its snapshot and gold set."""
+        self.jobs[job.job_id] = job
+        while len(self.jobs) > _JOBS_KEPT:
+            del self.jobs[next(iter(self.jobs))]
+
+    def apply_adapter_record(self, record: AdapterRecord) -> AdapterPublished | None:
+        """Fold an adapter record; the adapter that now serves when its data is not yet the reference."""
+        self.book.apply(record)
+        chosen = self.book.chosen(self.task)
+        if chosen is None or chosen.adapter_id == self.reference_adapter:
+            return None
+        return chosen
 
     # --------------------------------------------------------- observations
     def observe_input(
@@ -129,8 +229,16 @@ class TaskMonitor:
                 fired.append(signal)
         if self.unseen_tokens.observe(text):
             fired.append(self.unseen_tokens)
-        if category is not None and self.category_mix.update(category):
-            fired.append(self.category_mix)
+        if category is not None:
+            if self.category_mix.update(category, event_ts_ms):
+                fired.append(self.category_mix)
+            mix = self.category_mix
+            if (self.new_category.reference_source != mix.reference_source
+                    and mix.reference_source.startswith("warm-up")):
+                self.new_category.set_reference(mix.reference, source=mix.reference_source)
+            if self.new_category.update(category, event_ts_ms):
+                fired.append(self.new_category)
+                mix.recent = {}  # a new kind of request: what a retrain learns is the traffic from here
         if confidence is not None and self.confidence.update(confidence):
             fired.append(self.confidence)
         if self.dead_letter.update(0):
@@ -194,6 +302,7 @@ class TaskMonitor:
                 "char_shares": self.char_shares,
                 "unseen_tokens": self.unseen_tokens,
                 "category_mix": self.category_mix,
+                "new_category": self.new_category,
                 "confidence": self.confidence,
                 "agreement": self.agreement,
                 "teacher_rejection": self.teacher_rejection,
@@ -201,6 +310,9 @@ class TaskMonitor:
             },
             "gate": self.gate,
             "offsets": self.offsets,
+            "book": self.book,
+            "jobs": self.jobs,
+            "reference_adapter": self.reference_adapter,
         })
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -219,6 +331,10 @@ class TaskMonitor:
         self.gate = AlarmGate(cooldown_events=self.gate.cooldown_events, hysteresis=self.gate.hysteresis,
                               episodes=saved.episodes, folded_total=saved.folded_total)
         self.offsets = state["offsets"]
+        self.book = state["book"]
+        self.jobs = state["jobs"]
+        self.reference_adapter = state["reference_adapter"]
+        self.redact = self._redact
 
     def to_bytes(self) -> bytes:
         """The state as one pickle, for a checkpoint file or a compacted topic."""

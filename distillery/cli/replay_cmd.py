@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from distillery.cli.common import Context
 from distillery.kafka import ensure_topics, make_producer
-from distillery.replay import MALFORMED, Row, load_rows, shift_mix, to_event
+from distillery.replay import MALFORMED, Row, load_rows, shift_in_warmup, shift_mix, to_event
 from distillery.settings import Settings
 
 console = Console(stderr=True)
@@ -149,6 +149,11 @@ def replay(ctx: Context, file: Path | None, task_name: str | None, synthetic: in
         total = len(loaded)
         rows = shift_mix(loaded, at=shift_at, category=shift_category, share=shift_share, seed=seed)
         run_id = "r" + hashlib.sha256(f"{file.resolve()}|{seed}|{shift_at}".encode()).hexdigest()[:10]
+    d = s.monitors.drift
+    note = shift_in_warmup(shift_at, warmup_min=d.warmup_min, warmup_per_category=d.warmup_per_category,
+                           warmup_max=d.warmup_max, categories=len(spec.labels or []) or 1)
+    if note:
+        console.print(f"[yellow]{note}[/]")
     sent = asyncio.run(produce(s, task_name, rows, total=total, rate=rate, run_id=run_id,
                                production_model=model, gold_share=gold_share,
                                malformed_share=malformed_share, seed=seed, manifest=manifest))

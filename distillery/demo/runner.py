@@ -60,7 +60,8 @@ class DemoPlan:
 
     @classmethod
     def quick(cls) -> DemoPlan:
-        # the drift detectors calibrate on the first 6,000 answers: the change comes after that
+        # the change may come at any event (the monitors need no calibration, only a warm-up of a few hundred
+        # answers before the first adapter); it comes after the first adapter here so both references show
         # the first job judges the base model by label likelihood once (~0.5 s an input): about 2 minutes
         return cls(events=14_000, rate=500.0, drift_at=8_000, train_wait_s=480.0, gold_size=200,
                    wait_for_all_jobs=False, serve_seconds=60.0)

@@ -134,6 +134,28 @@ class AdwinSignal(Signal):
         self._n = 0
         self._sum = 0.0
 
+    def prime(self, values: Sequence[float]) -> None:
+        """Restart with a reference sample in the window (e.g. the training data's own values).
+
+        The live values that follow are then compared with the reference from the
+        first one, and a firing's "before" level is the reference's. Priming does
+        not count in ``events_seen`` and a cut inside the reference is forgotten.
+        """
+        self.restart()
+        det = self.detector
+        for x in values:
+            v = self.encode(x)
+            if det.drift_detected:
+                self._n = 0
+                self._sum = 0.0
+            det.update(v)
+            self._n += 1
+            self._sum += v
+        if det.drift_detected:
+            self.detector = det.clone()
+            self._n = 0
+            self._sum = 0.0
+
     def encode(self, x: float) -> float:
         """Map an observation into [0, 1]; identity for shares, rates and 0/1 outcomes."""
         return float(x)

@@ -163,6 +163,16 @@ function alarmChart(task, domain) {
   return f.svg;
 }
 
+function referenceLine(task) {
+  // which reference each signal compares live traffic with: an adapter's training data, a warm-up, or its own window
+  const refs = task.references || {};
+  const groups = {};
+  for (const [signal, ref] of Object.entries(refs)) (groups[ref] = groups[ref] || []).push(signal);
+  const parts = Object.entries(groups).map(([ref, signals]) => `${ref}: ${signals.join(", ")}`);
+  return el("p", { class: "dim references" }, parts.length ? `Compared with — ${parts.join(" · ")}`
+                                                            : "No reference yet.");
+}
+
 function alarmTable(task) {
   if (!task.alarms.length) return el("p", { class: "empty" }, "No alarms.");
   const table = el("table", { class: "alarms" });
@@ -224,6 +234,7 @@ function render(state) {
     const domain = timeDomain(task);
     const card = el("section", { class: "task", "data-task": name });
     card.appendChild(el("h2", {}, name));
+    card.appendChild(referenceLine(task));
     card.appendChild(el("h3", {}, `Teacher-student agreement, per ${task.bucket} answers ` +
                                   "(dashed: detector level)"));
     card.appendChild(agreementChart(task, domain));

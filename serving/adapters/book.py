@@ -1,101 +1,11 @@
-"""Which adapter serves each task, folded from the adapter topics (pure).
+"""The adapter book, as serving imports it; the rules live in the contract (:mod:`distillery.adapter_book`).
 
-Every subscriber, the trainer and ``distillery adapters list`` read the same
-history and must agree, so the rules live here once and mirror the trainer's:
-
-* ``adapters.published`` appends to the task's history (a redelivered adapter id
-  is ignored);
-* ``pin`` serves the named adapter whatever is published later (a pin naming an
-  adapter this task never published is ignored); ``unpin`` lifts it;
-* ``rollback`` drops the newest adapter from the history, when there is an
-  older one to fall back to.
-
-The adapter to serve is the pinned one, else the newest in the history.
-:meth:`AdapterBook.candidates` lists what to fall back to, in order, when a
-subscriber cannot load the first one (a checksum mismatch, an unreadable URI).
-
->>> from distillery.events import GateMetrics, ModelScores
->>> m = GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0))
->>> def pub(i): return AdapterPublished(task="t", adapter_id=f"a{i}", job_id=f"j{i}", uri="/x",
-...                                     sha256="0" * 64, base_model="b", student_prompt="", metrics=m)
->>> book = AdapterBook()
->>> for r in (pub(1), pub(2), pub(3), AdapterControl(task="t", action="rollback")):
-...     book.apply(r)
->>> book.chosen("t").adapter_id, [e.adapter_id for e in book.candidates("t")]
-('a2', ['a2', 'a1'])
->>> book.apply(AdapterControl(task="t", action="pin", adapter_id="a1"))
->>> book.chosen("t").adapter_id, book.state("t").rolled_back
-('a1', ['a3'])
+They moved there so the monitors, which must not load serving's model stack,
+fold the same history and agree on which adapter serves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from distillery.adapter_book import AdapterBook, AdapterRecord, TaskAdapters
 
-from distillery.events import AdapterControl, AdapterPublished, AdapterRejected
-
-AdapterRecord = AdapterPublished | AdapterRejected | AdapterControl
-
-
-@dataclass
-class TaskAdapters:
-    """One task's adapters: the history still in force, the pin, what was rolled back."""
-
-    history: list[str] = field(default_factory=list)
-    pinned: str | None = None
-    rolled_back: list[str] = field(default_factory=list)
-    rejected: list[AdapterRejected] = field(default_factory=list)
-
-
-class AdapterBook:
-    """Published adapters and operator decisions, applied in the order they happened."""
-
-    def __init__(self) -> None:
-        self.published: dict[str, AdapterPublished] = {}
-        self._tasks: dict[str, TaskAdapters] = {}
-
-    def state(self, task: str) -> TaskAdapters:
-        """The task's state (empty when nothing was published for it yet)."""
-        return self._tasks.setdefault(task, TaskAdapters())
-
-    def tasks(self) -> list[str]:
-        """Every task the topics mention, sorted."""
-        return sorted(self._tasks)
-
-    def apply(self, record: AdapterRecord) -> None:
-        """Fold one record into the book."""
-        st = self.state(record.task)
-        if isinstance(record, AdapterPublished):
-            if record.adapter_id not in self.published:
-                self.published[record.adapter_id] = record
-                st.history.append(record.adapter_id)
-        elif isinstance(record, AdapterRejected):
-            st.rejected.append(record)
-        elif record.action == "pin":
-            known = self.published.get(record.adapter_id or "")
-            if known is not None and known.task == record.task:
-                st.pinned = known.adapter_id
-        elif record.action == "unpin":
-            st.pinned = None
-        elif len(st.history) > 1:
-            st.rolled_back.append(st.history.pop())
-
-    def chosen(self, task: str) -> AdapterPublished | None:
-        """The adapter the task should serve: the pinned one, else the newest."""
-        found = self.candidates(task)
-        return found[0] if found else None
-
-    def candidates(self, task: str) -> list[AdapterPublished]:
-        """What to serve, in order of preference: the pin, then the history newest first."""
-        st = self._tasks.get(task)
-        if st is None:
-            return []
-        ids = ([st.pinned] if st.pinned else []) + [i for i in reversed(st.history) if i != st.pinned]
-        return [self.published[i] for i in ids]
-
-    def previous(self, task: str) -> AdapterPublished | None:
-        """What a rollback would serve next (the second newest in the history)."""
-        st = self._tasks.get(task)
-        if st is None or len(st.history) < 2:
-            return None
-        return self.published[st.history[-2]]
+__all__ = ["AdapterBook", "AdapterRecord", "TaskAdapters"]

@@ -38,11 +38,12 @@ from streams.store.db import TaskStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = ROOT / "var" / "models"
-EVENTS, DRIFT_AT, RATE = 10_000, 7_000, 500.0
+EVENTS, DRIFT_AT, RATE = 10_000, 1_500, 500.0
 ROUTED = 240
 E2E_KEY = "e2e-key-0123456789abcdef"
 """Requests sent through the router once the adapter serves (the report measures a share from 100)."""
-"""The category-mix detector calibrates on its first 6,000 answers, so the change comes after that."""
+"""The monitors compare traffic with a reference from the first events (a warm-up of a few hundred answers
+before any adapter), so the change can come early: here before 2,000 events, before the first adapter."""
 
 
 E2E_CONFIG = {

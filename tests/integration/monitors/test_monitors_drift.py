@@ -57,7 +57,7 @@ def test_agreement_drop_raises_exactly_one_alarm_after_the_change(kafka_settings
     assert (f'distillery_drift_alarms_total{{severity="critical",signal="agreement",task="{TASK}"}} 1.0'
             in metrics)
     lag = re.findall(r'distillery_monitors_consumer_lag\{partition="\d",topic="[^"]+"\} (\S+)', metrics)
-    assert len(lag) == 5 * s.kafka.partitions and {float(v) for v in lag} == {0.0}
+    assert len(lag) == 7 * s.kafka.partitions and {float(v) for v in lag} == {0.0}
     agreement = float(re.search(rf'distillery_agreement_ratio{{task="{TASK}"}} (\S+)', metrics).group(1))  # type: ignore[union-attr]
     assert 0.6 < agreement < 0.8
 
@@ -68,6 +68,10 @@ def test_agreement_drop_raises_exactly_one_alarm_after_the_change(kafka_settings
     assert re.search(r'data-chart="categories" data-points="10"', dom)
     assert sorted(re.findall(r'class="cat-area" data-category="([^"]+)" data-n="10"', dom)) == sorted(CATEGORIES)
     assert dom.count('class="alarm-dot critical"') == 1 and dom.count('class="alarm-row"') == 1
+    # which reference each signal compares with (no adapter here: the category mix warmed up on the traffic)
+    assert re.search(r'class="dim references">Compared with [^<]*warm-up: unseen_token_share, category_mix, new_category',
+                     dom)
+    assert state["tasks"][TASK]["references"]["agreement"] == "live window"
     assert worker.proc.poll() is None
 
 

@@ -82,7 +82,7 @@ CASES: list[tuple[str, Callable[[], Signal], Callable[[], list[Any]], Callable[[
     ("upper_share", lambda: CharClassShare("upper"), lambda: _texts(3, 24_000, title=0.15), _share(1), 20191, 1000),
     ("punct_share", lambda: CharClassShare("punct"), lambda: _texts(4, 24_000, prefix=0.9), _share(2), 20639, 1000),
     ("unseen_token_share", _with_vocab, lambda: _texts(5, 24_000, new=0.2), _observe, 20159, 1000),
-    ("category_mix rare +0.2", CategoryMix, lambda: _cats(6, 42, 23_000), _update, 20199, 1000),
+    ("category_mix rare +0.2", CategoryMix, lambda: _cats(6, 42, 23_000), _update, 20273, 1000),
     ("category_mix largest -0.2", CategoryMix, lambda: _cats(7, 0, 23_000)[:CHANGE] + _big_down(7), _update,
      20399, 1000),
     ("confidence", Confidence, lambda: _betas(8), _update, 20319, 1000),
@@ -174,10 +174,11 @@ def test_estimates_are_in_the_signals_units() -> None:
         length.update(n)
     assert length.estimate == pytest.approx(20.0)
     assert Agreement().estimate is None
-    mix = CategoryMix(window=10, warmup_windows=1, calibration_windows=2)
+    mix = CategoryMix(window=10)
+    mix.set_reference({"a": 10**6, "b": 10**6})
     for c in ["a", "b"] * 15:
         mix.update(c)
-    assert mix.estimate == pytest.approx(0.0, abs=1e-9)
+    assert mix.estimate == pytest.approx(0.0, abs=1e-6)
 
 
 def test_char_class_shares_handles_unicode_like_ascii() -> None:
@@ -202,14 +203,15 @@ def test_unseen_share_waits_for_a_vocabulary_and_restarts_on_a_new_one() -> None
 
 
 def test_category_mix_pools_categories_past_its_limit() -> None:
-    mix = CategoryMix(window=10, warmup_windows=1, calibration_windows=2, max_categories=3)
-    for c in ["a", "b", "c"] * 4:
+    mix = CategoryMix(window=10, warmup_min=6, warmup_per_category=1, max_categories=3)
+    for c in ["a", "b", "c"] * 3:
         mix.update(c)
+    assert mix.reference_source == "warm-up" and mix.reference == {"a": 2.0, "b": 2.0, "c": 2.0}
     mix.update("zzz")
-    assert "__other__" in mix._counts
+    assert mix._windows is not None and mix._windows.counts == {"a": 1, "b": 1, "c": 1, "__other__": 1}
 
 
-@pytest.mark.parametrize("bad", [{"window": 0}, {"calibration_windows": 1}, {"memory_windows": 0}])
+@pytest.mark.parametrize("bad", [{"window": 1}, {"warmup_min": 0}, {"delta": 0}, {"return_windows": 0}])
 def test_category_mix_refuses_bad_parameters(bad: dict[str, int]) -> None:
     with pytest.raises(ConfigError, match=next(iter(bad))):
         CategoryMix(**bad)

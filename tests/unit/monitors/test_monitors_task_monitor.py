@@ -113,8 +113,8 @@ def test_restore_keeps_the_running_cooldown_setting() -> None:
 
 @pytest.mark.parametrize(
     ("state", "match"),
-    [({"format": 1, "task": "other"}, "the state belongs to 'other', not 'transactions'"),
-     ({"format": 99, "task": TASK}, "expected monitor state format 1, got 99")],
+    [({"format": 2, "task": "other"}, "the state belongs to 'other', not 'transactions'"),
+     ({"format": 99, "task": TASK}, "expected monitor state format 2, got 99")],
 )
 def test_load_state_refuses_a_foreign_checkpoint(state: dict[str, Any], match: str) -> None:
     with pytest.raises(ValidationError, match=match):
@@ -130,7 +130,7 @@ def test_observe_routes_each_record_to_its_signals() -> None:
     mon = TaskMonitor(TASK, vocabulary=VOCAB)
     sigs = mon.signals
     mon.observe(InferenceEvent(event_id="e1", task=TASK, input="SQ *SHOPAK #12", output="Cat01 ", confidence=0.9))
-    assert mon.category_mix._counts == {"cat01": 1}
+    assert mon.category_mix._warm == {"cat01": 1}  # warming up: no adapter yet
     assert sigs["confidence"].estimate == pytest.approx(0.9)
     assert sigs["unseen_token_share"].estimate == 0.0
     mon.observe(LabeledExample(event_id="e1", task=TASK, input="x", label="cat01", source="teacher",
@@ -161,4 +161,5 @@ def test_new_vocabulary_and_category_reference_take_effect() -> None:
     mon.observe_input("SQ *SHOPAK")
     assert mon.levels()["unseen_token_share"] == 0.5
     mon.set_category_reference({"cat00": 900, "cat01": 100})
-    assert mon.category_mix._ref_total == 1000.0
+    assert mon.category_mix.reference == {"cat00": 900.0, "cat01": 100.0}
+    assert mon.references()["category_mix"] == mon.references()["new_category"] == "given"

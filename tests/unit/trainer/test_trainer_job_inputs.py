@@ -11,7 +11,7 @@ from fsspec.registry import known_implementations, register_implementation
 
 from distillery.events import AdapterRejected, TrainJob
 from distillery.settings import Settings
-from monitors.app import read_vocabulary
+from monitors.app import read_reference
 from trainer.job import run_job
 
 
@@ -48,9 +48,13 @@ def test_an_odd_snapshot_uri_is_a_rejected_job(settings_factory, tmp_path: Path,
 
 def test_the_monitors_read_it_as_an_artifact_error_they_log_and_skip(no_backend: str, tmp_path: Path) -> None:
     from distillery.errors import ArtifactError
+    from distillery.events import AdapterPublished, GateMetrics, ModelScores
 
+    adapter = AdapterPublished(task="transactions", adapter_id="a-1", job_id="j-1", uri="/x", sha256="0" * 64,
+                               base_model="b", student_prompt="", snapshot_uri=no_backend,
+                               metrics=GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0)))
     with pytest.raises(ArtifactError, match="pip install distillery_no_such_backend"):
-        read_vocabulary(job(no_backend), tmp_path)
+        read_reference(adapter, job(no_backend), tmp_path)
 
 
 def test_the_gate_refuses_to_judge_on_gold_without_a_category_now_common(settings_factory, tmp_path: Path) -> None:
