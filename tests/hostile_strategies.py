@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
 
 
@@ -47,6 +49,19 @@ def encode(doc: Any) -> bytes:
         return json.dumps(node)  # ensure_ascii: unpaired surrogates travel as \ud800 escapes
 
     return enc(doc).encode("utf-8")
+
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
+"""The long run's examples per consumer (``make fuzz``); 0 in the normal suite."""
+FUZZ_COMMON: dict[str, Any] = {"deadline": None, "database": None, "print_blob": True,
+                               "suppress_health_check": list(HealthCheck)}
+
+
+def fuzz_profile(name: str, suite_examples: int) -> settings:
+    """Hypothesis settings for one consumer's fuzzer: ``suite_examples`` in the suite, ``FUZZ_EXAMPLES`` in the long run."""
+    settings.register_profile(f"{name}-suite", max_examples=suite_examples, **FUZZ_COMMON)
+    settings.register_profile(f"{name}-fuzz", max_examples=max(FUZZ_EXAMPLES, 1), **FUZZ_COMMON)
+    return settings.get_profile(f"{name}-fuzz" if FUZZ_EXAMPLES else f"{name}-suite")
 
 
 def load_schema(topic: str) -> dict[str, Any]:
