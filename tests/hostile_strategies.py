@@ -208,6 +208,8 @@ def valid_values(schema: dict[str, Any], *, root: dict[str, Any] | None = None, 
     if kind == "array":
         items = valid_values(schema.get("items", {}), root=root, overrides=overrides)
         return st.lists(items, min_size=schema.get("minItems", 0), max_size=6)
+    if kind == "string" and "pattern" in schema:  # a digest, an id: what the pattern admits
+        return st.from_regex(schema["pattern"], fullmatch=True)
     if kind == "string":
         return valid_strings(schema.get("minLength", 0), schema.get("maxLength"))
     if kind == "integer":
@@ -316,7 +318,8 @@ def schema_values(schema: dict[str, Any], *, root: dict[str, Any] | None = None,
         return st.one_of(st.lists(items, min_size=schema.get("minItems", 0), max_size=6),
                          st.lists(items, max_size=2), wrong)
     if kind == "string":
-        return st.one_of(strings(schema.get("minLength", 0), schema.get("maxLength")), wrong)
+        admitted = [st.from_regex(schema["pattern"], fullmatch=True)] if "pattern" in schema else []
+        return st.one_of(*admitted, strings(schema.get("minLength", 0), schema.get("maxLength")), wrong)
     if kind == "integer":
         return st.one_of(integers(schema.get("minimum"), schema.get("maximum")), wrong)
     if kind == "number":
