@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from distillery.access import input_too_long
+from distillery.access import UNREADABLE_BODY, input_too_long
 from distillery.errors import ConfigError, TeacherError, ValidationError
 from distillery.health import ReadyCheck, add_health_routes
 from distillery.webguard import Guard
@@ -59,7 +59,7 @@ def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = Non
     async def route(request: web.Request) -> web.Response:
         try:
             body: Any = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except UNREADABLE_BODY:
             return _error(400, "body: expected a JSON object such as {\"task\": \"...\", \"input\": \"...\"}")
         if not isinstance(body, dict) or not isinstance(body.get("task"), str) or not isinstance(
                 body.get("input"), str):
