@@ -40,7 +40,7 @@ from distillery.events import AdapterControl, AdapterPublished, GateMetrics, Mod
 from serving.adapters.fetch import LocalAdapter
 from serving.adapters.subscriber import AdapterSubscriber
 
-PROFILE = fuzz_profile("adapters", 300)
+PROFILE = fuzz_profile("adapters", 500)
 TASKS = ["t", "u"]
 POOL = ["a1", "a2", "a3", "a4", "bad", "gone"]
 

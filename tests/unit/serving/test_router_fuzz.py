@@ -46,7 +46,7 @@ from serving.router import Router
 from streams.completions import TeacherResult
 from trainer.predict import Prediction
 
-PROFILE = fuzz_profile("router", 250)
+PROFILE = fuzz_profile("router", 400)
 KEY = "router-fuzz-key-0123456789abcdef"
 MAX_BODY = 65_536
 MAX_INPUT = 4_096
@@ -63,11 +63,11 @@ class OneTaskStudent(FakeStudent):
 
 
 def down(text: str) -> bool:
-    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 4 == 0
+    return "down" in text or zlib.crc32(text.encode("utf-8", "surrogatepass")) % 4 == 0
 
 
 class FuzzTeacher:
-    """Labels and forwards; unavailable for a quarter of the inputs; counts every call."""
+    """Labels and forwards; unavailable for a quarter of the inputs and those saying "down"; counts every call."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -112,7 +112,7 @@ CHAT_SCHEMA: dict[str, Any] = {
                                                                {"type": "array", "items": {"$ref": "#/$defs/Part"}}]}}},
               "Part": {"type": "object", "required": ["type"],
                        "properties": {"type": {"enum": ["text", "image_url"]}, "text": {"type": "string"}}}}}
-INPUTS = st.one_of(st.sampled_from(["crow 4", "pear 7", "crow " + "x" * MAX_INPUT]), valid_strings(1, MAX_INPUT + 10))
+INPUTS = st.one_of(st.sampled_from(["crow 4", "pear 7", "pear down 7", "crow " + "x" * MAX_INPUT]), valid_strings(1, MAX_INPUT + 10))
 ROUTE = message_values(ROUTE_SCHEMA, overrides={"task": st.one_of(st.sampled_from(TASKS), strings(0, 32))},
                        valid_overrides={"task": st.sampled_from(TASKS), "input": INPUTS,
                                         "event_id": st.one_of(valid_strings(1, 600), st.uuids().map(str))})

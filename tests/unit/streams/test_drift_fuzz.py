@@ -45,7 +45,7 @@ from streams.consumer import Batch
 from streams.counters import Counters
 from streams.pipeline import Pipeline
 
-PROFILE = fuzz_profile("drift", 300)
+PROFILE = fuzz_profile("drift", 500)
 TASKS = ["transactions", "nope"]
 FUTURE = st.sampled_from([2**63 - 1, 10**14, 253402300799999, 4102444800000])
 DRIFT = message_values(
