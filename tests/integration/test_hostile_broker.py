@@ -3,11 +3,12 @@
 A handful of the worst cases (an oversized record, bytes that are not JSON, nesting
 far past any parser, a year-0001 time, 2**63 token usage, a huge key and a huge
 field name, a drift event from the far future, a hostile adapter record, a hostile
-train job) go to every topic of a fresh prefix. The streams worker and the monitors
-worker run as processes, the adapter subscriber in process with a fake target;
+train job) go to every topic of a fresh prefix. The streams, monitors and trainer
+workers run as processes, the adapter subscriber in process with a fake target;
 then one valid record per worker follows the hostile ones, and each must be
-consumed: the event stored, the monitors' group committed to the end of every
-topic it reads, the adapter served. No process may exit.
+consumed: the event stored, the monitors' and the trainer's groups committed to
+the end of the topics they read (the hostile job rejected with its error), the
+adapter served. No process may exit.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from distillery.artifacts import ArtifactStore
 from distillery.events import (
     AdapterControl,
     AdapterPublished,
+    AdapterRejected,
     DriftEvent,
     GateMetrics,
     InferenceEvent,
     ModelScores,
     TrainJob,
 )
-from distillery.kafka import admin, producer
+from distillery.kafka import admin, producer, read_topic
 from distillery.settings import Settings
 from distillery.sim.teacher_model import SimTeacher
 from distillery.sim.teacher_server import SimTeacherServer
@@ -163,6 +165,7 @@ def test_the_worst_records_on_every_topic_stop_no_worker(kafka_settings, spawn_w
     with SimTeacherServer(SimTeacher()).run_in_thread() as teacher:
         streams = spawn_worker(s, "streams", OPENAI_BASE_URL=teacher.base_url)
         monitors = spawn_worker(s, "monitors", "--http-port", "0", "--web-port", "0")
+        trainer = spawn_worker(s, "trainer")
         good = real_adapter(tmp_path)
 
         async def subscriber() -> str | None:
@@ -203,4 +206,14 @@ def test_the_worst_records_on_every_topic_stop_no_worker(kafka_settings, spawn_w
             assert monitors.poll() is None, Path(monitors.log_path).read_text()[-3000:]  # type: ignore[attr-defined]
             assert time.monotonic() < deadline, "the monitors worker never consumed past the hostile records"
             time.sleep(1)
-        assert streams.poll() is None and monitors.poll() is None
+        # the trainer: the hostile job (a snapshot no backend can read) rejected with the reason, once;
+        # everything after it skipped and committed
+        while not asyncio.run(committed_to_end(s, f"{s.topic_prefix}distillery-trainer", [t.train_jobs])):
+            assert trainer.poll() is None, Path(trainer.log_path).read_text()[-3000:]  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "the trainer never consumed past the hostile jobs"
+            time.sleep(1)
+        rejected = [AdapterRejected.model_validate_json(r.value or b"")
+                    for r in asyncio.run(read_topic(s.kafka, t.rejected, idle_s=1.0, timeout_s=10))]
+        assert [r.job_id for r in rejected] == [hostile_job().job_id]  # once, though it was sent twice
+        assert rejected[0].failed_rules in (["input"], ["error"]) and "s3://no-such-bucket" in rejected[0].reason
+        assert streams.poll() is None and monitors.poll() is None and trainer.poll() is None
