@@ -253,3 +253,25 @@ def test_train_jobs_never_stop_the_trainer_and_each_ends_committed_once(
     assert harness.figures["judged"] > 0 and harness.figures["not_a_job"] > 0
     assert harness.figures["rejected_error"] > 0 and harness.figures["already_done"] > 0
     assert JOB_ATTEMPTS > 1
+
+
+def _job(job_id: str) -> bytes:
+    return TrainJob(task="transactions", job_id=job_id, snapshot_uri="file:///s.parquet",
+                    snapshot_sha256="0" * 64).to_json()
+
+
+@pytest.mark.parametrize("script", [["reject", "reject"], ["revoke", "reject", "reject"],
+                                    ["raise", "revoke", "reject", "reject"]])
+def test_jobs_on_other_partitions_wait_and_a_revoked_partition_is_left_alone(
+        settings_factory: Any, monkeypatch: pytest.MonkeyPatch, script: list[str]) -> None:
+    """Found by the fuzzer: the job of partition 1, fetched while partition 0's trained, was dropped (and
+    committed past with the next one); a partition revoked mid-job made ``resume``/``seek`` raise."""
+    jobs = FakeJobs()
+    monkeypatch.setattr(worker_module, "run_job", jobs)
+    monkeypatch.setattr(worker_module, "RETRY_PAUSE_S", 0.0)
+    harness = Harness(settings_factory(), jobs)
+    try:
+        harness.run({0: [_job("a")], 1: [_job("b")]}, script)  # asserts every record committed once, in order
+    finally:
+        harness.close()
+    assert harness.verdicts == {"a": 1, "b": 1}
