@@ -10,8 +10,8 @@ request of it goes to a fake teacher that is down for some inputs. Properties:
 
 * every answer is JSON (or, for a 200 stream, server-sent JSON chunks) with a
   status under 500, except 503 when the teacher cannot answer and no student can;
-* every refusal is in OpenAI's error shape (``/v1/route``'s own 400s carry
-  ``{"error": "message"}``, as documented in :mod:`serving.http`);
+* every refusal is in OpenAI's error shape (``/v1/route``'s own 400s and 503s carried
+  ``{"error": "message"}`` before, unlike the guard's refusals and its own input cap);
 * the teacher is never called for a refused request, and called exactly once
   for a request it answers or fails.
 
@@ -191,10 +191,7 @@ class Harness:
         assert status < 500 or status == 503, what
         if status != 200:
             error = doc.get("error") if isinstance(doc, dict) else None
-            if path == "/v1/route" and isinstance(error, str) and status in (400, 503):
-                pass  # the route's own answers: {"error": "message"}
-            else:
-                assert isinstance(error, dict) and isinstance(error.get("message"), str) and error.get("type"), what
+            assert isinstance(error, dict) and isinstance(error.get("message"), str) and error.get("type"), what
         if status == 503:
             assert "teacher" in json.dumps(doc) and calls == 1, what
         elif status == 200:
@@ -245,5 +242,5 @@ def test_a_body_in_no_known_charset_or_nested_past_the_parser_is_a_400(
         harness.close()
     assert (status, ctype_out) == (400, "application/json")
     error = json.loads(raw)["error"]
-    assert "body: expected a JSON object" in (error if path == "/v1/route" else error["message"])
+    assert "body: expected a JSON object" in error["message"] and error["code"] == "invalid_json"
     assert harness.teacher.calls == 0
