@@ -202,6 +202,8 @@ class Harness:
         else:
             assert calls == 0, f"the teacher was called for a refused request: {what}"
         self.figures["examples"] += 1
+        self.figures["events"] += len(self.sink.events)
+        self.sink.events.clear()  # a long run: keep memory flat
 
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 300)
@@ -224,7 +226,7 @@ def test_hostile_requests_get_a_json_answer_under_500_and_never_reach_the_teache
         print("\nfuzz router:", json.dumps(dict(sorted(harness.figures.items()))))
     statuses = {k.split()[-1] for k in harness.figures if k.startswith("/v1/")}
     assert {"200", "400", "401", "413", "503"} <= statuses, statuses
-    assert harness.sink.events  # teacher answers became inference events
+    assert harness.figures["events"] > 0  # answers became inference events
 
 
 @pytest.mark.parametrize("path", ["/v1/route", "/v1/chat/completions"])

@@ -228,6 +228,7 @@ class Harness:
                     self.figures["judged"] += 1
         assert self.worker.current is None and not self.worker.attempts
         self.figures.update(examples=1, records=sum(len(v) for v in records.values()), verdicts=len(verdicts))
+        self.producer.sent.clear()  # a long run: keep memory flat
 
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 300)
