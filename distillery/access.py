@@ -212,6 +212,11 @@ def too_large(length: int, limit: int) -> Denial:
                                     "([http] max_body_bytes)", code="request_too_large"), {})
 
 
+UNREADABLE_BODY: tuple[type[BaseException], ...] = (ValueError, UnicodeDecodeError, LookupError, RecursionError)
+"""What reading a request body as JSON raises on a hostile one: not JSON, not in its charset, a charset
+that does not exist (``LookupError``), nesting past the parser's depth (``RecursionError``). A 400, never a 500."""
+
+
 def input_too_long(length: int, limit: int, param: str) -> dict[str, Any]:
     """The 400 body for an input past ``[http] max_input_chars``.
 

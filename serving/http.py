@@ -3,7 +3,8 @@
 ``POST /v1/route`` with ``{"task": ..., "input": ..., "event_id": optional}``
 answers through the :class:`~serving.router.Router` (student or teacher) and
 returns the :class:`~serving.router.RouteResult` as JSON; ``GET /v1/adapters``
-says which adapter serves each task. Bad requests answer 400 naming the field;
+says which adapter serves each task. Bad requests answer 400 naming the field, in
+OpenAI's error shape (``{"error": {"message", "type", "param", "code"}}``) like every refusal;
 an escalation the teacher cannot answer (down, or not configured) when no
 student can either answers 503.
 
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from distillery.access import input_too_long
+from distillery.access import UNREADABLE_BODY, input_too_long, openai_error
 from distillery.errors import ConfigError, TeacherError, ValidationError
 from distillery.health import ReadyCheck, add_health_routes
 from distillery.webguard import Guard
@@ -42,8 +43,10 @@ class AdapterStatus(Protocol):
     def loaded(self, task: str) -> list[str]: ...
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> web.Response:
+    """OpenAI's error shape, as every other refusal of the replica (the guard's, ``/v1/chat/completions``)."""
+    type_ = "server_error" if status >= 500 else "invalid_request_error"
+    return web.json_response(openai_error(message, type_=type_, param=param, code=code), status=status)
 
 
 def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = None,
@@ -59,14 +62,15 @@ def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = Non
     async def route(request: web.Request) -> web.Response:
         try:
             body: Any = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "body: expected a JSON object such as {\"task\": \"...\", \"input\": \"...\"}")
+        except UNREADABLE_BODY:
+            return _error(400, "body: expected a JSON object such as {\"task\": \"...\", \"input\": \"...\"}",
+                          code="invalid_json")
         if not isinstance(body, dict) or not isinstance(body.get("task"), str) or not isinstance(
                 body.get("input"), str):
-            return _error(400, "task, input: both are required strings")
+            return _error(400, "task, input: both are required strings", param="input")
         if body["task"] not in router.settings.tasks:
             known = ", ".join(sorted(router.settings.tasks)) or "none"
-            return _error(400, f"task: unknown task {body['task']!r}; declared tasks: {known}")
+            return _error(400, f"task: unknown task {body['task']!r}; declared tasks: {known}", param="task")
         if len(body["input"]) > max_input:
             return web.json_response(input_too_long(len(body["input"]), max_input, "input"), status=400)
         event_id = body.get("event_id")
@@ -76,9 +80,10 @@ def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = Non
         except ValidationError as exc:
             return _error(400, str(exc))
         except ConfigError as exc:  # the replica's teacher is not configured: not the caller's fault
-            return _error(503, str(exc))
+            return _error(503, str(exc), code="teacher_unavailable")
         except TeacherError as exc:
-            return _error(503, f"the teacher could not answer and no student serves this task: {exc}")
+            return _error(503, f"the teacher could not answer and no student serves this task: {exc}",
+                          code="teacher_unavailable")
         return web.json_response(dataclasses.asdict(result), dumps=lambda o: json.dumps(o, default=str))
 
     async def adapters(request: web.Request) -> web.Response:

@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import openai
 from aiohttp import web
 
-from distillery.access import input_too_long
+from distillery.access import UNREADABLE_BODY, input_too_long
 from distillery.errors import ConfigError, TeacherError, ValidationError
 from distillery.settings import Settings
 from serving.router import ChatResult, Router, RouteResult
@@ -263,7 +263,7 @@ class OpenAIFront:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         try:
             body: Any = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except UNREADABLE_BODY:
             return _error(400, "body: expected a JSON object with model and messages", code="invalid_json")
         if not isinstance(body, dict):
             return _error(400, "body: expected a JSON object with model and messages", code="invalid_json")

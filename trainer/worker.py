@@ -190,8 +190,13 @@ class TrainerWorker:
         shown = 0.0
         try:
             while not task.done():
-                # keep polling (paused, so nothing comes back): heartbeats and the poll interval hold
-                await consumer.getmany(timeout_ms=500)
+                # keep polling: heartbeats and the poll interval hold. The job's partition is paused,
+                # but the others are not: a job fetched from one of them is put back, never dropped
+                # (its offset would be committed past it with the next job of that partition)
+                fetched = await consumer.getmany(timeout_ms=500)
+                for other, records in fetched.items():
+                    if records:
+                        consumer.seek(other, records[0].offset)
                 if time.monotonic() - shown >= STATUS_EVERY_S:
                     shown = time.monotonic()
                     await self.publish_status(producer, status)
@@ -204,6 +209,8 @@ class TrainerWorker:
             except Exception as exc:  # noqa: BLE001 - no job may crash-loop the worker (it replays on restart)
                 failed = self._failed(job, exc, where)
                 if failed is None:  # tried again from the same offset, after a pause that grows
+                    if self.abandoned:  # the partition went to another member, which runs it again
+                        return
                     consumer.seek(tp, offset)
                     try:
                         await asyncio.wait_for(stop.wait(), timeout=RETRY_PAUSE_S * self.attempts[job.job_id])
@@ -215,12 +222,13 @@ class TrainerWorker:
             await self.publish_status(producer, status)  # the whole history, however short the job was
         finally:
             self.current = None
-            if not stop.is_set():
+            if not stop.is_set() and not self.abandoned:  # a revoked partition cannot be resumed
                 consumer.resume(tp)
         if self.abandoned:
             return
         await send_record(producer, self.settings, verdict)
         self.done.add(job.job_id)
+        self.attempts.pop(job.job_id, None)  # a job that raised before and then finished
         self.counters.incr(job.task, "jobs_promoted" if isinstance(verdict, AdapterPublished) else "jobs_rejected")
         await self.publish_status(producer, None)
         if isinstance(verdict, AdapterPublished):

@@ -236,7 +236,7 @@ async def test_the_watch_command_serves_routes_and_emits_over_http(kafka_setting
                 assert resp.status == 200
                 got.append(await resp.json())
         async with http.post(f"http://127.0.0.1:{port}/v1/route", json={"task": "nope", "input": "x"}) as resp:
-            assert resp.status == 400 and "unknown task 'nope'" in (await resp.json())["error"]
+            assert resp.status == 400 and "unknown task 'nope'" in (await resp.json())["error"]["message"]
         async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
             assert resp.status == 200 and (await resp.json())["detail"] == {"toy": "toy-A"}
     async with aiohttp.ClientSession() as stranger:  # the router is private: no key, no answer

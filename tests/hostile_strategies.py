@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
 
 
@@ -47,6 +49,19 @@ def encode(doc: Any) -> bytes:
         return json.dumps(node)  # ensure_ascii: unpaired surrogates travel as \ud800 escapes
 
     return enc(doc).encode("utf-8")
+
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
+"""The long run's examples per consumer (``make fuzz``); 0 in the normal suite."""
+FUZZ_COMMON: dict[str, Any] = {"deadline": None, "database": None, "print_blob": True,
+                               "suppress_health_check": list(HealthCheck)}
+
+
+def fuzz_profile(name: str, suite_examples: int) -> settings:
+    """Hypothesis settings for one consumer's fuzzer: ``suite_examples`` in the suite, ``FUZZ_EXAMPLES`` in the long run."""
+    settings.register_profile(f"{name}-suite", max_examples=suite_examples, **FUZZ_COMMON)
+    settings.register_profile(f"{name}-fuzz", max_examples=max(FUZZ_EXAMPLES, 1), **FUZZ_COMMON)
+    return settings.get_profile(f"{name}-fuzz" if FUZZ_EXAMPLES else f"{name}-suite")
 
 
 def load_schema(topic: str) -> dict[str, Any]:
@@ -193,6 +208,8 @@ def valid_values(schema: dict[str, Any], *, root: dict[str, Any] | None = None, 
     if kind == "array":
         items = valid_values(schema.get("items", {}), root=root, overrides=overrides)
         return st.lists(items, min_size=schema.get("minItems", 0), max_size=6)
+    if kind == "string" and "pattern" in schema:  # a digest, an id: what the pattern admits
+        return st.from_regex(schema["pattern"], fullmatch=True)
     if kind == "string":
         return valid_strings(schema.get("minLength", 0), schema.get("maxLength"))
     if kind == "integer":
@@ -301,7 +318,8 @@ def schema_values(schema: dict[str, Any], *, root: dict[str, Any] | None = None,
         return st.one_of(st.lists(items, min_size=schema.get("minItems", 0), max_size=6),
                          st.lists(items, max_size=2), wrong)
     if kind == "string":
-        return st.one_of(strings(schema.get("minLength", 0), schema.get("maxLength")), wrong)
+        admitted = [st.from_regex(schema["pattern"], fullmatch=True)] if "pattern" in schema else []
+        return st.one_of(*admitted, strings(schema.get("minLength", 0), schema.get("maxLength")), wrong)
     if kind == "integer":
         return st.one_of(integers(schema.get("minimum"), schema.get("maximum")), wrong)
     if kind == "number":
