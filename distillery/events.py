@@ -244,6 +244,34 @@ class ReviewItem(Record):
     )
 
 
+class GoldExample(Record):
+    """A row of a task's frozen gold set, on ``distill.gold`` (never trained on).
+
+    Published by the task's streams worker through its outbox, so the gold set
+    lives on Kafka and a worker that takes the task over rebuilds it
+    (:mod:`streams.restore`). ``cost_usd`` and the token counts are those of the
+    teacher call that pinned ``teacher_label`` (zero when the event carried the
+    teacher's answer already). Gold rows a person promoted from the review queue
+    are not repeated here: their decision on ``distill.reviewed`` is the record.
+    """
+
+    topic_name: ClassVar[str] = "distill.gold"
+
+    gold_id: NonEmpty = Field(description="The gold event's id.")
+    input: str
+    label: str = Field(description="The ground-truth answer, as stored (objects as compact JSON).")
+    category: str | None = None
+    origin: str = Field(default="event", description="Where the ground truth came from (metadata gold_source).")
+    teacher_label: str | None = Field(default=None, description="The teacher's answer, pinned once.")
+    teacher_confidence: Probability | None = None
+    teacher_model: str | None = None
+    cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    teacher_batch: bool = Field(default=False, description="The pinning call went through the Batch API.")
+    ts_ms: int = Field(default_factory=now_ms)
+
+
 def _printable(text: str) -> str:
     """``text`` with lone surrogates (which JSON can carry but UTF-8 cannot) written as ``\\udxxx``."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -598,6 +626,7 @@ RECORDS: tuple[type[Record], ...] = (
     AdapterRejected,
     AdapterControl,
     ReviewDecision,
+    GoldExample,
 )
 """Every record, in topic order; one record type per topic."""
 

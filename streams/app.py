@@ -62,6 +62,7 @@ from distillery.topics import Topics
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
 from streams.pipeline import Outputs, Pipeline
+from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
 from streams.source import Source
 from streams.teacher import TeacherClient
@@ -120,14 +121,17 @@ class BatchHandler:
     async def __call__(self, batch: Batch) -> None:
         on_drift_records(self.pipeline, batch.raws(self.topics.drift))
         out = await self.pipeline.process(batch.raws(self.topics.inference))
-        out.deadletters.extend(self.pipeline.apply_reviews(batch.raws(self.topics.reviewed)))
+        reviewed = batch.raws(self.topics.reviewed)
+        await self.pipeline.restore_reviewed(reviewed)
+        out.deadletters.extend(self.pipeline.apply_reviews(reviewed))
         await self.publish(out)  # BatchConsumer commits the batch's offsets after this returns
 
     async def publish(self, out: Outputs) -> None:
         """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
         pending = []
         for topic, records in ((self.topics.deadletter, out.deadletters), (self.topics.labeled, out.labeled),
-                               (self.topics.review, out.review), (self.topics.train_jobs, out.jobs)):
+                               (self.topics.review, out.review), (self.topics.gold, out.gold),
+                               (self.topics.train_jobs, out.jobs)):
             for rec in records:
                 pending.append(await self.send(topic, rec.key(), rec.to_json()))
         if pending:
@@ -172,7 +176,8 @@ def create_app(settings: Settings, counters: Counters | None = None,
         datadir=str(datadir),
     )
     counters_topic = raw_topic(app, topics.counters)
-    pipeline = Pipeline(settings, counters, teacher_factory)
+    reader = TopicReader(settings, max_fetch_bytes=MAX_FETCH_BYTES)
+    pipeline = Pipeline(settings, counters, teacher_factory, restorer=reader)
     app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
     batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
 
@@ -211,6 +216,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
             await asyncio.Event().wait()
         finally:
             await pipeline.close()
+            await reader.close()
 
     if settings.streams.health_port:
         async def readiness() -> Readiness:

@@ -1,0 +1,201 @@
+"""A task's store rebuilt from its topics by a worker with its own disk (issue #14, part 4).
+
+Worker A labels a stream and publishes its records; worker B, with a separate
+data dir, reads those records back (a fake restorer stands in for the Kafka
+reader) before its first batch. B's store must hold what A's held, the events A
+already labelled must not reach the teacher again, and B's budget must start
+from A's spend.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from hostile_support import FakeTeacher, settings_for
+
+from distillery.events import InferenceEvent, ReviewDecision
+from distillery.settings import Settings
+from streams.app import BatchHandler
+from streams.consumer import Batch
+from streams.counters import Counters
+from streams.pipeline import Pipeline
+from streams.restore import Fetched, apply, positions
+from streams.source import Source
+
+
+class Log:
+    """A broker for ``send`` that keeps every record per topic, in order (offsets are list indexes)."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, list[tuple[bytes, bytes]]] = {}
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> Any:
+        self.topics.setdefault(topic, []).append((key, value))
+
+        async def done() -> None:
+            return None
+
+        return done()
+
+
+class Restorer:
+    """Serves a :class:`Log` the way :class:`streams.restore_kafka.TopicReader` serves Kafka."""
+
+    def __init__(self, settings: Settings, log: Log, inference_end: int) -> None:
+        t = settings.topics
+        self.names = {"labeled": t.labeled, "review": t.review, "gold": t.gold, "reviewed": t.reviewed}
+        self.log = log
+        self.inference_end = inference_end
+        self.calls: list[dict[tuple[str, int], int]] = []
+
+    async def __call__(self, task: str, since: dict[tuple[str, int], int]) -> Fetched:
+        self.calls.append(dict(since))
+        out = Fetched(inference_mark=(0, self.inference_end - 1))
+        for kind, name in self.names.items():
+            records = self.log.topics.get(name, [])
+            start = since.get((name, 0), 0)
+            for offset in range(start, len(records)):
+                key, value = records[offset]
+                if key == task.encode():
+                    out.records.append((kind, value, Source(name, 0, offset)))
+            out.ends[(name, 0)] = max(start, len(records))
+        return out
+
+
+def _text(i: int) -> str:
+    """A merchant line unlike any other (digits are masked by the deduper, so letters differ)."""
+    rng = random.Random(i)
+    return " ".join("".join(rng.choice(string.ascii_uppercase) for _ in range(7)) for _ in range(4))
+
+
+def _events(lo: int, hi: int) -> list[InferenceEvent]:
+    """Distinct inputs; every 7th event is gold, every 5th was answered by the teacher in production."""
+    return [InferenceEvent(event_id=f"ev-{i}", task="transactions", input=_text(i),
+                           ts=1_780_000_000_000 + i, label="groceries" if i % 7 == 6 else None,
+                           output="groceries" if i % 5 == 1 else None, model="gpt-4.1" if i % 5 == 1 else None)
+            for i in range(lo, hi)]
+
+
+def _batch(events: list[InferenceEvent], topic: str, first_offset: int) -> Batch:
+    return Batch([ConsumerRecord(topic, 0, first_offset + i, 0, 0, b"transactions", e.to_json(), None, 0, 0, [])
+                  for i, e in enumerate(events)])
+
+
+def _state(p: Pipeline) -> tuple[Any, ...]:
+    store = p.store("transactions")
+    return (
+        sorted(store.query("SELECT event_id, label, source, split FROM examples")),
+        sorted(store.query("SELECT gold_id, label, teacher_label FROM gold")),
+        round(float(store.scalar("SELECT coalesce(sum(cost_usd), 0) FROM spend")), 9),
+        store.scalar("SELECT count(*) FROM spend"),
+        sorted(store.query("SELECT event_id, status FROM review")),
+    )
+
+
+async def test_a_new_owner_rebuilds_the_store_and_never_asks_the_teacher_twice(tmp_path: Path) -> None:
+    a_settings, b_settings, ref_settings = (settings_for(tmp_path / n) for n in ("a", "b", "ref"))
+    topics = a_settings.topics
+    events = _events(0, 60)
+    log, teacher = Log(), FakeTeacher(list(a_settings.task("transactions").labels))
+
+    # the reference: one worker that reads the whole stream
+    ref_teacher = FakeTeacher(list(a_settings.task("transactions").labels))
+    ref = Pipeline(ref_settings, Counters("streams"), teacher_factory=lambda task: ref_teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await BatchHandler(ref, topics, Log().send)(_batch(events[:40], topics.inference, 0))
+        await BatchHandler(ref, topics, Log().send)(_batch(events[40:], topics.inference, 40))
+        expected = _state(ref)
+    finally:
+        await ref.close()
+
+    a = Pipeline(a_settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await BatchHandler(a, topics, log.send)(_batch(events[:40], topics.inference, 0))
+        spent_a = a.sampler.task("transactions").budget.spent_hour
+    finally:
+        await a.close()
+    calls_a = teacher.calls
+    assert calls_a > 0 and spent_a > 0
+
+    # A stopped before committing events 30..39: B gets them again, then the rest of the stream
+    restorer = Restorer(b_settings, log, inference_end=40)
+    b = Pipeline(b_settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
+                 restorer=restorer)
+    try:
+        await BatchHandler(b, topics, log.send)(_batch(events[30:], topics.inference, 30))
+        assert b.counters.get("transactions", "redelivered") == 10
+        assert b.counters.get("transactions", "restored_gold") == 5  # ev-6, 13, 20, 27, 34
+        assert _state(b) == expected
+        assert b.sampler.task("transactions").budget.spent_hour >= spent_a
+    finally:
+        await b.close()
+    assert teacher.calls - calls_a == ref_teacher.calls - calls_a  # only the 20 new events (and their gold)
+    assert restorer.calls == [{}]  # a new store reads from the beginning, once per assignment
+
+
+async def test_a_second_restore_reads_from_where_the_first_stopped_and_changes_nothing(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "a")
+    topics = settings.topics
+    log, teacher = Log(), FakeTeacher(list(settings.task("transactions").labels))
+    a = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await BatchHandler(a, topics, log.send)(_batch(_events(0, 20), topics.inference, 0))
+    finally:
+        await a.close()
+
+    b_settings = settings_for(tmp_path / "b")
+    restorer = Restorer(b_settings, log, inference_end=20)
+    b = Pipeline(b_settings, Counters("streams"), restorer=restorer)
+    try:
+        await b.ensure_restored("transactions")
+        first = _state(b)
+        store = b.store("transactions")
+        since = positions(store)
+        assert since[(topics.labeled, 0)] == len(log.topics[topics.labeled])
+        again = await restorer("transactions", {})  # every record once more: idempotent
+        apply(b_settings, "transactions", store, again)
+        assert _state(b) == first
+        b.revoked()
+        await b.ensure_restored("transactions")
+        assert restorer.calls[-1] == since
+    finally:
+        await b.close()
+
+
+async def test_review_decisions_are_replayed_after_their_items(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "a")
+    topics = settings.topics
+    log, teacher = Log(), FakeTeacher(list(settings.task("transactions").labels))
+    a = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:
+        await BatchHandler(a, topics, log.send)(_batch(_events(0, 20), topics.inference, 0))
+        store = a.store("transactions")
+        teacher_ids = sorted(r[0] for r in store.query("SELECT event_id FROM examples WHERE source = 'teacher'"))
+        corrected, promoted = teacher_ids[0], teacher_ids[1]
+        decisions = [ReviewDecision(task="transactions", item_id=corrected, decision="correct", answer="hotels_lodging",
+                                    reviewer="ana"),
+                     ReviewDecision(task="transactions", item_id=promoted, decision="promote_gold", reviewer="ana"),
+                     ReviewDecision(task="transactions", item_id="nope", decision="skip", reviewer="ana")]
+        for d in decisions:
+            await (await log.send(topics.reviewed, d.key(), d.to_json()))
+        handler = BatchHandler(a, topics, log.send)
+        await handler(Batch([ConsumerRecord(topics.reviewed, 0, i, 0, 0, b"transactions", d.to_json(), None, 0, 0,
+                                            []) for i, d in enumerate(decisions)]))
+        expected = _state(a)
+    finally:
+        await a.close()
+
+    b_settings = settings_for(tmp_path / "b")
+    b = Pipeline(b_settings, Counters("streams"), restorer=Restorer(b_settings, log, inference_end=20))
+    try:
+        await b.ensure_restored("transactions")
+        assert _state(b) == expected
+        human = b.store("transactions").query("SELECT event_id, label FROM examples WHERE source = 'human'")
+        assert human == [(corrected, "hotels_lodging")]
+        assert b.store("transactions").scalar("SELECT count(*) FROM gold WHERE gold_id = ?", [promoted]) == 1
+    finally:
+        await b.close()
