@@ -10,6 +10,7 @@ logged every ``PROGRESS_EVERY`` records.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -74,7 +75,8 @@ class TopicReader:
             if time.monotonic() > deadline:
                 raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata after "
                                              f"{METADATA_WAIT_S:.0f} s; create it (`distillery kafka topics`)")
-            await reader.topics()  # refreshes the metadata
+            await reader._client.force_metadata_update()  # as read_topic does: no subscription, all topics
+            await asyncio.sleep(0.2)
 
     async def __call__(self, task: str, since: dict[tuple[str, int], int]) -> Fetched:
         """The task's records after ``since`` (per ``(topic, partition)``), up to each end."""
@@ -112,4 +114,5 @@ class TopicReader:
                         out.records.append((kind, rec.value, Source(rec.topic, rec.partition, rec.offset)))
                 if not got:
                     position = max(position, await reader.position(tp))
+        reader.unsubscribe()  # nothing is fetched in the background until the next restore
         return out
