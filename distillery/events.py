@@ -272,6 +272,25 @@ class GoldExample(Record):
     ts_ms: int = Field(default_factory=now_ms)
 
 
+class BatchPending(Record):
+    """An event waiting for a Batch API job, on ``distill.pending`` (non-urgent tasks).
+
+    Published through the task's outbox when the event starts waiting
+    (``batch_id`` absent) and again when its job is submitted (with the job's
+    id), so a worker that takes the task over collects the job (or labels the
+    event online) instead of losing it (:mod:`streams.restore`). The event's
+    label or review item on ``distill.labeled`` / ``distill.review`` ends the wait.
+    """
+
+    topic_name: ClassVar[str] = "distill.pending"
+
+    event_id: NonEmpty
+    input: str = Field(description="The PII-redacted input sent to the teacher.")
+    event_json: str = Field(description="The (redacted) inference event, as the store keeps it.")
+    batch_id: str | None = Field(default=None, description="The Batch API job the event went out in, once submitted.")
+    ts_ms: int = Field(default_factory=now_ms)
+
+
 def _printable(text: str) -> str:
     """``text`` with lone surrogates (which JSON can carry but UTF-8 cannot) written as ``\\udxxx``."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -627,6 +646,7 @@ RECORDS: tuple[type[Record], ...] = (
     AdapterControl,
     ReviewDecision,
     GoldExample,
+    BatchPending,
 )
 """Every record, in topic order; one record type per topic."""
 

@@ -4,7 +4,7 @@
 >>> t.inference, t.deadletter
 ('acme.inference.events', 'acme.distill.deadletter')
 >>> len(t.all())
-12
+13
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from distillery.events import RECORDS
 
 @dataclass(frozen=True)
 class Topics:
-    """The twelve topics of one deployment, all behind the same ``prefix``."""
+    """The thirteen topics of one deployment, all behind the same ``prefix``."""
 
     prefix: str = ""
 
@@ -75,13 +75,18 @@ class Topics:
         """The tasks' gold rows (:class:`~distillery.events.GoldExample`), kept for good."""
         return self.name("distill.gold")
 
+    @property
+    def pending(self) -> str:
+        """Events waiting for a Batch API job (:class:`~distillery.events.BatchPending`)."""
+        return self.name("distill.pending")
+
     def retained(self) -> set[str]:
         """Topics a task's store is rebuilt from (:mod:`streams.restore`): created with no time limit.
 
         Kafka, not a worker's disk, holds a task's examples, review items, gold
         rows and review decisions, so these keep every record (``retention.ms=-1``).
         """
-        return {self.labeled, self.review, self.gold, self.reviewed}
+        return {self.labeled, self.review, self.gold, self.reviewed, self.pending}
 
     def all(self) -> list[str]:
         """Every topic the system uses."""

@@ -131,6 +131,7 @@ class BatchHandler:
         pending = []
         for topic, records in ((self.topics.deadletter, out.deadletters), (self.topics.labeled, out.labeled),
                                (self.topics.review, out.review), (self.topics.gold, out.gold),
+                               (self.topics.pending, out.pending),
                                (self.topics.train_jobs, out.jobs)):
             for rec in records:
                 pending.append(await self.send(topic, rec.key(), rec.to_json()))

@@ -26,6 +26,7 @@ import pydantic
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import (
+    BatchPending,
     DeadLetter,
     GoldExample,
     InferenceEvent,
@@ -90,6 +91,7 @@ class Outputs:
     review: list[ReviewItem] = field(default_factory=list)
     jobs: list[TrainJob] = field(default_factory=list)
     gold: list[GoldExample] = field(default_factory=list)
+    pending: list[BatchPending] = field(default_factory=list)
     outbox: dict[str, list[str]] = field(default_factory=dict)
     """Per task, the outbox rows of ``labeled``, ``review`` and ``gold``: deleted once Kafka has them (:meth:`Pipeline.acked`)."""
 
@@ -102,6 +104,7 @@ class _TaskWork:
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
     gold: list[GoldExample] = field(default_factory=list)
+    pending: list[BatchPending] = field(default_factory=list)
 
 
 Restorer = Callable[[str, dict[tuple[str, int], int]], Awaitable[Fetched]]
@@ -172,10 +175,9 @@ class Pipeline:
         items, gold rows, spend and review decisions it lacks, and the offset
         up to which redelivered events may already be labelled.
 
-        Pending Batch API events are not on any topic: they stay in the store
-        of the worker that received them. A task that moves while some wait
-        leaves them there; they are taken in (or labelled online) when that
-        store's worker owns the task again. A new owner never sees them.
+        Events waiting for a Batch API job come back from ``distill.pending``
+        with their job's id: the next :meth:`poll_batches` collects the job (or
+        labels them online) as their first owner would have.
         """
         if self.restorer is None or task in self.restored:
             return
@@ -294,7 +296,10 @@ class Pipeline:
                 work.to_label.append((ev, text, decision, src))
             elif decision.outcome is Outcome.CALL_TEACHER_BATCH:
                 # not urgent: waits for the next Batch API job (half price); see poll_batches
-                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, int(time.time() * 1000)))
+                created = int(time.time() * 1000)
+                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, created))
+                work.pending.append(BatchPending(task=task, event_id=ev.event_id, input=text,
+                                                 event_json=ev.model_dump_json(), ts_ms=created))
                 work.batch.events.append(event_row(ev, text, spec, "pending_batch", src))
                 self.pending_decisions[ev.event_id] = decision
                 self.counters.incr(task, "pending_batch")
@@ -437,9 +442,29 @@ class Pipeline:
             rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id IS NULL LIMIT 5000")
             await self._resolve(task, spec, store, rows, {}, out)
             return
-        with store.connect() as con:
-            con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
-                            [[batch_id, event_id] for event_id, _ in waiting])
+        now = int(time.time() * 1000)
+        sent = dict(waiting)
+        submitted = [BatchPending(task=task, event_id=event_id, input=sent[event_id], event_json=event_json,
+                                  batch_id=batch_id, ts_ms=now)
+                     for event_id, event_json in store.query(
+                         "SELECT event_id, event_json FROM pending WHERE batch_id IS NULL")
+                     if event_id in sent]
+        ids = out.outbox.setdefault(task, [])
+        with store.connect() as con:  # the job's id and its records for distill.pending, in one transaction
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
+                                [[batch_id, event_id] for event_id, _ in waiting])
+                records = [[f"pending:{rec.event_id}:{batch_id}", "pending", rec.key(), rec.to_json(), now]
+                           for rec in submitted]
+                if records:
+                    con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", records)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        out.pending.extend(submitted)
+        ids.extend(str(r[0]) for r in records)
         log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
 
     async def _take_in(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler, batch_id: str,
@@ -551,8 +576,8 @@ class Pipeline:
         """The batch's records into its outputs and into the outbox rows written with it."""
         now = int(time.time() * 1000)
         ids = out.outbox.setdefault(task, [])
-        kinds: tuple[tuple[str, Sequence[LabeledExample | ReviewItem | GoldExample]], ...] = (
-            ("labeled", work.labeled), ("review", work.review), ("gold", work.gold))
+        kinds: tuple[tuple[str, Sequence[LabeledExample | ReviewItem | GoldExample | BatchPending]], ...] = (
+            ("labeled", work.labeled), ("review", work.review), ("gold", work.gold), ("pending", work.pending))
         for kind, records in kinds:
             for rec in records:
                 record_id = f"{kind}:{rec.gold_id if isinstance(rec, GoldExample) else rec.event_id}"
@@ -561,6 +586,7 @@ class Pipeline:
         out.labeled.extend(work.labeled)
         out.review.extend(work.review)
         out.gold.extend(work.gold)
+        out.pending.extend(work.pending)
 
     def _leftovers(self, task: str, store: TaskStore, out: Outputs) -> None:
         """Records a previous owner stored but may not have published: they go out with this batch."""
@@ -575,6 +601,8 @@ class Pipeline:
                 out.labeled.append(LabeledExample.model_validate_json(value))
             elif kind == "gold":
                 out.gold.append(GoldExample.model_validate_json(value))
+            elif kind == "pending":
+                out.pending.append(BatchPending.model_validate_json(value))
             else:
                 out.review.append(ReviewItem.model_validate_json(value))
             ids.append(record_id)

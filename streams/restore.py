@@ -14,6 +14,10 @@ before it processes the task's batch:
   one of the three (an online or batch label, a review item, a pinned gold
   answer), with its cost, so the budget read back from ``spend`` is the one the
   previous owner had spent;
+* ``distill.pending`` -> ``pending``: events waiting for a Batch API job, with
+  the job's id once submitted, less those a label or review item resolved; the
+  new owner's next poll collects the job (or labels them online), so a moved
+  task loses no waiting event and pays for no job twice;
 * ``distill.reviewed`` -> the review decisions, applied again in order
   (:func:`streams.reviewed.apply_decisions`; every decision is idempotent, and a
   refused one was dead-lettered by its first owner, so it is dropped here).
@@ -32,8 +36,7 @@ event ever sent (and needs it retained for good).
 
 What is not moved: events a previous owner sampled out (rate, budget,
 duplicate) leave no record, so if their batch was not committed they are
-decided again by the new owner. Pending Batch API events live only in the old
-owner's store (see :meth:`streams.pipeline.Pipeline.ensure_restored`).
+decided again by the new owner.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any
 import pyarrow as pa
 import pydantic
 
-from distillery.events import GoldExample, LabeledExample, ReviewItem
+from distillery.events import BatchPending, GoldExample, LabeledExample, ReviewItem
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from streams.reviewed import apply_decisions
@@ -56,6 +59,7 @@ from streams.store.db import (
     EVENT_COLS,
     EXAMPLE_COLS,
     GOLD_COLS,
+    PENDING_COLS,
     REVIEW_COLS,
     SPEND_COLS,
     TaskStore,
@@ -64,8 +68,12 @@ from streams.store.db import (
 
 log = logging.getLogger("distillery.streams")
 
-KINDS = ("labeled", "review", "gold", "reviewed")
-"""The topics a store is rebuilt from, in the order they are applied (decisions last: they need their items)."""
+KINDS = ("pending", "labeled", "review", "gold", "reviewed")
+"""The topics a store is rebuilt from, in the order they are applied.
+
+Waiting events first (a label or review item of the same event ends the wait),
+decisions last (they need their items).
+"""
 
 
 @dataclass
@@ -91,6 +99,7 @@ class Restored:
     examples: int = 0
     review: int = 0
     gold: int = 0
+    pending: int = 0
     spend_usd: float = 0.0
     decisions: int = 0
     inputs: list[str] = field(default_factory=list)
@@ -98,7 +107,7 @@ class Restored:
 
     def describe(self) -> str:
         return (f"{self.records} records read: {self.examples} examples, {self.review} review items, "
-                f"{self.gold} gold rows, {self.decisions} review decisions, {self.spend_usd:.6f} USD of spend")
+                f"{self.gold} gold rows, {self.pending} waiting for a Batch API job, {self.decisions} review decisions, {self.spend_usd:.6f} USD of spend")
 
 
 def meta_key(topic: str, partition: int) -> str:
@@ -130,6 +139,9 @@ class _Rows:
     review: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gold: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     spend: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    pending: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    resolved: dict[str, str] = field(default_factory=dict)
+    """Event id -> outcome of every label and review item read (ends a wait for a Batch API job)."""
 
 
 def _event(event_id: str, text: str, outcome: str, ts_ms: int, output: Any = None) -> tuple[Any, ...]:
@@ -138,6 +150,13 @@ def _event(event_id: str, text: str, outcome: str, ts_ms: int, output: Any = Non
 
 def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
     """Add one record's rows to ``rows``; return its input (``None`` for a record that is not the task's)."""
+    if kind == "pending":
+        p = BatchPending.model_validate_json(value)
+        old = rows.pending.get(p.event_id)
+        batch_id = p.batch_id or (old[3] if old else None)
+        rows.pending[p.event_id] = (p.event_id, p.input, p.event_json, batch_id, old[4] if old else p.ts_ms)
+        rows.events.setdefault(p.event_id, _event(p.event_id, p.input, "pending_batch", p.ts_ms))
+        return None
     if kind == "labeled":
         ex = LabeledExample.model_validate_json(value)
         label = as_text(ex.label)
@@ -147,6 +166,7 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
             as_text(ex.student_output), split_for(ex.input, spec.retrain.eval_fraction), ex.ts_ms // WINDOW_MS,
             ex.ts_ms)
         rows.events[ex.event_id] = _event(ex.event_id, ex.input, "labeled", ex.ts_ms, ex.student_output)
+        rows.resolved[ex.event_id] = "labeled"
         if ex.cost_usd > 0:
             rows.spend[ex.event_id] = (ex.event_id, ex.cost_usd, ex.prompt_tokens, ex.completion_tokens,
                                        ex.source == "teacher_batch", ex.teacher_model, ex.ts_ms)
@@ -160,6 +180,7 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
         rows.review[it.event_id] = (it.event_id, it.input, it.reason, as_text(it.teacher_output),
                                     it.teacher_confidence, status, it.ts_ms)
         rows.events[it.event_id] = _event(it.event_id, it.input, outcome, it.ts_ms, it.student_output)
+        rows.resolved[it.event_id] = outcome
         if it.cost_usd > 0:
             rows.spend[it.event_id] = (it.event_id, it.cost_usd, 0, 0, False, it.teacher_model, it.ts_ms)
         return it.input
@@ -183,7 +204,8 @@ _TYPES = {"model": pa.string(), "route": pa.string(), "confidence": pa.float64()
           "output": pa.string(), "kafka_partition": pa.int32(), "kafka_offset": pa.int64(),
           "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(), "teacher_model": pa.string(),
           "teacher_confidence": pa.float64(), "student_output": pa.string(), "teacher_output": pa.string(),
-          "teacher_label": pa.string(), "cost_usd": pa.float64(), "batch": pa.bool_(), "label": pa.string()}
+          "teacher_label": pa.string(), "cost_usd": pa.float64(), "batch": pa.bool_(), "label": pa.string(),
+          "batch_id": pa.string(), "event_json": pa.string()}
 
 _INSERTS = (
     ("events", EVENT_COLS, "NOT EXISTS (SELECT 1 FROM events t WHERE t.event_id = s.event_id)"),
@@ -192,6 +214,7 @@ _INSERTS = (
     ("review", REVIEW_COLS, "NOT EXISTS (SELECT 1 FROM review t WHERE t.event_id = s.event_id)"),
     ("gold", GOLD_COLS, "NOT EXISTS (SELECT 1 FROM gold t WHERE t.gold_id = s.gold_id)"),
     ("spend", SPEND_COLS, "NOT EXISTS (SELECT 1 FROM spend t WHERE t.event_id = s.event_id)"),
+    ("pending", PENDING_COLS, "NOT EXISTS (SELECT 1 FROM pending t WHERE t.event_id = s.event_id)"),
 )
 
 
@@ -216,6 +239,8 @@ def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> 
             continue
         if text is not None:
             done.inputs.append(text)
+    for event_id in rows.resolved:
+        rows.pending.pop(event_id, None)
     with store.connect() as con:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -231,8 +256,16 @@ def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> 
                     done.spend_usd = float(added[0]) if added else 0.0
                 con.execute(f"INSERT INTO {name} SELECT * FROM s WHERE {new_only}")
                 after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                if name in ("examples", "review", "gold") and before and after:
+                if name == "pending":  # a job submitted since the store last saw the event
+                    con.execute("UPDATE pending SET batch_id = s.batch_id FROM s WHERE pending.event_id = s.event_id "
+                                "AND pending.batch_id IS NULL AND s.batch_id IS NOT NULL")
+                if name in ("examples", "review", "gold", "pending") and before and after:
                     setattr(done, name, int(after[0]) - int(before[0]))
+            if rows.resolved:  # waits a label or review item ended (read now, or earlier and stored)
+                r = pa.table({"event_id": list(rows.resolved), "outcome": list(rows.resolved.values())})  # noqa: F841
+                con.execute("DELETE FROM pending WHERE event_id IN (SELECT event_id FROM r)")
+                con.execute("UPDATE events SET outcome = r.outcome FROM r WHERE events.event_id = r.event_id "
+                            "AND events.outcome = 'pending_batch'")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

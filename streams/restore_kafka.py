@@ -47,7 +47,7 @@ class TopicReader:
     def __init__(self, settings: Settings, *, max_fetch_bytes: int = 8 * 1024 * 1024) -> None:
         self.settings = settings
         topics = settings.topics
-        self.names = {"labeled": topics.labeled, "review": topics.review, "gold": topics.gold,
+        self.names = {"pending": topics.pending, "labeled": topics.labeled, "review": topics.review, "gold": topics.gold,
                       "reviewed": topics.reviewed}
         self._consumer: AIOKafkaConsumer | None = None
         self._max_fetch_bytes = max_fetch_bytes

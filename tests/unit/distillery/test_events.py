@@ -19,7 +19,7 @@ from distillery.topics import Topics
 
 
 def test_every_record_has_its_own_topic_and_version() -> None:
-    assert len(RECORD_BY_TOPIC) == len(RECORDS) == 11
+    assert len(RECORD_BY_TOPIC) == len(RECORDS) == 12
     for r in RECORDS:
         assert r.model_fields["schema_version"].default == 1
 

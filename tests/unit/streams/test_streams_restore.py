@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
-from hostile_support import FakeTeacher, settings_for
+from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
 from distillery.events import InferenceEvent, ReviewDecision
 from distillery.settings import Settings
@@ -23,7 +23,7 @@ from streams.app import BatchHandler
 from streams.consumer import Batch
 from streams.counters import Counters
 from streams.pipeline import Pipeline
-from streams.restore import Fetched, apply, positions
+from streams.restore import KINDS, Fetched, apply, positions
 from streams.source import Source
 
 
@@ -47,7 +47,9 @@ class Restorer:
 
     def __init__(self, settings: Settings, log: Log, inference_end: int) -> None:
         t = settings.topics
-        self.names = {"labeled": t.labeled, "review": t.review, "gold": t.gold, "reviewed": t.reviewed}
+        names = {"pending": t.pending, "labeled": t.labeled, "review": t.review, "gold": t.gold,
+                 "reviewed": t.reviewed}
+        self.names = {kind: names[kind] for kind in KINDS}
         self.log = log
         self.inference_end = inference_end
         self.calls: list[dict[tuple[str, int], int]] = []
@@ -199,3 +201,55 @@ async def test_review_decisions_are_replayed_after_their_items(tmp_path: Path) -
         assert b.store("transactions").scalar("SELECT count(*) FROM gold WHERE gold_id = ?", [promoted]) == 1
     finally:
         await b.close()
+
+
+async def test_events_waiting_for_a_batch_job_move_with_the_task_and_the_job_is_collected_not_resubmitted(
+        tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "a", batch=True)
+    topics = settings.topics
+    log, teacher = Log(), FakeTeacher(list(settings.task("transactions").labels))
+    events = [e for e in _events(0, 12) if e.label is None and e.output is None]
+    running = FakeLabeler(teacher, {"retrieve": ["in_progress"]})
+    a = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
+                 labeler_factory=lambda client: running)  # type: ignore[arg-type,return-value]
+    try:
+        handler = BatchHandler(a, topics, log.send)
+        await handler(_batch(events, topics.inference, 0))
+        await handler.poll_batches()  # submitted as batch-0, not finished when A lets go
+        assert list(running.submitted) == ["batch-0"]
+        assert len(log.topics[topics.pending]) == 2 * len(events), {k: len(v) for k, v in log.topics.items()}
+        assert a.store("transactions").outbox() == []
+    finally:
+        await a.close()
+    assert teacher.calls == 0
+
+    b_settings = settings_for(tmp_path / "b", batch=True)
+    finished = FakeLabeler(teacher, {})
+    b = Pipeline(b_settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
+                 labeler_factory=lambda client: finished,  # type: ignore[arg-type,return-value]
+                 restorer=Restorer(b_settings, log, inference_end=len(events)))
+    try:
+        handler = BatchHandler(b, topics, log.send)
+        await handler(_batch(events, topics.inference, 0))  # redelivered: all known, none pending twice
+        store = b.store("transactions")
+        assert store.query("SELECT DISTINCT batch_id FROM pending") == [("batch-0",)]
+        assert b.counters.get("transactions", "redelivered") == len(events)
+        await handler.poll_batches()
+        assert finished.submitted == {}  # the job A submitted is collected, not sent again
+        assert store.scalar("SELECT count(*) FROM pending") == 0
+        outcomes = dict(store.query("SELECT event_id, outcome FROM events"))
+        assert set(outcomes) == {e.event_id for e in events} and "pending_batch" not in outcomes.values()
+        assert store.scalar("SELECT count(*) FROM spend WHERE batch") == len(events)
+    finally:
+        await b.close()
+    assert teacher.calls == len(events)  # the job's answers, once each
+
+    # A gets the task back: the labels B published end A's waits too
+    a2 = Pipeline(settings, Counters("streams"), restorer=Restorer(settings, log, inference_end=len(events)))
+    try:
+        await a2.ensure_restored("transactions")
+        assert a2.store("transactions").scalar("SELECT count(*) FROM pending") == 0
+        assert a2.store("transactions").scalar(
+            "SELECT count(*) FROM events WHERE outcome = 'pending_batch'") == 0
+    finally:
+        await a2.close()
