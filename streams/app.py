@@ -129,14 +129,17 @@ class BatchHandler:
     async def publish(self, out: Outputs) -> None:
         """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
         pending = []
+        tasks: list[str] = []
         for topic, records in ((self.topics.deadletter, out.deadletters), (self.topics.labeled, out.labeled),
                                (self.topics.review, out.review), (self.topics.gold, out.gold),
                                (self.topics.pending, out.pending),
                                (self.topics.train_jobs, out.jobs)):
             for rec in records:
                 pending.append(await self.send(topic, rec.key(), rec.to_json()))
+                tasks.append(rec.task)
         if pending:
-            await asyncio.gather(*pending)
+            for task, meta in zip(tasks, await asyncio.gather(*pending), strict=True):
+                self.pipeline.wrote(task, meta)
         self.pipeline.acked(out)
         for job in out.jobs:
             self.pipeline.published(job)

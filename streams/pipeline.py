@@ -45,7 +45,7 @@ from streams.ingest import triage
 from streams.labeller import label_all
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
-from streams.restore import Fetched, inference_marks, positions
+from streams.restore import Fetched, backfill, inference_marks, positions, save_positions
 from streams.restore import apply as apply_restore
 from streams.reviewed import apply_decisions
 from streams.rows import (
@@ -138,6 +138,9 @@ class Pipeline:
         self.restorer = restorer
         self.restored: set[str] = set()
         """Tasks whose store was brought up to the topics' end since the last rebalance."""
+        self.restore_topics = settings.topics.retained()
+        self.written: dict[str, dict[tuple[str, int], int]] = {}
+        """Per restored task, one past the offset of its last record on each restore topic (saved on revoke)."""
 
     def store(self, task: str) -> TaskStore:
         if task not in self.stores:
@@ -151,6 +154,7 @@ class Pipeline:
 
     async def close(self) -> None:
         self.stop.set()
+        self._save_written()
         for store in self.stores.values():
             store.close()
         for client in self.teachers.values():
@@ -182,6 +186,9 @@ class Pipeline:
         if self.restorer is None or task in self.restored:
             return
         store = self.store(task)
+        if (queued := backfill(store, task)):  # before the restore: only rows this store had itself
+            log.info("task %s: %d gold row(s) and waiting event(s) stored before distill.gold and "
+                     "distill.pending existed are published with the next batch", task, queued)
         began = time.monotonic()
         fetched = await self.restorer(task, positions(store))
         done = apply_restore(self.settings, task, store, fetched)
@@ -630,8 +637,30 @@ class Pipeline:
         for store in self.stores.values():
             store.release_if_due()
 
+    def wrote(self, task: str, meta: Any) -> None:
+        """Kafka has a record of ``task`` at ``meta`` (its ``RecordMetadata``; ``None`` from a fake broker).
+
+        While a worker owns a task it is the one writer of the task's records, so
+        once its store was restored, nothing of the task's on a restore topic lies
+        between the restore's end and its own last record: the next restore
+        (after a rebalance that leaves the task here) starts after it, instead of
+        reading back everything this worker published.
+        """
+        offset = getattr(meta, "offset", None)
+        if task not in self.restored or offset is None or meta.topic not in self.restore_topics:
+            return
+        at = (str(meta.topic), int(meta.partition))
+        marks = self.written.setdefault(task, {})
+        marks[at] = max(marks.get(at, 0), int(offset) + 1)
+
+    def _save_written(self) -> None:
+        for task, marks in self.written.items():
+            save_positions(self.store(task), marks)
+        self.written.clear()
+
     def revoked(self) -> None:
         """Partitions were taken away: stop writing any task's store until we read it again."""
+        self._save_written()
         self.owned.clear()
         self.high_water.clear()
         self.restored.clear()

@@ -277,6 +277,17 @@ def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> 
     return done
 
 
+def save_positions(store: TaskStore, ends: dict[tuple[str, int], int]) -> None:
+    """Move the read positions forward (never back) to ``ends`` (per ``(topic, partition)``)."""
+    if not ends:
+        return
+    old = positions(store)
+    values = [[meta_key(topic, partition), str(max(end, old.get((topic, partition), 0)))]
+              for (topic, partition), end in ends.items()]
+    with store.connect() as con:
+        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values)
+
+
 def _save_positions(store: TaskStore, fetched: Fetched) -> None:
     values = [[meta_key(topic, partition), str(end)] for (topic, partition), end in fetched.ends.items()]
     if fetched.inference_mark is not None:
@@ -286,3 +297,48 @@ def _save_positions(store: TaskStore, fetched: Fetched) -> None:
     if values:
         with store.connect() as con:
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values)
+
+
+BACKFILL_KEY = "published:gold_pending"
+
+
+def backfill(store: TaskStore, task: str) -> int:
+    """Once per store: put its gold rows and waiting events in the outbox; how many.
+
+    Stores written before ``distill.gold`` and ``distill.pending`` existed hold
+    rows that are on no topic; the next batch publishes them, so the task can
+    move without losing them. A record published twice changes nothing where
+    it is read back. Gold rows a person promoted are left out: their decision is
+    on ``distill.reviewed``.
+    """
+    if store.scalar("SELECT count(*) FROM meta WHERE key = ?", [BACKFILL_KEY]):
+        return 0
+    gold = store.query(
+        "SELECT g.gold_id, g.input, g.label, g.category, g.source, g.teacher_label, g.teacher_confidence, "
+        "g.added_ms, s.model, coalesce(s.cost_usd, 0), coalesce(s.prompt_tokens, 0), "
+        "coalesce(s.completion_tokens, 0), coalesce(s.batch, false) "
+        "FROM gold g LEFT JOIN spend s ON s.event_id = g.gold_id WHERE g.source <> 'human' ORDER BY g.added_ms")
+    waiting = store.query("SELECT event_id, input, event_json, batch_id, created_ms FROM pending ORDER BY created_ms")
+    records: list[tuple[str, GoldExample | BatchPending]] = []
+    for row in gold:
+        records.append((f"gold:{row[0]}", GoldExample(
+            task=task, gold_id=row[0], input=row[1], label=row[2], category=row[3], origin=row[4],
+            teacher_label=row[5], teacher_confidence=row[6], ts_ms=row[7], teacher_model=row[8], cost_usd=row[9],
+            prompt_tokens=row[10], completion_tokens=row[11], teacher_batch=row[12])))
+    for event_id, text, event_json, batch_id, created in waiting:
+        records.append((f"pending:{event_id}:{batch_id or ''}", BatchPending(
+            task=task, event_id=event_id, input=text, event_json=event_json, batch_id=batch_id, ts_ms=created)))
+    kind = {GoldExample: "gold", BatchPending: "pending"}
+    with store.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if records:
+                con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)",
+                                [[record_id, kind[type(rec)], rec.key(), rec.to_json(), rec.ts_ms]
+                                 for record_id, rec in records])
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [BACKFILL_KEY, str(len(records))])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return len(records)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import random
 import string
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
-from distillery.events import InferenceEvent, ReviewDecision
+from distillery.events import GoldExample, InferenceEvent, ReviewDecision
 from distillery.settings import Settings
 from streams.app import BatchHandler
 from streams.consumer import Batch
@@ -34,10 +35,12 @@ class Log:
         self.topics: dict[str, list[tuple[bytes, bytes]]] = {}
 
     async def send(self, topic: str, key: bytes, value: bytes) -> Any:
-        self.topics.setdefault(topic, []).append((key, value))
+        records = self.topics.setdefault(topic, [])
+        records.append((key, value))
+        meta = SimpleNamespace(topic=topic, partition=0, offset=len(records) - 1)
 
-        async def done() -> None:
-            return None
+        async def done() -> SimpleNamespace:
+            return meta
 
         return done()
 
@@ -164,6 +167,14 @@ async def test_a_second_restore_reads_from_where_the_first_stopped_and_changes_n
         b.revoked()
         await b.ensure_restored("transactions")
         assert restorer.calls[-1] == since
+        # what B publishes itself is not read back after the next rebalance
+        b.teacher_factory = lambda task: teacher  # type: ignore[assignment,return-value]
+        await BatchHandler(b, topics, log.send)(_batch(_events(20, 30), topics.inference, 20))
+        b.revoked()
+        after = positions(store)
+        assert after[(topics.labeled, 0)] == len(log.topics[topics.labeled]) > since[(topics.labeled, 0)]
+        await b.ensure_restored("transactions")
+        assert restorer.calls[-1] == after
     finally:
         await b.close()
 
@@ -253,3 +264,30 @@ async def test_events_waiting_for_a_batch_job_move_with_the_task_and_the_job_is_
             "SELECT count(*) FROM events WHERE outcome = 'pending_batch'") == 0
     finally:
         await a2.close()
+
+
+async def test_a_store_from_before_the_gold_topic_publishes_its_gold_rows_once(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "a")
+    topics = settings.topics
+    teacher = FakeTeacher(list(settings.task("transactions").labels))
+    old = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
+    try:  # no restorer: the worker as it was, whose gold records never reached a topic
+        await BatchHandler(old, topics, Log().send)(_batch(_events(0, 30), topics.inference, 0))
+        gold = sorted(old.store("transactions").query("SELECT gold_id FROM gold"))
+    finally:
+        await old.close()
+    assert len(gold) == 4
+
+    log = Log()
+    new = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
+                   restorer=Restorer(settings, log, inference_end=30))
+    try:
+        handler = BatchHandler(new, topics, log.send)
+        await handler(_batch(_events(30, 31), topics.inference, 30))
+        published = sorted((GoldExample.model_validate_json(v).gold_id,) for _, v in log.topics[topics.gold])
+        assert published == gold
+        new.revoked()
+        await handler(_batch(_events(31, 32), topics.inference, 31))
+        assert len(log.topics[topics.gold]) == len(gold)  # once per store
+    finally:
+        await new.close()
