@@ -84,9 +84,10 @@ class Topics:
         """Topics a task's store is rebuilt from (:mod:`streams.restore`): created with no time limit.
 
         Kafka, not a worker's disk, holds a task's examples, review items, gold
-        rows and review decisions, so these keep every record (``retention.ms=-1``).
+        rows, waiting events, review decisions and train jobs, so these keep every
+        record (``retention.ms=-1``).
         """
-        return {self.labeled, self.review, self.gold, self.reviewed, self.pending}
+        return {self.labeled, self.review, self.gold, self.reviewed, self.pending, self.train_jobs}
 
     def all(self) -> list[str]:
         """Every topic the system uses."""

@@ -21,7 +21,9 @@ before it processes the task's batch:
 * ``distill.reviewed`` -> the review decisions, applied again in order
   (:func:`streams.reviewed.apply_decisions`; every decision is idempotent, and a
   refused one was dead-lettered by its first owner, so it is dropped here).
-  Human examples and gold rows a person promoted come back this way.
+  Human examples and gold rows a person promoted come back this way;
+* ``train.jobs`` -> ``snapshots`` (published): the retrain triggers count new
+  examples from the task's last job, wherever it was sent from.
 
 Every write is idempotent (keyed inserts, or inserts of ids not yet stored), so
 reading a record twice (the outbox publishes at least once; a worker that gets
@@ -49,7 +51,7 @@ from typing import Any
 import pyarrow as pa
 import pydantic
 
-from distillery.events import BatchPending, GoldExample, LabeledExample, ReviewItem
+from distillery.events import BatchPending, GoldExample, LabeledExample, ReviewItem, TrainJob
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from streams.reviewed import apply_decisions
@@ -68,7 +70,7 @@ from streams.store.db import (
 
 log = logging.getLogger("distillery.streams")
 
-KINDS = ("pending", "labeled", "review", "gold", "reviewed")
+KINDS = ("pending", "labeled", "review", "gold", "reviewed", "train_jobs")
 """The topics a store is rebuilt from, in the order they are applied.
 
 Waiting events first (a label or review item of the same event ends the wait),
@@ -140,6 +142,7 @@ class _Rows:
     gold: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     spend: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     pending: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    snapshots: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     resolved: dict[str, str] = field(default_factory=dict)
     """Event id -> outcome of every label and review item read (ends a wait for a Batch API job)."""
 
@@ -193,6 +196,11 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
             rows.spend[g.gold_id] = (g.gold_id, g.cost_usd, g.prompt_tokens, g.completion_tokens, g.teacher_batch,
                                      g.teacher_model, g.ts_ms)
         return None
+    if kind == "train_jobs":
+        job = TrainJob.model_validate_json(value)
+        rows.snapshots[job.job_id] = (job.job_id, job.snapshot_sha256, job.snapshot_uri, job.gold_uri, job.n_train,
+                                      job.n_eval, job.reason, job.created_at_ms, True)
+        return None
     raise ValueError(f"kind: {kind!r} is not a topic a store is rebuilt from; expected one of {KINDS}")
 
 
@@ -200,12 +208,15 @@ def _staged(cols: Sequence[str], rows: list[tuple[Any, ...]], types: dict[str, p
     return pa.table({c: pa.array([r[i] for r in rows], types.get(c)) for i, c in enumerate(cols)})
 
 
+SNAPSHOT_COLS = ("job_id", "sha256", "uri", "gold_uri", "n_train", "n_eval", "reason", "created_ms", "published")
+
 _TYPES = {"model": pa.string(), "route": pa.string(), "confidence": pa.float64(), "category": pa.string(),
           "output": pa.string(), "kafka_partition": pa.int32(), "kafka_offset": pa.int64(),
           "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(), "teacher_model": pa.string(),
           "teacher_confidence": pa.float64(), "student_output": pa.string(), "teacher_output": pa.string(),
           "teacher_label": pa.string(), "cost_usd": pa.float64(), "batch": pa.bool_(), "label": pa.string(),
-          "batch_id": pa.string(), "event_json": pa.string()}
+          "batch_id": pa.string(), "event_json": pa.string(),
+          "gold_uri": pa.string(), "n_train": pa.int32(), "n_eval": pa.int32(), "created_ms": pa.int64()}
 
 _INSERTS = (
     ("events", EVENT_COLS, "NOT EXISTS (SELECT 1 FROM events t WHERE t.event_id = s.event_id)"),
@@ -215,6 +226,7 @@ _INSERTS = (
     ("gold", GOLD_COLS, "NOT EXISTS (SELECT 1 FROM gold t WHERE t.gold_id = s.gold_id)"),
     ("spend", SPEND_COLS, "NOT EXISTS (SELECT 1 FROM spend t WHERE t.event_id = s.event_id)"),
     ("pending", PENDING_COLS, "NOT EXISTS (SELECT 1 FROM pending t WHERE t.event_id = s.event_id)"),
+    ("snapshots", SNAPSHOT_COLS, "NOT EXISTS (SELECT 1 FROM snapshots t WHERE t.job_id = s.job_id)"),
 )
 
 
@@ -259,6 +271,8 @@ def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> 
                 if name == "pending":  # a job submitted since the store last saw the event
                     con.execute("UPDATE pending SET batch_id = s.batch_id FROM s WHERE pending.event_id = s.event_id "
                                 "AND pending.batch_id IS NULL AND s.batch_id IS NOT NULL")
+                if name == "snapshots":  # the job reached Kafka: whoever exported it, it counts as sent
+                    con.execute("UPDATE snapshots SET published = true WHERE job_id IN (SELECT job_id FROM s)")
                 if name in ("examples", "review", "gold", "pending") and before and after:
                     setattr(done, name, int(after[0]) - int(before[0]))
             if rows.resolved:  # waits a label or review item ended (read now, or earlier and stored)

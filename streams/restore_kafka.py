@@ -48,7 +48,7 @@ class TopicReader:
         self.settings = settings
         topics = settings.topics
         self.names = {"pending": topics.pending, "labeled": topics.labeled, "review": topics.review, "gold": topics.gold,
-                      "reviewed": topics.reviewed}
+                      "reviewed": topics.reviewed, "train_jobs": topics.train_jobs}
         self._consumer: AIOKafkaConsumer | None = None
         self._max_fetch_bytes = max_fetch_bytes
 

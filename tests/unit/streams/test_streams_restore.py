@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
-from distillery.events import GoldExample, InferenceEvent, ReviewDecision
+from distillery.events import GoldExample, InferenceEvent, ReviewDecision, TrainJob
 from distillery.settings import Settings
 from streams.app import BatchHandler
 from streams.consumer import Batch
@@ -51,7 +51,7 @@ class Restorer:
     def __init__(self, settings: Settings, log: Log, inference_end: int) -> None:
         t = settings.topics
         names = {"pending": t.pending, "labeled": t.labeled, "review": t.review, "gold": t.gold,
-                 "reviewed": t.reviewed}
+                 "reviewed": t.reviewed, "train_jobs": t.train_jobs}
         self.names = {kind: names[kind] for kind in KINDS}
         self.log = log
         self.inference_end = inference_end
@@ -161,12 +161,17 @@ async def test_a_second_restore_reads_from_where_the_first_stopped_and_changes_n
         store = b.store("transactions")
         since = positions(store)
         assert since[(topics.labeled, 0)] == len(log.topics[topics.labeled])
+        job = TrainJob(task="transactions", job_id="transactions-0123456789abcdef", snapshot_uri="file:///s.parquet",
+                       snapshot_sha256="0" * 64, n_train=12, reason="count")
+        await (await log.send(topics.train_jobs, job.key(), job.to_json()))
         again = await restorer("transactions", {})  # every record once more: idempotent
         apply(b_settings, "transactions", store, again)
         assert _state(b) == first
+        since = positions(store)
         b.revoked()
         await b.ensure_restored("transactions")
         assert restorer.calls[-1] == since
+        assert store.query("SELECT job_id, n_train, published FROM snapshots") == [(job.job_id, 12, True)]
         # what B publishes itself is not read back after the next rebalance
         b.teacher_factory = lambda task: teacher  # type: ignore[assignment,return-value]
         await BatchHandler(b, topics, log.send)(_batch(_events(20, 30), topics.inference, 20))
