@@ -16,6 +16,11 @@ What runs (each short; the logic lives in pure modules):
   and co-partitioned like ``drift.events``) is read in the same batches and
   applied to the owner's store (:mod:`streams.reviewed`); a decision that
   cannot be applied is dead-lettered;
+* takeover: before a task's first batch after an assignment, its store is
+  brought up to the end of its records on Kafka (:mod:`streams.restore`), so a
+  worker on another host holds what the previous owner held; gold rows and
+  events waiting for a Batch API job are published (``distill.gold``,
+  ``distill.pending``) like labels and review items, through the outbox;
 * drift boost: a ``drift.events`` record in a batch boosts sampling for its task
   (and arms the drift retrain trigger) before the batch's events are sampled;
 * timers poll Batch API jobs, let go of idle stores and publish the worker's
