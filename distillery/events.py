@@ -244,6 +244,53 @@ class ReviewItem(Record):
     )
 
 
+class GoldExample(Record):
+    """A row of a task's frozen gold set, on ``distill.gold`` (never trained on).
+
+    Published by the task's streams worker through its outbox, so the gold set
+    lives on Kafka and a worker that takes the task over rebuilds it
+    (:mod:`streams.restore`). ``cost_usd`` and the token counts are those of the
+    teacher call that pinned ``teacher_label`` (zero when the event carried the
+    teacher's answer already). Gold rows a person promoted from the review queue
+    are not repeated here: their decision on ``distill.reviewed`` is the record.
+    """
+
+    topic_name: ClassVar[str] = "distill.gold"
+
+    gold_id: NonEmpty = Field(description="The gold event's id.")
+    input: str
+    label: str = Field(description="The ground-truth answer, as stored (objects as compact JSON).")
+    category: str | None = None
+    origin: str = Field(default="event", description="Where the ground truth came from (metadata gold_source).")
+    teacher_label: str | None = Field(default=None, description="The teacher's answer, pinned once.")
+    teacher_confidence: Probability | None = None
+    teacher_model: str | None = None
+    cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    completion_tokens: Annotated[int, Field(ge=0)] = 0
+    teacher_batch: bool = Field(default=False, description="The pinning call went through the Batch API.")
+    ts_ms: int = Field(default_factory=now_ms)
+
+
+class BatchPending(Record):
+    """An event waiting for a Batch API job, on ``distill.pending`` (non-urgent tasks).
+
+    Published through the task's outbox when the event starts waiting
+    (``batch_id`` absent) and again when its job is submitted (with the job's
+    id), so a worker that takes the task over collects the job (or labels the
+    event online) instead of losing it (:mod:`streams.restore`). The event's
+    label or review item on ``distill.labeled`` / ``distill.review`` ends the wait.
+    """
+
+    topic_name: ClassVar[str] = "distill.pending"
+
+    event_id: NonEmpty
+    input: str = Field(description="The PII-redacted input sent to the teacher.")
+    event_json: str = Field(description="The (redacted) inference event, as the store keeps it.")
+    batch_id: str | None = Field(default=None, description="The Batch API job the event went out in, once submitted.")
+    ts_ms: int = Field(default_factory=now_ms)
+
+
 def _printable(text: str) -> str:
     """``text`` with lone surrogates (which JSON can carry but UTF-8 cannot) written as ``\\udxxx``."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -598,6 +645,8 @@ RECORDS: tuple[type[Record], ...] = (
     AdapterRejected,
     AdapterControl,
     ReviewDecision,
+    GoldExample,
+    BatchPending,
 )
 """Every record, in topic order; one record type per topic."""
 

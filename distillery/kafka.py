@@ -23,6 +23,7 @@ from distillery.events import Record
 from distillery.kafka_preflight import Cluster, preflight
 from distillery.kafka_security import client_options
 from distillery.settings import Settings
+from distillery.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
                 name=t,
                 num_partitions=settings.kafka.partitions,
                 replication_factor=settings.kafka.replication_factor,
-                topic_configs={"cleanup.policy": "compact"} if t in topics.compacted() else {},
+                topic_configs=_topic_configs(topics, t),
             )
             for t in wanted
             if t not in existing
@@ -106,6 +107,15 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         return [t.name for t in new]
     finally:
         await client.close()
+
+
+def _topic_configs(topics: Topics, name: str) -> dict[str, str]:
+    """A new topic's configuration: compacted, kept for good (a store is rebuilt from it), or the broker's default."""
+    if name in topics.compacted():
+        return {"cleanup.policy": "compact"}
+    if name in topics.retained():
+        return {"retention.ms": "-1"}
+    return {}
 
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:

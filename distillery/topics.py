@@ -4,7 +4,7 @@
 >>> t.inference, t.deadletter
 ('acme.inference.events', 'acme.distill.deadletter')
 >>> len(t.all())
-11
+13
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from distillery.events import RECORDS
 
 @dataclass(frozen=True)
 class Topics:
-    """The eleven topics of one deployment, all behind the same ``prefix``."""
+    """The thirteen topics of one deployment, all behind the same ``prefix``."""
 
     prefix: str = ""
 
@@ -69,6 +69,25 @@ class Topics:
     def counters(self) -> str:
         """Worker counters (ops and break-even report), compacted by key."""
         return self.name("ops.counters")
+
+    @property
+    def gold(self) -> str:
+        """The tasks' gold rows (:class:`~distillery.events.GoldExample`), kept for good."""
+        return self.name("distill.gold")
+
+    @property
+    def pending(self) -> str:
+        """Events waiting for a Batch API job (:class:`~distillery.events.BatchPending`)."""
+        return self.name("distill.pending")
+
+    def retained(self) -> set[str]:
+        """Topics a task's store is rebuilt from (:mod:`streams.restore`): created with no time limit.
+
+        Kafka, not a worker's disk, holds a task's examples, review items, gold
+        rows, waiting events, review decisions and train jobs, so these keep every
+        record (``retention.ms=-1``).
+        """
+        return {self.labeled, self.review, self.gold, self.reviewed, self.pending, self.train_jobs}
 
     def all(self) -> list[str]:
         """Every topic the system uses."""

@@ -16,6 +16,11 @@ What runs (each short; the logic lives in pure modules):
   and co-partitioned like ``drift.events``) is read in the same batches and
   applied to the owner's store (:mod:`streams.reviewed`); a decision that
   cannot be applied is dead-lettered;
+* takeover: before a task's first batch after an assignment, its store is
+  brought up to the end of its records on Kafka (:mod:`streams.restore`), so a
+  worker on another host holds what the previous owner held; gold rows and
+  events waiting for a Batch API job are published (``distill.gold``,
+  ``distill.pending``) like labels and review items, through the outbox;
 * drift boost: a ``drift.events`` record in a batch boosts sampling for its task
   (and arms the drift retrain trigger) before the batch's events are sampled;
 * timers poll Batch API jobs, let go of idle stores and publish the worker's
@@ -62,6 +67,7 @@ from distillery.topics import Topics
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
 from streams.pipeline import Outputs, Pipeline
+from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
 from streams.source import Source
 from streams.teacher import TeacherClient
@@ -120,18 +126,25 @@ class BatchHandler:
     async def __call__(self, batch: Batch) -> None:
         on_drift_records(self.pipeline, batch.raws(self.topics.drift))
         out = await self.pipeline.process(batch.raws(self.topics.inference))
-        out.deadletters.extend(self.pipeline.apply_reviews(batch.raws(self.topics.reviewed)))
+        reviewed = batch.raws(self.topics.reviewed)
+        await self.pipeline.restore_reviewed(reviewed)
+        out.deadletters.extend(self.pipeline.apply_reviews(reviewed))
         await self.publish(out)  # BatchConsumer commits the batch's offsets after this returns
 
     async def publish(self, out: Outputs) -> None:
         """Send a batch's records and wait until Kafka has every one: only then may it be acked."""
         pending = []
+        tasks: list[str] = []
         for topic, records in ((self.topics.deadletter, out.deadletters), (self.topics.labeled, out.labeled),
-                               (self.topics.review, out.review), (self.topics.train_jobs, out.jobs)):
+                               (self.topics.review, out.review), (self.topics.gold, out.gold),
+                               (self.topics.pending, out.pending),
+                               (self.topics.train_jobs, out.jobs)):
             for rec in records:
                 pending.append(await self.send(topic, rec.key(), rec.to_json()))
+                tasks.append(rec.task)
         if pending:
-            await asyncio.gather(*pending)
+            for task, meta in zip(tasks, await asyncio.gather(*pending), strict=True):
+                self.pipeline.wrote(task, meta)
         self.pipeline.acked(out)
         for job in out.jobs:
             self.pipeline.published(job)
@@ -172,7 +185,8 @@ def create_app(settings: Settings, counters: Counters | None = None,
         datadir=str(datadir),
     )
     counters_topic = raw_topic(app, topics.counters)
-    pipeline = Pipeline(settings, counters, teacher_factory)
+    reader = TopicReader(settings, max_fetch_bytes=MAX_FETCH_BYTES)
+    pipeline = Pipeline(settings, counters, teacher_factory, restorer=reader)
     app.distillery_pipeline = pipeline  # type: ignore[attr-defined]
     batch_size, within = settings.streams.store_batch_size, settings.streams.store_batch_seconds
 
@@ -211,6 +225,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
             await asyncio.Event().wait()
         finally:
             await pipeline.close()
+            await reader.close()
 
     if settings.streams.health_port:
         async def readiness() -> Readiness:

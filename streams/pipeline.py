@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ import pydantic
 
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherError, TeacherUnavailableError
-from distillery.events import DeadLetter, InferenceEvent, LabeledExample, ReviewItem, TrainJob, now_ms
+from distillery.events import (
+    BatchPending,
+    DeadLetter,
+    GoldExample,
+    InferenceEvent,
+    LabeledExample,
+    ReviewItem,
+    TrainJob,
+    now_ms,
+)
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
@@ -36,11 +45,14 @@ from streams.ingest import triage
 from streams.labeller import label_all
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
+from streams.restore import Fetched, backfill, inference_marks, positions, save_positions
+from streams.restore import apply as apply_restore
 from streams.reviewed import apply_decisions
 from streams.rows import (
     as_text,
     event_row,
     example_row,
+    gold_record,
     gold_row,
     labeled_record,
     pinned_teacher_answer,
@@ -63,6 +75,9 @@ RECENT_IDS = 500_000
 PRUNE_EVERY_S = 3600.0
 """Event ids remembered per task, to catch a producer sending the same id twice."""
 
+RESTORE_DEDUPE_SEED = 50_000
+"""At most this many of the newest restored inputs are remembered by the deduper (~45 us each)."""
+
 READER_TURN_S = 0.1
 """How long the writer leaves a store closed when it lets go, so readers can get in."""
 
@@ -75,8 +90,10 @@ class Outputs:
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
     jobs: list[TrainJob] = field(default_factory=list)
+    gold: list[GoldExample] = field(default_factory=list)
+    pending: list[BatchPending] = field(default_factory=list)
     outbox: dict[str, list[str]] = field(default_factory=dict)
-    """Per task, the outbox rows of ``labeled`` and ``review``: deleted once Kafka has them (:meth:`Pipeline.acked`)."""
+    """Per task, the outbox rows of ``labeled``, ``review`` and ``gold``: deleted once Kafka has them (:meth:`Pipeline.acked`)."""
 
 
 @dataclass
@@ -86,6 +103,12 @@ class _TaskWork:
     to_pin: list[tuple[InferenceEvent, str]] = field(default_factory=list)
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
+    gold: list[GoldExample] = field(default_factory=list)
+    pending: list[BatchPending] = field(default_factory=list)
+
+
+Restorer = Callable[[str, dict[tuple[str, int], int]], Awaitable[Fetched]]
+"""``restorer(task, since)``: the task's records on the restore topics after ``since`` (:mod:`streams.restore_kafka`)."""
 
 
 class Pipeline:
@@ -93,7 +116,8 @@ class Pipeline:
 
     def __init__(self, settings: Settings, counters: Counters,
                  teacher_factory: Callable[[str], TeacherClient] | None = None,
-                 labeler_factory: Callable[[TeacherClient], BatchLabeler] = BatchLabeler) -> None:
+                 labeler_factory: Callable[[TeacherClient], BatchLabeler] = BatchLabeler,
+                 restorer: Restorer | None = None) -> None:
         self.settings = settings
         self.counters = counters
         self.sampler = Sampler(settings.tasks)
@@ -111,6 +135,12 @@ class Pipeline:
         self.owned: set[str] = set()
         """Tasks whose partition this worker has read since the last rebalance (it may write their store)."""
         self.pending_decisions: dict[str, Decision] = {}
+        self.restorer = restorer
+        self.restored: set[str] = set()
+        """Tasks whose store was brought up to the topics' end since the last rebalance."""
+        self.restore_topics = settings.topics.retained()
+        self.written: dict[str, dict[tuple[str, int], int]] = {}
+        """Per restored task, one past the offset of its last record on each restore topic (saved on revoke)."""
 
     def store(self, task: str) -> TaskStore:
         if task not in self.stores:
@@ -124,6 +154,7 @@ class Pipeline:
 
     async def close(self) -> None:
         self.stop.set()
+        self._save_written()
         for store in self.stores.values():
             store.close()
         for client in self.teachers.values():
@@ -139,6 +170,48 @@ class Pipeline:
                 at_ms = now
             self.sampler.on_drift(task, at_ms)
             self.drift_ms[task] = max(at_ms, self.drift_ms.get(task, 0))
+
+    async def ensure_restored(self, task: str) -> None:
+        """Bring the task's store up to the end of its topics, once per assignment (:mod:`streams.restore`).
+
+        A store that is current reads nothing new; one that is missing or
+        behind (another host owned the task meanwhile) gets the examples, review
+        items, gold rows, spend and review decisions it lacks, and the offset
+        up to which redelivered events may already be labelled.
+
+        Events waiting for a Batch API job come back from ``distill.pending``
+        with their job's id: the next :meth:`poll_batches` collects the job (or
+        labels them online) as their first owner would have.
+        """
+        if self.restorer is None or task in self.restored:
+            return
+        store = self.store(task)
+        if (queued := backfill(store, task)):  # before the restore: only rows this store had itself
+            log.info("task %s: %d gold row(s) and waiting event(s) stored before distill.gold and "
+                     "distill.pending existed are published with the next batch", task, queued)
+        began = time.monotonic()
+        fetched = await self.restorer(task, positions(store))
+        done = apply_restore(self.settings, task, store, fetched)
+        self.restored.add(task)
+        self.high_water.pop(task, None)  # read again, with the mark the restore saved
+        if not done.records:
+            return
+        deduper = self.sampler.task(task).deduper
+        for text in done.inputs[-RESTORE_DEDUPE_SEED:]:
+            deduper.check_and_add(text)  # an input the previous owner paid for is a duplicate here too
+        log.info("task %s: store restored from Kafka in %.1f s: %s", task, time.monotonic() - began,
+                 done.describe())
+        self.counters.incr(task, "restored_records", done.records)
+        self.counters.incr(task, "restored_examples", done.examples)
+        self.counters.incr(task, "restored_gold", done.gold)
+        self.counters.incr(task, "restored_review", done.review)
+        self.counters.incr(task, "restored_spend_usd", done.spend_usd)
+
+    async def restore_reviewed(self, raws: Sequence[Raw]) -> None:
+        """Restore the stores that a batch's review decisions will change, before they are applied."""
+        for task in sorted({(key or b"").decode("utf-8", "replace") for _, key, _ in raws}):
+            if task in self.settings.tasks:
+                await self.ensure_restored(task)
 
     def apply_reviews(self, raws: Sequence[Raw]) -> list[DeadLetter]:
         """Apply people's review decisions (``distill.reviewed``); return the letters of those refused."""
@@ -173,13 +246,17 @@ class Pipeline:
     async def _process_task(self, task: str, items: list[tuple[InferenceEvent, Source]], out: Outputs) -> None:
         self.owned.add(task)
         spec = self.settings.task(task)
+        await self.ensure_restored(task)
         store = self.store(task)
         first: dict[str, tuple[InferenceEvent, Source]] = {}
         for ev, src in items:
             first.setdefault(ev.event_id, (ev, src))
         # only events at or below the stored high-water mark can be redeliveries: look those up
         if task not in self.high_water:  # first batch of this task on this worker: read its state back
-            self.high_water[task] = store.high_water()
+            marks = store.high_water()
+            for partition, offset in inference_marks(store).items():  # events a previous owner may have labelled
+                marks[partition] = max(marks.get(partition, -1), offset)
+            self.high_water[task] = marks
             budget = self.sampler.task(task).budget
             hour_s, day_s = budget.window_starts()
             budget.restore(store.spent_since(int(hour_s * 1000)), store.spent_since(int(day_s * 1000)))
@@ -208,8 +285,9 @@ class Pipeline:
                 if pinned is None:
                     work.to_pin.append((ev, text))  # the teacher answers each gold input once
                 else:
-                    work.batch.gold.append(gold_row(ev, text, spec, teacher_label=pinned,
-                                                    teacher_confidence=ev.confidence))
+                    row = gold_row(ev, text, spec, teacher_label=pinned, teacher_confidence=ev.confidence)
+                    work.batch.gold.append(row)
+                    work.gold.append(gold_record(row, task, teacher_model=ev.model))
                 work.batch.events.append(event_row(ev, text, spec, "gold", src))
                 self.counters.incr(task, "gold")
                 continue
@@ -225,7 +303,10 @@ class Pipeline:
                 work.to_label.append((ev, text, decision, src))
             elif decision.outcome is Outcome.CALL_TEACHER_BATCH:
                 # not urgent: waits for the next Batch API job (half price); see poll_batches
-                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, int(time.time() * 1000)))
+                created = int(time.time() * 1000)
+                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, created))
+                work.pending.append(BatchPending(task=task, event_id=ev.event_id, input=text,
+                                                 event_json=ev.model_dump_json(), ts_ms=created))
                 work.batch.events.append(event_row(ev, text, spec, "pending_batch", src))
                 self.pending_decisions[ev.event_id] = decision
                 self.counters.incr(task, "pending_batch")
@@ -272,8 +353,12 @@ class Pipeline:
         for (ev, text), got in zip(work.to_pin, results, strict=True):
             r = got.result
             answer = judge(spec, r.text, None).label if r is not None else None
-            work.batch.gold.append(gold_row(ev, text, spec, teacher_label=as_text(answer),
-                                            teacher_confidence=r.confidence if r else None))
+            row = gold_row(ev, text, spec, teacher_label=as_text(answer),
+                           teacher_confidence=r.confidence if r else None)
+            work.batch.gold.append(row)
+            work.gold.append(gold_record(row, task) if r is None else gold_record(
+                row, task, teacher_model=r.model, cost_usd=r.cost_usd, prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens, batch=r.batch))
             if r is not None:
                 self.counters.incr(task, "teacher_calls")
                 self.counters.incr(task, "spend_usd", r.cost_usd)
@@ -364,9 +449,29 @@ class Pipeline:
             rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id IS NULL LIMIT 5000")
             await self._resolve(task, spec, store, rows, {}, out)
             return
-        with store.connect() as con:
-            con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
-                            [[batch_id, event_id] for event_id, _ in waiting])
+        now = int(time.time() * 1000)
+        sent = dict(waiting)
+        submitted = [BatchPending(task=task, event_id=event_id, input=sent[event_id], event_json=event_json,
+                                  batch_id=batch_id, ts_ms=now)
+                     for event_id, event_json in store.query(
+                         "SELECT event_id, event_json FROM pending WHERE batch_id IS NULL")
+                     if event_id in sent]
+        ids = out.outbox.setdefault(task, [])
+        with store.connect() as con:  # the job's id and its records for distill.pending, in one transaction
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
+                                [[batch_id, event_id] for event_id, _ in waiting])
+                records = [[f"pending:{rec.event_id}:{batch_id}", "pending", rec.key(), rec.to_json(), now]
+                           for rec in submitted]
+                if records:
+                    con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", records)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        out.pending.extend(submitted)
+        ids.extend(str(r[0]) for r in records)
         log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
 
     async def _take_in(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler, batch_id: str,
@@ -478,13 +583,17 @@ class Pipeline:
         """The batch's records into its outputs and into the outbox rows written with it."""
         now = int(time.time() * 1000)
         ids = out.outbox.setdefault(task, [])
-        for kind, records in (("labeled", work.labeled), ("review", work.review)):
+        kinds: tuple[tuple[str, Sequence[LabeledExample | ReviewItem | GoldExample | BatchPending]], ...] = (
+            ("labeled", work.labeled), ("review", work.review), ("gold", work.gold), ("pending", work.pending))
+        for kind, records in kinds:
             for rec in records:
-                record_id = f"{kind}:{rec.event_id}"
+                record_id = f"{kind}:{rec.gold_id if isinstance(rec, GoldExample) else rec.event_id}"
                 work.batch.outbox.append((record_id, kind, rec.key(), rec.to_json(), now))
                 ids.append(record_id)
         out.labeled.extend(work.labeled)
         out.review.extend(work.review)
+        out.gold.extend(work.gold)
+        out.pending.extend(work.pending)
 
     def _leftovers(self, task: str, store: TaskStore, out: Outputs) -> None:
         """Records a previous owner stored but may not have published: they go out with this batch."""
@@ -497,6 +606,10 @@ class Pipeline:
         for record_id, kind, _key, value in rows:
             if kind == "labeled":
                 out.labeled.append(LabeledExample.model_validate_json(value))
+            elif kind == "gold":
+                out.gold.append(GoldExample.model_validate_json(value))
+            elif kind == "pending":
+                out.pending.append(BatchPending.model_validate_json(value))
             else:
                 out.review.append(ReviewItem.model_validate_json(value))
             ids.append(record_id)
@@ -524,10 +637,33 @@ class Pipeline:
         for store in self.stores.values():
             store.release_if_due()
 
+    def wrote(self, task: str, meta: Any) -> None:
+        """Kafka has a record of ``task`` at ``meta`` (its ``RecordMetadata``; ``None`` from a fake broker).
+
+        While a worker owns a task it is the one writer of the task's records, so
+        once its store was restored, nothing of the task's on a restore topic lies
+        between the restore's end and its own last record: the next restore
+        (after a rebalance that leaves the task here) starts after it, instead of
+        reading back everything this worker published.
+        """
+        offset = getattr(meta, "offset", None)
+        if task not in self.restored or offset is None or meta.topic not in self.restore_topics:
+            return
+        at = (str(meta.topic), int(meta.partition))
+        marks = self.written.setdefault(task, {})
+        marks[at] = max(marks.get(at, 0), int(offset) + 1)
+
+    def _save_written(self) -> None:
+        for task, marks in self.written.items():
+            save_positions(self.store(task), marks)
+        self.written.clear()
+
     def revoked(self) -> None:
         """Partitions were taken away: stop writing any task's store until we read it again."""
+        self._save_written()
         self.owned.clear()
         self.high_water.clear()
+        self.restored.clear()
         for store in self.stores.values():
             store.close()
 

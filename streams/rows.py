@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from distillery.errors import scrub_credentials
-from distillery.events import InferenceEvent, LabeledExample, LabelSource, ReviewItem
+from distillery.events import GoldExample, InferenceEvent, LabeledExample, LabelSource, ReviewItem
 from distillery.taskspec import TaskSpec
 from streams.labels import label_set
 from streams.source import Source
@@ -94,3 +94,13 @@ def gold_row(event: InferenceEvent, text: str, spec: TaskSpec, *, teacher_label:
     origin = str((event.metadata or {}).get("gold_source", "event"))
     return (event.event_id, text, label, category_of(spec, event.label) or label, origin, teacher_label,
             teacher_confidence, int(time.time() * 1000))
+
+
+def gold_record(row: tuple[Any, ...], task: str, *, teacher_model: str | None = None, cost_usd: float = 0.0,
+                prompt_tokens: int = 0, completion_tokens: int = 0, batch: bool = False) -> GoldExample:
+    """The ``distill.gold`` record of a gold row (:func:`gold_row`'s tuple), with its pinning call's cost."""
+    gold_id, text, label, category, origin, teacher_label, teacher_confidence, added_ms = row
+    return GoldExample(task=task, gold_id=gold_id, input=text, label=label, category=category, origin=origin,
+                       teacher_label=teacher_label, teacher_confidence=teacher_confidence,
+                       teacher_model=teacher_model, cost_usd=cost_usd, prompt_tokens=prompt_tokens,
+                       completion_tokens=completion_tokens, teacher_batch=batch, ts_ms=added_ms)

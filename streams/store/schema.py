@@ -16,6 +16,8 @@ written in the batch's own transaction and deleted once Kafka has them: a
 produce failure or a kill between the two leaves them here, and the task's next
 owner publishes them before anything else, so the topics never miss what the
 store holds (at least once: a record may go out twice, never zero times).
+``meta`` where the last restore from Kafka stopped, per topic partition
+(:mod:`streams.restore`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from distillery.topics import Topics
 
 
 def test_every_record_has_its_own_topic_and_version() -> None:
-    assert len(RECORD_BY_TOPIC) == len(RECORDS) == 10
+    assert len(RECORD_BY_TOPIC) == len(RECORDS) == 12
     for r in RECORDS:
         assert r.model_fields["schema_version"].default == 1
 
@@ -58,3 +58,15 @@ def test_gate_metrics_round_trip() -> None:
                          worst_category="b")
     gm = GateMetrics(gold_size=10, candidate=scores, teacher=scores, rules={"beats_base": True})
     assert GateMetrics.model_validate_json(gm.model_dump_json()) == gm
+
+
+def test_the_topics_a_store_is_rebuilt_from_keep_every_record() -> None:
+    from distillery.kafka import _topic_configs
+
+    t = Topics("acme.")
+    assert t.retained() == {"acme.distill.labeled", "acme.distill.review", "acme.distill.gold",
+                            "acme.distill.reviewed", "acme.distill.pending", "acme.train.jobs"}
+    assert t.retained() <= set(t.all())
+    assert _topic_configs(t, t.gold) == {"retention.ms": "-1"}
+    assert _topic_configs(t, t.counters) == {"cleanup.policy": "compact"}
+    assert _topic_configs(t, t.inference) == {}

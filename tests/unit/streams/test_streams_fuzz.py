@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distillery.errors import TeacherError, TeacherUnavailableError
-from distillery.events import DeadLetter, LabeledExample, ReviewItem, TrainJob
+from distillery.events import BatchPending, DeadLetter, GoldExample, LabeledExample, ReviewItem, TrainJob
 from distillery.validation import parse_inference
 from streams.app import MAX_FETCH_BYTES, BatchHandler
 from streams.consumer import Batch
@@ -193,7 +193,8 @@ class Harness:
             assert self.rows(task, "SELECT count(*) FROM events WHERE outcome = 'pending_batch' "
                                    "AND event_id NOT IN (SELECT event_id FROM pending)") == [(0,)]
         kinds = {self.settings.topics.deadletter: DeadLetter, self.settings.topics.labeled: LabeledExample,
-                 self.settings.topics.review: ReviewItem, self.settings.topics.train_jobs: TrainJob}
+                 self.settings.topics.review: ReviewItem, self.settings.topics.train_jobs: TrainJob,
+                 self.settings.topics.gold: GoldExample, self.settings.topics.pending: BatchPending}
         for topic, key, value in self.producer.sent[sent_before:]:
             kinds[topic].model_validate_json(value)
             if topic == self.settings.topics.deadletter:
