@@ -16,6 +16,7 @@ import pydantic
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from distillery.events import RECORD_BY_TOPIC, Record
+from distillery.kafka import consumer as kafka_consumer
 from distillery.settings import Settings
 from monitors.review.queue import ReviewQueue
 
@@ -42,8 +43,8 @@ class QueueFeeder:
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_FETCH_BYTES)
+        consumer = kafka_consumer(self.settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest",
+                                  max_partition_fetch_bytes=MAX_FETCH_BYTES)
         await consumer.start()
         parts: list[TopicPartition] = []
         for _ in range(METADATA_TRIES):
