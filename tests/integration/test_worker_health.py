@@ -70,7 +70,7 @@ def test_every_worker_becomes_ready_and_private_surfaces_need_the_key(kafka_sett
         assert "ops page would listen on '0.0.0.0' with no API key" in log and "DISTILLERY_API_KEYS" in log
 
         ready = _until_ready(streams, streams_port)
-        assert ready["ready"] and ready["detail"]["partitions"] == 2 * s.kafka.partitions  # events + drift
+        assert ready["ready"] and ready["detail"]["partitions"] == 3 * s.kafka.partitions  # events, drift, reviewed
         assert _get(streams_port, "/healthz") == (200, {"status": "ok"})
         ready = _until_ready(trainer, trainer_port)
         assert ready["reason"].startswith("joined") and ready["detail"]["training"] is False
