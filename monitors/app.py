@@ -374,6 +374,23 @@ class MonitorsWorker:
                 # the checkpoint holds the offsets: what is redelivered is skipped, nothing is lost
                 log.warning("offset commit failed (%s); redelivered records will be skipped", exc)
 
+    def _refetch(self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """A batch a rebalance overtook is dropped: read its records again, none lost.
+
+        Records fetched before the rebalance come back from the committed offsets;
+        but ``getmany`` may also have fetched records *after* it, from the new
+        assignment, which advanced the consumer's position past them. Seeking each
+        still-assigned partition back to the batch's first record reads them again
+        (records at or below a task's checkpoint offsets are skipped, so a record
+        seen twice counts once). Before this, such records were lost under load.
+        """
+        if self.consumer is None:
+            return
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if records and tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.lock:
             self.generation += 1
@@ -506,8 +523,10 @@ class MonitorsWorker:
                 generation = self.generation
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=2000)
                 async with self.lock:
-                    if generation == self.generation:  # else a rebalance came between: refetch from commits
+                    if generation == self.generation:
                         await self._process(batch)
+                    else:
+                        self._refetch(batch)
                     self._update_lag()
                     if time.monotonic() - self._last_checkpoint >= conf.checkpoint_interval_s:
                         await self.checkpoint()
