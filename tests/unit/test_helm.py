@@ -9,6 +9,7 @@ The tools live under .tools/; the tests fail, never skip, when they are missing.
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,34 @@ def test_cpu_trainers_and_an_object_store_change_only_what_they_should() -> None
     env = {e["name"]: e for e in trainer["containers"][0]["env"]}
     assert env["DISTILLERY_ARTIFACTS"]["value"] == "s3://bucket/distillery"
     assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "my-keys"
+
+
+def test_a_secured_cluster_reaches_every_worker_with_the_password_only_in_the_secret() -> None:
+    secured = [*REQUIRED, "--set", "kafka.securityProtocol=SASL_SSL", "--set", "kafka.saslMechanism=SCRAM-SHA-512",
+               "--set", "kafka.saslUsername=distillery", "--set-string", "kafka.saslPassword=pw-0123456789",
+               "--set", "kafka.caSecret=kafka-ca"]
+    manifests = _render(*secured)
+    done = _kubeconform(manifests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    objects = _objects(*secured)
+    secret = objects[("Secret", "demo-distillery")]
+    assert base64.b64decode(secret["data"]["kafka-sasl-password"]).decode() == "pw-0123456789"
+    assert "pw-0123456789" not in json.dumps(objects[("ConfigMap", "demo-distillery")])
+    deployments = [d for (kind, _), d in objects.items() if kind == "Deployment"]
+    assert len(deployments) == 4
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        assert env["KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"]["value"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"]["value"] == "distillery"
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "demo-distillery",
+                                                                            "key": "kafka-sasl-password"}
+        assert env["KAFKA_SSL_CAFILE"]["value"] == "/var/run/secrets/kafka-ca/ca.pem"
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["kafka-ca"] == "/var/run/secrets/kafka-ca"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "kafka-ca"
+    plain = _objects(*REQUIRED)
+    pod = plain[("Deployment", "demo-distillery-streams")]["spec"]["template"]["spec"]
+    assert not any(e["name"].startswith("KAFKA_S") for e in pod["containers"][0]["env"])

@@ -46,6 +46,27 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 - name: DISTILLERY_TOPIC_PREFIX
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.kafka.securityProtocol }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.kafka.saslMechanism }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ . | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "distillery.secretName" $ }}
+      key: kafka-sasl-password
+{{- end }}
+{{- with .Values.kafka.saslUsername }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.kafka.caSecret }}
+- name: KAFKA_SSL_CAFILE
+  value: /var/run/secrets/kafka-ca/ca.pem
+{{- end }}
 - name: DISTILLERY_CONFIG
   value: /etc/distillery/distillery.toml
 - name: DISTILLERY_DATA_DIR
@@ -83,6 +104,11 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
   mountPath: /data
 - name: tmp
   mountPath: /tmp
+{{- if .Values.kafka.caSecret }}
+- name: kafka-ca
+  mountPath: /var/run/secrets/kafka-ca
+  readOnly: true
+{{- end }}
 {{- if not .Values.artifacts.uri }}
 - name: artifacts
   mountPath: /artifacts
@@ -105,6 +131,14 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
     sizeLimit: {{ .dataVolume.sizeLimit }}
 - name: tmp
   emptyDir: {}
+{{- if .root.Values.kafka.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .root.Values.kafka.caSecret }}
+    items:
+      - key: ca.pem
+        path: ca.pem
+{{- end }}
 {{- if not .root.Values.artifacts.uri }}
 - name: artifacts
   persistentVolumeClaim:
