@@ -201,6 +201,8 @@ class MonitorsWorker:
         self._producer: Any = None
         self._last_checkpoint = time.monotonic()
         self.joined = False
+        self.unpublished: str | None = None
+        """Set when a drift event could not be published: no checkpoint may be taken after it."""
 
     # --------------------------------------------------------------- tasks
     def task(self, name: str) -> tuple[TaskMonitor, TaskStats]:
@@ -360,7 +362,17 @@ class MonitorsWorker:
 
     # ------------------------------------------------------- checkpoints
     async def checkpoint(self, tps: set[TopicPartition] | None = None) -> None:
-        """Save every changed task, then commit what was processed (never the other way round)."""
+        """Save every changed task, then commit what was processed (never the other way round).
+
+        Nothing is saved or committed once a drift event could not be published: the
+        detectors that fired would be restored as having fired, and the alarm would
+        never go out. The worker stops; after a restart the last checkpoint and the
+        redelivered records raise it again.
+        """
+        if self.unpublished is not None:
+            log.error("not checkpointing: the drift event of %s was not published; it is raised again "
+                      "from the last checkpoint after a restart", self.unpublished)
+            return
         for name in sorted(self.dirty):
             if name in self.monitors:
                 self.checkpoints.save(self.monitors[name], self.ops.tasks[name])
@@ -430,7 +442,12 @@ class MonitorsWorker:
         for tp, records in batch.items():
             for rec in records:
                 for alarm in await self.handle(rec):
-                    await self._producer.send_and_wait(drift_topic, alarm.to_json(), key=alarm.key())
+                    try:
+                        await self._producer.send_and_wait(drift_topic, alarm.to_json(), key=alarm.key())
+                    except Exception as exc:
+                        # the detectors have fired: saving them now would lose the alarm for good
+                        self.unpublished = f"{alarm.task} {alarm.signal} ({type(exc).__name__}: {exc})"
+                        raise
                     self.ops.drift_published += 1
                     log.warning("drift on %s: %s %s -> %s (%s, %s)", alarm.task, alarm.signal,
                                 alarm.estimate_before, alarm.estimate_after, alarm.severity, alarm.detector)
