@@ -39,6 +39,9 @@ INT32_MAX: Final = 2**31 - 1
 TS_MAX_MS: Final = 10**14
 """Latest event time accepted (epoch milliseconds, about the year 5138); the earliest is the epoch."""
 
+EpochMs = Annotated[int, Field(ge=0, le=TS_MAX_MS)]
+"""A time in epoch milliseconds a store's BIGINT holds and a clock can mean (before year 5138)."""
+
 DEADLETTER_ORIGINAL_MAX_BYTES: Final = 256 * 1024
 """Most original bytes a dead letter carries (value and key together, before base64).
 
@@ -223,7 +226,7 @@ class LabeledExample(Record):
     cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
     prompt_tokens: Annotated[int, Field(ge=0)] = 0
     completion_tokens: Annotated[int, Field(ge=0)] = 0
-    ts_ms: int = Field(default_factory=now_ms)
+    ts_ms: EpochMs = Field(default_factory=now_ms)
 
 
 class ReviewItem(Record):
@@ -238,7 +241,7 @@ class ReviewItem(Record):
     teacher_model: str | None = None
     teacher_confidence: Probability | None = None
     cost_usd: Annotated[float, Field(ge=0.0)] = 0.0
-    ts_ms: int = Field(default_factory=now_ms)
+    ts_ms: EpochMs = Field(default_factory=now_ms)
     student_output: str | Json | None = Field(
         default=None, description="What the student answered in production, where it did (for the reviewer)."
     )
@@ -269,7 +272,7 @@ class GoldExample(Record):
     prompt_tokens: Annotated[int, Field(ge=0)] = 0
     completion_tokens: Annotated[int, Field(ge=0)] = 0
     teacher_batch: bool = Field(default=False, description="The pinning call went through the Batch API.")
-    ts_ms: int = Field(default_factory=now_ms)
+    ts_ms: EpochMs = Field(default_factory=now_ms)
 
 
 class BatchPending(Record):
@@ -288,7 +291,7 @@ class BatchPending(Record):
     input: str = Field(description="The PII-redacted input sent to the teacher.")
     event_json: str = Field(description="The (redacted) inference event, as the store keeps it.")
     batch_id: str | None = Field(default=None, description="The Batch API job the event went out in, once submitted.")
-    ts_ms: int = Field(default_factory=now_ms)
+    ts_ms: EpochMs = Field(default_factory=now_ms)
 
 
 def _printable(text: str) -> str:
@@ -320,7 +323,7 @@ class DeadLetter(Record):
     original_key_b64: str | None = None
     event_id: str | None = None
     stage: str = Field(default="ingest", description="Which step refused it: ingest, label, store...")
-    ts_ms: int = Field(default_factory=now_ms)
+    ts_ms: EpochMs = Field(default_factory=now_ms)
     original_truncated: bool | None = Field(
         default=None, description="True when original_b64 holds only the first bytes of a value too large to carry."
     )
@@ -410,8 +413,8 @@ class DriftEvent(Record):
     source_partition: int | None = None
     source_offset: int | None = Field(default=None, description="Offset of the event where it fired.")
     events_seen: Annotated[int, Field(ge=0)] = Field(default=0, description="Signal observations so far.")
-    event_ts_ms: int | None = Field(default=None, description="Time of the event where it fired.")
-    detected_at_ms: int = Field(default_factory=now_ms)
+    event_ts_ms: EpochMs | None = Field(default=None, description="Time of the event where it fired.")
+    detected_at_ms: EpochMs = Field(default_factory=now_ms)
     detail: Json = Field(default_factory=dict)
 
 
@@ -432,12 +435,12 @@ class TrainJob(Record):
     snapshot_uri: NonEmpty
     snapshot_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     gold_uri: str | None = Field(default=None, description="Frozen gold set for the gate (Parquet).")
-    n_train: Annotated[int, Field(ge=0)] = 0
-    n_eval: Annotated[int, Field(ge=0)] = 0
+    n_train: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
+    n_eval: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     reason: TrainReason = "count"
     drift_id: str | None = None
     base_model: str | None = Field(default=None, description="Overrides the task spec's student base model.")
-    created_at_ms: int = Field(default_factory=now_ms)
+    created_at_ms: EpochMs = Field(default_factory=now_ms)
 
 
 # ----------------------------------------------------------------- trainer out
@@ -561,7 +564,7 @@ class AdapterPublished(Record):
         "adapter; a reader refuses a file that differs or that the manifest does not list. Absent on adapters "
         "published before manifests (only sha256 and head_sha256 are checked then).",
     )
-    created_at_ms: int = Field(default_factory=now_ms)
+    created_at_ms: EpochMs = Field(default_factory=now_ms)
 
 
 class AdapterRejected(Record):
@@ -574,7 +577,7 @@ class AdapterRejected(Record):
     failed_rules: list[str] = Field(default_factory=list)
     metrics: GateMetrics | None = None
     training: TrainingSummary | None = None
-    created_at_ms: int = Field(default_factory=now_ms)
+    created_at_ms: EpochMs = Field(default_factory=now_ms)
 
 
 class AdapterControl(Record):
@@ -586,7 +589,7 @@ class AdapterControl(Record):
     adapter_id: str | None = Field(default=None, description="Required for pin.")
     operator: str | None = None
     note: str | None = None
-    created_at_ms: int = Field(default_factory=now_ms)
+    created_at_ms: EpochMs = Field(default_factory=now_ms)
 
     @model_validator(mode="after")
     def _pin_names_adapter(self) -> AdapterControl:
@@ -625,7 +628,7 @@ class ReviewDecision(Record):
     category: str | None = Field(default=None, description="The item's category as the queue showed it.")
     origin: str | None = Field(default=None, description="Why the item was in the queue: review, audit, gold...")
     tool: str | None = Field(default=None, description="Where the decision was made: cli, web, label-studio...")
-    decided_at_ms: int = Field(default_factory=now_ms)
+    decided_at_ms: EpochMs = Field(default_factory=now_ms)
 
     @model_validator(mode="after")
     def _correct_has_answer(self) -> ReviewDecision:

@@ -70,3 +70,19 @@ def test_the_topics_a_store_is_rebuilt_from_keep_every_record() -> None:
     assert _topic_configs(t, t.gold) == {"retention.ms": "-1"}
     assert _topic_configs(t, t.counters) == {"cleanup.policy": "compact"}
     assert _topic_configs(t, t.inference) == {}
+
+
+def test_counts_and_times_that_no_store_column_holds_are_refused() -> None:
+    """Before: a train job with n_train 2**62 passed, and the next owner's store restore crashed on it."""
+    import pydantic
+    import pytest
+
+    from distillery.events import INT32_MAX, TS_MAX_MS, DriftEvent, TrainJob
+
+    ok = {"task": "t", "job_id": "j", "snapshot_uri": "file:///s", "snapshot_sha256": "0" * 64}
+    assert TrainJob(**ok, n_train=INT32_MAX, created_at_ms=TS_MAX_MS).n_train == INT32_MAX
+    for bad in ({"n_train": INT32_MAX + 1}, {"n_eval": 2**62}, {"created_at_ms": TS_MAX_MS + 1}, {"created_at_ms": -1}):
+        with pytest.raises(pydantic.ValidationError):
+            TrainJob(**ok, **bad)
+    with pytest.raises(pydantic.ValidationError):
+        DriftEvent(task="t", signal="s", detector="d", detected_at_ms=2**63)
