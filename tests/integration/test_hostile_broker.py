@@ -25,6 +25,7 @@ from aiokafka import TopicPartition
 
 from distillery.artifacts import ArtifactStore
 from distillery.events import (
+    INT32_MAX,
     AdapterControl,
     AdapterPublished,
     AdapterRejected,
@@ -74,7 +75,14 @@ def hostile_adapter() -> AdapterPublished:
 
 def hostile_job() -> TrainJob:
     return TrainJob(task=TASK, job_id="j-" + "\u200b" * 500, snapshot_uri="s3://no-such-bucket/x.parquet",
-                    snapshot_sha256="f" * 64, n_train=2**62, n_eval=2**62, gold_uri="zip://../../x::file:///x")
+                    snapshot_sha256="f" * 64, n_train=INT32_MAX, n_eval=INT32_MAX, gold_uri="zip://../../x::file:///x")
+
+
+def oversized_job() -> bytes:
+    """Counts no store column holds: the contract refuses it (it once crashed the next owner's store restore)."""
+    doc = json.loads(hostile_job().to_json())
+    doc.update(job_id="j-huge", n_train=2**62, n_eval=2**62, created_at_ms=2**63)
+    return json.dumps(doc).encode()
 
 
 async def produce(s: Settings, items: list[tuple[str, bytes | None, bytes | None]]) -> None:
@@ -158,6 +166,7 @@ def test_the_worst_records_on_every_topic_stop_no_worker(kafka_settings, spawn_w
     topics = [t.inference, t.drift, t.train_jobs, t.published, t.control]
     hostile = [(topic, k, v) for topic in topics for k, v in worst_values()]
     hostile += [(t.published, KEY, hostile_adapter().to_json()), (t.train_jobs, KEY, hostile_job().to_json()),
+                (t.train_jobs, KEY, oversized_job()),
                 (t.control, KEY, AdapterControl(task=TASK, action="pin", adapter_id="../../../../tmp/escape").to_json()),
                 (t.control, KEY, AdapterControl(task=TASK, action="rollback").to_json())]
     asyncio.run(produce(s, hostile))  # before any worker starts: their backlog
