@@ -23,7 +23,7 @@ console = Console()
 @click.option("--quick", is_flag=True, help="A smaller run (about five minutes on a laptop CPU).")
 @click.option("--events", type=int, default=None, help="Synthetic events to send (default 60,000; quick 14,000).")
 @click.option("--rate", type=float, default=None, help="Events per second (default 300; quick 500).")
-@click.option("--drift-at", type=int, default=None, help="Event at which the traffic drifts (default 30,000; quick 8,000: after the detectors calibrate).")
+@click.option("--drift-at", type=int, default=None, help="Event at which the traffic drifts (default 30,000; quick 8,000). The monitors compare with a reference from the first events, so any point works.")
 @click.option("--replay", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Use your own log file (JSONL or CSV) instead of synthetic traffic.")
 @click.option("--task", "task_name", default=None,
