@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,9 @@ from distillery.settings import Settings
 from distillery.topics import Topics
 
 log = logging.getLogger(__name__)
+
+TOPIC_READY_S = 60.0
+"""How long :func:`ensure_topics` waits for new topics' partition leaders."""
 
 
 def consumer(kafka: Cluster, *topics: str, **options: Any) -> AIOKafkaConsumer:
@@ -104,9 +108,31 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
                 await client.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # another worker created it first: that is fine
+            await _until_led(client, [t.name for t in new])
         return [t.name for t in new]
     finally:
         await client.close()
+
+
+async def _until_led(client: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Wait (up to ``TOPIC_READY_S``) until every partition of new topics has a leader.
+
+    A broker answers ``create_topics`` before it has elected the leaders; a client
+    that reads a topic before then logs errors in a loop (on a busy machine the
+    demo printed 93,000 lines in its first half minute), so "created" means usable.
+    """
+    deadline = time.monotonic() + TOPIC_READY_S
+    while True:
+        described = await client.describe_topics(names)
+        if len(described) == len(names) and all(
+                t.get("error_code") == 0 and t.get("partitions")
+                and all(part.get("leader", -1) >= 0 for part in t["partitions"]) for t in described):
+            return
+        if time.monotonic() > deadline:
+            log.warning("new topics still have partitions without a leader after %.0f s: %s", TOPIC_READY_S,
+                        ", ".join(names))
+            return
+        await asyncio.sleep(0.2)
 
 
 def _topic_configs(topics: Topics, name: str) -> dict[str, str]:
