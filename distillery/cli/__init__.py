@@ -40,7 +40,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx"):
+    for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx", "httpx2"):  # httpx2: the openai client's transport
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     ctx.obj = Context(config_path)
 
