@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,10 @@ class Browser:
         exe = shutil.which("chromium")
         assert exe is not None, ("chromium is not installed: the review page test needs it. Install it with "
                                  "`apt-get update && apt-get install -y chromium` (or `make install`).")
-        self._profile = tempfile.TemporaryDirectory()
-        self.proc = await asyncio.create_subprocess_exec(
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
+        self.proc = await asyncio.create_subprocess_exec(  # its own process group: its helpers go with it
             exe, *FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0", "about:blank",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         for _ in range(600):
             if port_file.exists() and port_file.read_text().strip():
@@ -45,8 +47,20 @@ class Browser:
     async def __aexit__(self, *exc: object) -> None:
         await self.ws.close()
         await self.http.close()
-        self.proc.terminate()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the browser and its helper processes
+        except ProcessLookupError:
+            pass
         await self.proc.wait()
+        # a helper may still be writing the profile for a moment after the browser exits
+        for _ in range(50):
+            try:
+                shutil.rmtree(self._profile.name)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
         self._profile.cleanup()
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
