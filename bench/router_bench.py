@@ -273,6 +273,8 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, nargs="+", default=None,
                     help="router max_wait_ms values to measure (default: 0 and [serving] max_wait_ms)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default [trainer] device)")
+    ap.add_argument("--no-merge", action="store_true",
+                    help="serve the head adapter through peft, unmerged ([serving] merge_heads = false)")
     ap.add_argument("--models", type=Path, default=None, help="converted-model cache (default DATA_DIR/models)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "router.json")
     args = ap.parse_args()
@@ -285,15 +287,19 @@ def main() -> None:
     started = time.perf_counter()
     base_model, base_path, spec, texts = student(settings, args.tiny, tmp)
     settings = settings.with_overrides(tasks={**settings.tasks, spec.name: spec})
+    if args.no_merge:
+        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"merge_heads": False})})
     server = serve_adapter(settings, spec, base_model, base_path, tmp, args.device)
-    print(f"{'tiny' if args.tiny else base_model} on {server.device} ({spec.name}, {len(spec.labels)} labels); "
+    print(f"{'tiny' if args.tiny else base_model} on {server.device} ({spec.name}, {len(spec.labels)} labels, "
+          f"{'LoRA merged' if server.merged(spec.name) else 'through peft'}); "
           f"setup {time.perf_counter() - started:.1f}s; {n} requests per level and path", flush=True)
     sink = CountingSink()
     levels = asyncio.run(measure(settings, server, spec, texts, n, waits, sink))
     result: dict[str, Any] = {
         "benchmark": "router",
         "student": {"base_model": "tiny" if args.tiny else base_model, "task": spec.name,
-                    "labels": len(spec.labels), "device": server.device},
+                    "labels": len(spec.labels), "device": server.device,
+                    "merged": server.merged(spec.name)},
         "requests_per_level": n,
         "max_batch": settings.serving.max_batch,
         "max_wait_ms": waits,

@@ -190,6 +190,12 @@ class ServingSettings(Section):
         default_factory=dict,
         description="Extra model names that mean a task (e.g. the teacher's name -> task), beside 'distillery:TASK'.",
     )
+    merge_heads: bool = Field(
+        default=True,
+        description="On the CPU, answer a classifier-head adapter from a copy of the base model with its LoRA "
+        "weights merged in, as the gate judged it: a lone answer about a third cheaper, the same answers, one "
+        "base model's memory per loaded head adapter (false: every adapter shares the base through peft).",
+    )
 
 
 class HttpSettings(Section):

@@ -59,6 +59,12 @@ class StudentSpec(Spec):
         description="Classifier head: weight of the soft-label loss (the teacher's confidence spread over the "
         "label set) beside the hard label, where the example carries the teacher's confidence.",
     )
+    tune_top_layers: Annotated[int, Field(ge=0)] = Field(
+        default=10,
+        description="Classifier head: LoRA adapts only the top N decoder layers (0: all). The backward pass "
+        "stops below the lowest adapted layer, so a step costs about half as much on the CPU and more "
+        "steps fit in the same time (bench/head_bench.py). Ignored when [lora] sets layers_to_transform.",
+    )
     price_input_per_mtok: Usd = 0.05
     price_output_per_mtok: Usd = 0.2
 
@@ -73,6 +79,12 @@ class SamplingSpec(Spec):
     drift_boost_minutes: Annotated[float, Field(ge=0)] = 30.0
     near_duplicate_threshold: Fraction = Field(default=0.9, description="Jaccard similarity (MinHash).")
     dedupe_capacity: Annotated[int, Field(ge=100)] = 200_000
+    student_audit_rate: Fraction = Field(
+        default=0.02,
+        description="Share of the student's routed answers labelled by the teacher whatever the rate and "
+        "deduplication say (budget permitting): a uniform sample, so the report's measured student accuracy "
+        "is not biased toward new inputs.",
+    )
     budget_usd_per_hour: Usd = 5.0
     budget_usd_per_day: Usd = 50.0
     seed: int = 0

@@ -13,6 +13,13 @@ For each event, in order:
    draws the same ``u``, so it gets the same answer.
 3. **skip_duplicate**: exact or near duplicate of an input already labelled
    (only sampled candidates pay for the MinHash check).
+
+   Steps 2 and 3 are passed over by a **student_audit**: an event the student
+   answered whose second draw (:func:`distillery.draws.audit_draw`) falls in
+   ``student_audit_rate``. Deduplication saves the teacher's money on inputs
+   already labelled, but it also makes the labelled share of the student's
+   answers lean to new inputs; the audit share is uniform, so the report can
+   measure the student's accuracy on what it answers without that bias.
 4. **skip_budget**: the estimated cost does not fit the hour/day budget; each
    pause/resume is attached once (``Decision.transitions``) to the decision
    where it happened, for the caller to log.
@@ -25,13 +32,13 @@ All times come from one injectable clock (epoch seconds).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from distillery.draws import draw, is_student_audit
 from distillery.errors import UnknownTaskError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
@@ -69,16 +76,6 @@ class Decision:
     @property
     def calls_teacher(self) -> bool:
         return self.outcome in (Outcome.CALL_TEACHER, Outcome.CALL_TEACHER_BATCH)
-
-
-def draw(event_id: str, seed: int) -> float:
-    """A uniform number in [0, 1) fixed by the event id and the seed.
-
-    >>> draw("e-1", 0) == draw("e-1", 0), draw("e-1", 0) == draw("e-1", 1)
-    (True, False)
-    """
-    digest = hashlib.blake2b(f"{seed}:{event_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 class TaskSampler:
@@ -156,11 +153,15 @@ class TaskSampler:
                             dedupe_key=probe.key)
         rate, why = self.rate(event)
         u = draw(ev, spec.sampling.seed)
-        if u >= rate:
+        # a uniform share of the student's answers, duplicates too: what it is worth, without bias
+        audit = event.route == "student" and is_student_audit(ev, spec.sampling.seed, spec.sampling.student_audit_rate)
+        if not audit and u >= rate:
             return Decision(Outcome.SKIP_RATE, why, spec.name, ev, rate=rate, draw=u)
         probe = self.deduper.probe(text)
-        if probe.duplicate:
+        if not audit and probe.duplicate:
             return Decision(Outcome.SKIP_DUPLICATE, f"duplicate_{probe.duplicate}", spec.name, ev, rate=rate, draw=u)
+        if audit:
+            rate, why = 1.0, "student_audit"
         batch = spec.teacher.batch
         chars = self._fixed_chars + len(text)
         estimate = self.estimator.estimate_usd(chars, batch=batch)
@@ -173,7 +174,8 @@ class TaskSampler:
         return Decision(
             Outcome.CALL_TEACHER_BATCH if batch else Outcome.CALL_TEACHER, why, spec.name, ev,
             rate=rate, draw=u, estimate_usd=estimate, prompt_chars=chars, reservation=reservation,
-            dedupe_key=probe.key, transitions=transitions,
+            # an audited duplicate leaves the original's dedupe memory alone (settle may forget this key)
+            dedupe_key=None if probe.duplicate else probe.key, transitions=transitions,
         )
 
 

@@ -17,12 +17,44 @@ from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
 
 
-def lora_config(spec: TaskSpec) -> Any:
-    """``peft.LoraConfig`` from ``[tasks.NAME.lora]`` (task type defaults to causal LM)."""
+def lora_config(spec: TaskSpec, *, top_layers_of: Any = None) -> Any:
+    """``peft.LoraConfig`` from ``[tasks.NAME.lora]`` (task type defaults to causal LM).
+
+    With ``top_layers_of`` (the model about to be wrapped) the adapter covers
+    only its top ``student.tune_top_layers`` decoder layers, unless the table
+    names ``layers_to_transform`` itself.
+    """
     from peft import LoraConfig
 
     kwargs = {"task_type": "CAUSAL_LM", **spec.lora}
+    top = spec.student.tune_top_layers
+    if top_layers_of is not None and top and "layers_to_transform" not in spec.lora:
+        kwargs |= top_layers(top_layers_of, top, kwargs.get("target_modules"), f"tasks.{spec.name}.lora")
     return _build(LoraConfig, kwargs, f"tasks.{spec.name}.lora")
+
+
+def top_layers(model: Any, top: int, target_modules: Any, table: str) -> dict[str, Any]:
+    """``layers_to_transform`` (the top ``top`` layers) and the explicit module names peft then needs.
+
+    peft takes ``layers_to_transform`` only with a list of module names, so
+    ``all-linear`` becomes the names of the linear layers inside the decoder
+    layers (what ``all-linear`` picks, the output projection excluded).
+    Empty when the model has no more than ``top`` layers: every layer is adapted.
+    """
+    from torch import nn
+
+    n = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    if n <= top:
+        return {}
+    if target_modules in (None, "all-linear"):
+        names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                 if isinstance(module, nn.Linear) and any(part.isdigit() for part in name.split("."))}
+        target_modules = sorted(names)
+    elif isinstance(target_modules, str):
+        raise ConfigError(f"target_modules {target_modules!r} is a pattern, and student.tune_top_layers = {top} "
+                          "needs module names: list them (e.g. [\"q_proj\", \"v_proj\"]) or set "
+                          "tune_top_layers = 0", key=table)
+    return {"target_modules": list(target_modules), "layers_to_transform": list(range(n - top, n))}
 
 
 def sft_config(spec: TaskSpec, output_dir: Path, *, device: str) -> Any:

@@ -102,6 +102,7 @@ def evaluate_gate(
     *,
     candidate: Sequence[Answer | None],
     base: Sequence[Answer | None] | None = None,
+    base_scores: ModelScores | None = None,
     production: Sequence[Answer | None] | None = None,
     teacher: Sequence[Answer | None] | None = None,
     candidate_confidence: Sequence[float] | None = None,
@@ -110,6 +111,8 @@ def evaluate_gate(
     """Score each contender and apply every rule of ``spec`` to the candidate.
 
     ``teacher`` defaults to the gold rows' pinned teacher answers when every row has one.
+    ``base_scores`` stand in for ``base`` when the base answered part of the gold set only
+    (:mod:`trainer.base_check`).
     With ``candidate_confidence`` and teacher answers, the candidate is judged as the
     routed system (``metrics.routed``): ``within_teacher`` and ``min_worst_category``
     read its routed accuracy and ``min_coverage`` joins the rules. ``no_category_regression``
@@ -133,7 +136,7 @@ def evaluate_gate(
                              min_category_support=support)
 
     cand = model_scores(gold, candidate, min_category_support=support)
-    base_s, prod_s, teach_s = score(base), score(production), score(teacher)
+    base_s, prod_s, teach_s = score(base) or base_scores, score(production), score(teacher)
     routed, prod_routed = route(candidate, candidate_confidence), route(production, production_confidence)
     judged: ModelScores | RoutedScores = cand if routed is None else routed
     rules: dict[str, bool] = {"min_accuracy": cand.accuracy >= spec.min_accuracy - EPS}

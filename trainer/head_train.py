@@ -158,7 +158,7 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         model, quantization = load_base(base_model, device, for_training=True,
                                         gradient_checkpointing=args.gradient_checkpointing)
         head = init_head(model, tokenizer, spec.labels, prompt)
-        peft_model = get_peft_model(model, lora_config(spec))
+        peft_model = get_peft_model(model, lora_config(spec, top_layers_of=model))
         has_soft = any(r["confidence"] >= 0 for r in rows)
         soft_weight = spec.student.soft_label_weight if has_soft else 0.0
         wrapper = HeadModel(peft_model, head, soft_weight, pack=device == "cpu" and not args.gradient_checkpointing)

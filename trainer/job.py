@@ -21,19 +21,21 @@ import pyarrow.parquet as pq
 
 from distillery.artifacts import ArtifactStore, fetch, fetch_dir
 from distillery.errors import ArtifactError, TrainingError
-from distillery.events import AdapterPublished, AdapterRejected, TrainJob
+from distillery.events import AdapterPublished, AdapterRejected, ModelScores, TrainJob
 from distillery.manifest import publish_adapter
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
+from trainer.base_check import score_base_until_beaten
 from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
 from trainer.digest import sha256_file
-from trainer.gate import GateDecision, GoldRow, evaluate_gate, same
+from trainer.gate import GateDecision, GoldRow, evaluate_gate, model_scores, same
 from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
 from trainer.head_train import train_head_adapter
 from trainer.loading import load_base, load_tokenizer, resolve_device
+from trainer.merge import merged_for_cpu
 from trainer.predict import Prediction, predict
 from trainer.prediction_cache import PredictionCache
 from trainer.status import JobStatus, StatusCallback
@@ -87,8 +89,11 @@ def read_gold(uri: str | None, workdir: Path) -> list[GoldRow]:
                     teacher=_answer(r.get("teacher_label"))) for r in table]
 
 
-def _predict(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[str], device: str) -> list[Prediction]:
-    """Answers of the base model (label likelihood) or of an adapter (its head when it has one)."""
+def judged_answers(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[str], device: str) -> list[Prediction]:
+    """Answers of the base model (label likelihood) or of an adapter (its head when it has one).
+
+    A head adapter on the CPU answers as it will serve, merged (:mod:`trainer.merge`).
+    """
     from peft import PeftModel
 
     model, _ = load_base(base_path, device)
@@ -98,11 +103,40 @@ def _predict(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[s
         model = loader.from_pretrained(model, str(adapter))
         if is_head_adapter(adapter):
             classifier = load_head(adapter, device)
+            if device == "cpu":
+                model = merged_for_cpu(model)
     tokenizer = load_tokenizer(base_path)
     try:
         return predict(model.eval(), tokenizer, spec, texts, classifier=classifier)
     finally:
         del model
+
+
+def _judge_base(gold: list[GoldRow], candidate_accuracy: float, base_model: _BaseModel, cached: Any,
+                spec: TaskSpec, job_id: str) -> ModelScores:
+    """The base model's scores on the gold rows it had to answer (all of them unless clearly beaten)."""
+    rows, answers = score_base_until_beaten(gold, candidate_accuracy, lambda todo: cached(todo, base_model))
+    if len(rows) < len(gold):
+        right = sum(same(p.answer, gold[i].label) for p, i in zip(answers, rows, strict=True))
+        log.info("job %s: the base model answered %d of %d gold rows, %d right: clearly beaten, the rest unscored",
+                 job_id, len(rows), len(gold), right)
+    return model_scores([gold[i] for i in rows], [p.answer for p in answers],
+                        min_category_support=spec.gate.min_category_support)
+
+
+class _BaseModel:
+    """The base model's answers (label likelihood), loaded on the first call and kept for the next ones."""
+
+    def __init__(self, base_path: str, spec: TaskSpec, device: str) -> None:
+        self.base_path, self.spec, self.device = base_path, spec, device
+        self._loaded: tuple[Any, Any] | None = None
+
+    def __call__(self, texts: list[str]) -> list[Prediction]:
+        if self._loaded is None:
+            model, _ = load_base(self.base_path, self.device)
+            self._loaded = (model.eval(), load_tokenizer(self.base_path))
+        model, tokenizer = self._loaded
+        return predict(model, tokenizer, self.spec, texts)
 
 
 def model_identity(adapter_dir: Path) -> str:
@@ -160,15 +194,19 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
 
         sha = adapter_sha256(adapter_dir)
         cand = cache.predict(key(model_identity(adapter_dir)),
-                             texts, lambda todo: _predict(base_path, adapter_dir, spec, todo, device))
-        base = cache.predict(key(f"base:{base_path}"), texts, lambda todo: _predict(base_path, None, spec, todo, device))
+                             texts, lambda todo: judged_answers(base_path, adapter_dir, spec, todo, device))
+        # the base answers by label likelihood (slow): only until it is clearly beaten (trainer.base_check)
+        cand_accuracy = sum(same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)) / len(gold)
+        base_scores = _judge_base(gold, cand_accuracy, _BaseModel(base_path, spec, device),
+                                  lambda todo, score: cache.predict(key(f"base:{base_path}"), todo, score),
+                                  spec, job.job_id)
         prod = None
         if production is not None:
-            prod = cache.predict(key(production.identity), texts, lambda todo: _predict(
+            prod = cache.predict(key(production.identity), texts, lambda todo: judged_answers(
                 base_path, fetch_dir(production.uri, work / "production"), spec, todo, device))
         # with confidences and the pinned teacher answers the gate judges the routed system
         decision: GateDecision = evaluate_gate(
-            gold, spec.gate, candidate=[p.answer for p in cand], base=[p.answer for p in base],
+            gold, spec.gate, candidate=[p.answer for p in cand], base_scores=base_scores,
             production=[p.answer for p in prod] if prod is not None else None,
             candidate_confidence=[p.confidence for p in cand],
             production_confidence=[p.confidence for p in prod] if prod is not None else None,

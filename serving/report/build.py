@@ -173,9 +173,13 @@ def student_share(inputs: ReportInputs, given: float | None = None) -> StudentSh
 def student_accuracy(inputs: ReportInputs) -> StudentAccuracy:
     """The student's accuracy on what it answers: measured on routed events, else the gate's calibration."""
     chk = inputs.store.answered
-    rate = chk.rate
+    if chk.audited >= MIN_CHECKED_ANSWERS:  # a uniform sample of its answers: no lean to new inputs
+        share = inputs.spec.sampling.student_audit_rate
+        return StudentAccuracy(chk.audited_rate, "measured",
+                               f"measured on {count(chk.audited)} audited answers (a uniform {share:.0%} of its "
+                               f"answers; {chk.rate:.1%} on all {count(chk.n)} with a known answer)", chk.audited)
     measured = StudentAccuracy(
-        rate, "measured", f"measured on {count(chk.n)} answered requests ({count(chk.ground_truth)} against "
+        chk.rate, "measured", f"measured on {count(chk.n)} answered requests ({count(chk.ground_truth)} against "
         f"ground truth, {count(chk.n - chk.ground_truth)} against the teacher's label)", chk.n)
     if chk.n >= MIN_CHECKED_ANSWERS:
         return measured

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pydantic
 from aiokafka import ConsumerRecord
 
+from distillery.draws import is_student_audit
 from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record, ReviewDecision
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
@@ -56,21 +57,33 @@ TEACHER_SOURCES = "('teacher', 'teacher_batch')"
 """Example sources whose label is not the student's own answer (``production`` on a student-routed event is)."""
 
 
-def check_answers(rows: Iterable[tuple[str, str | None, str | None]]) -> AnswerCheck:
-    """Tally (student answer, ground truth, teacher label) rows; ground truth wins where both exist."""
-    n = correct = truth = 0
-    for output, gold, teacher in rows:
+def check_answers(rows: Iterable[tuple[str, str, str | None, str | None]],
+                  audited: Callable[[str], bool] | None = None) -> AnswerCheck:
+    """Tally (event id, student answer, ground truth, teacher label) rows; ground truth wins where both exist.
+
+    ``audited(event_id)`` says which events fall in the task's uniform audit share
+    (:func:`distillery.draws.is_student_audit`): those are tallied apart too.
+    """
+    n = correct = truth = n_audit = audit_correct = 0
+    for event_id, output, gold, teacher in rows:
         known = gold if gold is not None else teacher
         if known is None:
             continue
+        hit = answers_agree(_answer(output), _answer(known))
         n += 1
         truth += gold is not None
-        correct += answers_agree(_answer(output), _answer(known))
-    return AnswerCheck(n, correct, truth)
+        correct += hit
+        if audited is not None and audited(event_id):
+            n_audit += 1
+            audit_correct += hit
+    return AnswerCheck(n, correct, truth, n_audit, audit_correct)
 
 
-def read_store(path: Path, teacher_model: str) -> StoreFacts:
-    """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet."""
+def read_store(path: Path, teacher_model: str, audited: Callable[[str], bool] | None = None) -> StoreFacts:
+    """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet.
+
+    ``audited(event_id)``: whether a student answer fell in the task's uniform audit share.
+    """
     if not path.exists():
         return StoreFacts()
     with TaskStore(path, read_only=True).connect() as con:
@@ -95,7 +108,7 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
         # what the student answered on routed traffic, beside the known answer for the same event:
         # ground truth (the gold table) first, else the teacher's label (the examples table)
         checked = con.execute(
-            "SELECT e.output, g.label, x.label FROM events e "
+            "SELECT e.event_id, e.output, g.label, x.label FROM events e "
             "LEFT JOIN gold g ON g.gold_id = e.event_id "
             f"LEFT JOIN examples x ON x.event_id = e.event_id AND x.source IN {TEACHER_SOURCES} "
             "WHERE e.route = 'student' AND e.output IS NOT NULL "
@@ -111,7 +124,7 @@ def read_store(path: Path, teacher_model: str) -> StoreFacts:
         tally[1] += answers_agree(_answer(label), _answer(student_output))
     return StoreFacts(
         gold_by_category={str(c): int(n) for c, n in gold_cats},
-        answered=check_answers(checked),
+        answered=check_answers(checked, audited),
         events_seen=int(ev[0]), first_ms=ev[1], last_ms=ev[2],
         avg_input_chars=float(ev[3]) if ev[3] is not None else None,
         teacher_usage=_usage(teacher), student_usage=_usage(student),
@@ -191,7 +204,9 @@ def gather(settings: Settings, task: str, records: TopicRecords | None) -> Repor
     got = records or TopicRecords()
     return ReportInputs(
         spec=spec,
-        store=read_store(store_path(settings, task), spec.teacher.model),
+        store=read_store(store_path(settings, task), spec.teacher.model,
+                         lambda event_id: is_student_audit(event_id, spec.sampling.seed,
+                                                           spec.sampling.student_audit_rate)),
         published=tuple(p for p in got.published if p.task == task),
         rejected=tuple(r for r in got.rejected if r.task == task),
         drift=tuple(d for d in got.drift if d.task == task),

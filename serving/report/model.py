@@ -56,10 +56,17 @@ class AnswerCheck:
     correct: int = 0
     ground_truth: int = 0
     """Of ``n``, checked against ground truth (the rest against the teacher's label)."""
+    audited: int = 0
+    """Of ``n``, in the task's uniform audit share (``sampling.student_audit_rate``)."""
+    audited_correct: int = 0
 
     @property
     def rate(self) -> float | None:
         return self.correct / self.n if self.n else None
+
+    @property
+    def audited_rate(self) -> float | None:
+        return self.audited_correct / self.audited if self.audited else None
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spa
     published, rejected = _verdicts(s)
     assert [p.job_id for p in published] == [job.job_id]
     adapter = published[0]
-    assert adapter.metrics.gold_size == 40 and adapter.training is not None and adapter.training.steps == 40
+    steps = s.task("transactions").sft["max_steps"]  # the shipped config's
+    assert adapter.metrics.gold_size == 40 and adapter.training is not None and adapter.training.steps == steps
     folder = Path(adapter.uri.removeprefix("file://"))
     assert (folder / "adapter_config.json").exists() and (folder / "adapter_model.safetensors").exists()
     assert (folder / "card.json").exists() and (folder / "README.md").exists()
@@ -132,7 +133,7 @@ def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spa
     assert done, trainers[-3:]
     status = done[-1]["job"]
     assert [p for p, _ in status["phases"]] == ["loading", "training", "judging", "publishing", "done"]
-    assert status["step"] == status["max_steps"] == 40 and status["loss"] is not None
+    assert status["step"] == status["max_steps"] == steps and status["loss"] is not None
     # the second worker's latest word: no job in hand, one adapter promoted (the bad job was the first's)
     last = max((x for x in trainers if x["worker_id"] == done[-1]["worker_id"]), key=lambda x: x["updated_ms"])
     assert last["job"] is None and last["counts"]["transactions"] == {"jobs_promoted": 1}

@@ -19,9 +19,9 @@ from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, toy_spec, toy_texts
 from trainer.card import adapter_sha256
 from trainer.data import Example
 from trainer.digest import sha256_file
-from trainer.head import HEAD_WEIGHTS, load_head
+from trainer.head import HEAD_WEIGHTS
 from trainer.head_train import train_head_adapter
-from trainer.loading import load_tokenizer, load_with_adapter
+from trainer.job import judged_answers
 from trainer.predict import predict
 from trainer.tiny import build_tiny_model
 
@@ -48,17 +48,21 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, AdapterPub
     return base, event, folder
 
 
+@pytest.mark.parametrize("merge", [True, False], ids=["merged", "through-peft"])
 def test_a_head_adapter_served_in_process_answers_as_the_trainer_did(
-        published: tuple[str, AdapterPublished, Path], tmp_path: Path) -> None:
+        published: tuple[str, AdapterPublished, Path], tmp_path: Path, merge: bool) -> None:
     base, event, folder = published
-    # the trainer's own answers, from the folder it saved
-    reference = predict(load_with_adapter(base, folder, "cpu"), load_tokenizer(base), toy_spec(), TEXTS,
-                        classifier=load_head(folder))
+    spec = toy_spec("toy")
+    # the trainer's own answers, from the folder it saved, as the gate judged them
+    reference = judged_answers(base, folder, spec, TEXTS, "cpu")
     settings = load_settings(ROOT / "distillery.toml", env={}).with_overrides(
-        data_dir=tmp_path / "data", tasks={"toy": toy_spec("toy")})
+        data_dir=tmp_path / "data", tasks={"toy": spec})
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"merge_heads": merge})})
     local = fetch_adapter(event, tmp_path / "cache")  # fetched and verified against the manifest
     server = InProcessServer(settings, base, device="cpu")
+    base_before = [p.answer for p in server.predict("toy", TEXTS)]
     server.load(local)
+    assert server.merged("toy") is merge
     used, got = server.predict_served("toy", TEXTS)
     assert used is not None and used.head == "classifier"
     assert [p.answer for p in got] == [p.answer for p in reference]
@@ -68,6 +72,10 @@ def test_a_head_adapter_served_in_process_answers_as_the_trainer_did(
     alone = [server.predict("toy", [t])[0] for t in TEXTS]
     assert [p.answer for p in alone] == [p.answer for p in reference]
     assert all(abs(a.confidence - b.confidence) < 1e-4 for a, b in zip(alone, reference, strict=True))
+    # merging never touches the shared base: the base model still answers as before the adapter came
+    with server._lock, server._model.disable_adapter():
+        after = [p.answer for p in predict(server._model, server.tokenizer, toy_spec("toy"), TEXTS)]
+    assert after == base_before
 
 
 def test_a_tampered_head_is_refused(published: tuple[str, AdapterPublished, Path], tmp_path: Path) -> None:
@@ -81,3 +89,4 @@ def test_a_tampered_head_is_refused(published: tuple[str, AdapterPublished, Path
     tampered = event.model_copy(update={"uri": str(copy), "manifest_sha256": None})
     with pytest.raises(IntegrityError, match="head.safetensors"):
         fetch_adapter(tampered, tmp_path / "cache")
+

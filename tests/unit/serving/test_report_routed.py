@@ -108,6 +108,25 @@ def test_measured_share_and_accuracy_win_over_the_calibration_and_are_labelled(s
             "truth, 40 against the teacher's label)") in text
 
 
+def test_the_uniform_audit_share_measures_the_student_when_it_is_large_enough(settings_factory) -> None:
+    from distillery.draws import is_student_audit
+
+    base = settings_factory()
+    spec = base.task(TASK)
+    spec = spec.model_copy(update={"sampling": spec.sampling.model_copy(update={"student_audit_rate": 0.8})})
+    s = base.with_overrides(tasks={**base.tasks, TASK: spec})
+    _write_routed_store(s)
+    r = build_report(gather(s, TASK, TopicRecords()))
+    # which of the 50 checked answers the audit drew, and how many of those were right (as _write_routed_store says)
+    right = {f"s{i}" for i in range(8)} | {f"s{i}" for i in range(10, 46)}
+    drawn = [f"s{i}" for i in [*range(10), *range(10, 50)] if is_student_audit(f"s{i}", spec.sampling.seed, 0.8)]
+    assert len(drawn) >= 30
+    assert r.answered.n == len(drawn)
+    assert r.answered.value == pytest.approx(sum(e in right for e in drawn) / len(drawn))
+    assert r.answered.basis.startswith(f"measured on {len(drawn)} audited answers (a uniform 80% of its answers; "
+                                       "88.0% on all 50 with a known answer)")
+
+
 def test_store_with_no_answered_checks_reads_as_zero(settings_factory) -> None:
     s = settings_factory()
     TaskStore(store_path(s, TASK)).write(StoreBatch(events=[_event("s1", "student", "fuel")]))

@@ -162,3 +162,44 @@ def test_a_prefix_cache_runs_each_prompt_past_the_shared_prefix_and_gives_the_sa
     long_text = " ".join(texts) * 8
     cut = classify(model, tok, cached, SYSTEM_PROMPT, [long_text], max_length=prefix + 4)
     assert cut == classify(model, tok, plain, SYSTEM_PROMPT, [long_text], max_length=prefix + 4)
+
+
+def test_tuning_the_top_layers_adapts_only_them_and_leaves_the_layers_below_untouched(
+        tmp_path: Path) -> None:
+    from trainer.tiny import build_tiny_model
+
+    texts = [e.input for e in toy_examples(96, seed=1)] + LABELS + [SYSTEM_PROMPT]
+    base = str(build_tiny_model(tmp_path / "base", texts, layers=3, seed=0))
+    capture = Capture()
+    spec = toy_spec(num_train_epochs=6)
+    spec = spec.model_copy(update={"student": spec.student.model_copy(update={"tune_top_layers": 1})})
+    result = train_head_adapter(base, toy_examples(48, seed=1), spec, tmp_path / "adapter", device="cpu",
+                                callbacks=[capture], progress=False)
+    losses = [loss for _, loss in result.losses]
+    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
+    lora = {k for k in capture.trainable if "lora_" in k}
+    assert lora and all(".layers.2." in k for k in lora)  # the top layer of three, every linear layer in it
+    assert {k.split(".layers.2.")[1].split(".lora_")[0] for k in lora} == {
+        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
+    moved = {k for k in capture.before if not torch.equal(capture.before[k], capture.after[k])}
+    assert moved == capture.trainable
+    # the saved adapter still loads and answers through its head
+    answers = classify(load_with_adapter(base, tmp_path / "adapter", "cpu"), load_tokenizer(base),
+                       load_head(tmp_path / "adapter"), SYSTEM_PROMPT, [g.input for g in GOLD])
+    assert {a[0] for a in answers} <= set(LABELS)
+
+
+def test_top_layers_names_the_linear_modules_and_refuses_a_pattern(tiny_model: str) -> None:
+    from distillery.errors import ConfigError
+    from trainer.configs import top_layers
+    from trainer.loading import load_base
+
+    model, _ = load_base(tiny_model, "cpu")  # two layers
+    assert top_layers(model, 1, "all-linear", "t") == {
+        "target_modules": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"],
+        "layers_to_transform": [1]}
+    assert top_layers(model, 1, ["q_proj"], "t") == {"target_modules": ["q_proj"], "layers_to_transform": [1]}
+    assert top_layers(model, 2, "all-linear", "t") == {}  # no more layers than asked: all of them
+    with pytest.raises(ConfigError, match="tune_top_layers"):
+        top_layers(model, 1, ".*proj", "t")
