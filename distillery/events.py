@@ -539,6 +539,9 @@ class AdapterPublished(Record):
     base_model: NonEmpty
     student_prompt: str = Field(description="The short system prompt the adapter was trained with.")
     snapshot_uri: str | None = None
+    snapshot_at_ms: EpochMs | None = Field(
+        default=None, description="When its training snapshot was cut (the train job's time): traffic after it is "
+        "news to this adapter.")
     card_uri: str | None = None
     metrics: GateMetrics
     training: TrainingSummary | None = None

@@ -120,6 +120,12 @@ class RoutingSpec(Spec):
 
     target_accuracy: Fraction = 0.95
     ood_escalates: bool = True
+    max_unseen_during_drift: Fraction = Field(
+        default=0.0,
+        description="While the task's latest drift alarm is newer than the serving adapter's training snapshot, "
+        "an input with more than this share of words the adapter never trained on goes to the teacher (0: any "
+        "such word); the usual bound is a half. Ends when an adapter trained after the alarm serves.",
+    )
 
 
 class EconomicsSpec(Spec):

@@ -45,7 +45,7 @@ from distillery.errors import ConfigError, ServingError, TeacherError, Validatio
 from distillery.events import MAX_ID_CHARS, AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
 from distillery.settings import Settings
 from serving.batching import BatchStats, MicroBatcher
-from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision
+from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision, unseen_bound
 from serving.vocabulary import SnapshotVocabulary, unseen_share
 from streams.completions import TeacherResult
 from trainer.predict import Prediction
@@ -155,15 +155,18 @@ class Router:
     ``teacher`` builds a teacher for a task (default
     :meth:`TeacherClient.from_settings`, created on the first escalation);
     ``vocabulary`` gives an adapter's training vocabulary (default: read from
-    its snapshot); ``emitter`` None emits nothing.
+    its snapshot); ``emitter`` None emits nothing; ``drift_since(task)`` the
+    time of the task's latest drift alarm (the adapter subscriber's), for the
+    stricter bound on unseen words while the serving adapter predates it.
     """
 
     def __init__(self, settings: Settings, server: StudentServer, emitter: EventSink | None = None, *,
                  teacher: Callable[[str], Teacher] | None = None,
                  vocabulary: Callable[[AdapterPublished], frozenset[str] | None] | None = None,
                  max_unseen: float = DEFAULT_MAX_UNSEEN, max_batch: int | None = None,
-                 max_wait_ms: float | None = None) -> None:
+                 max_wait_ms: float | None = None, drift_since: Callable[[str], int | None] | None = None) -> None:
         self.settings = settings
+        self.drift_since = drift_since
         self.server = server
         self.emitter = emitter
         self.vocabulary = vocabulary or SnapshotVocabulary(settings.data_dir)
@@ -261,8 +264,12 @@ class Router:
             unseen = unseen_share(text, vocab) if vocab else None
         threshold = served.router_threshold if served is not None else None
         step = _Step(task, text, event_id or new_id("route"), served, threshold, unseen, "no_adapter")
+        bound = self.max_unseen
+        if served is not None and self.drift_since is not None:
+            learned_until = served.snapshot_at_ms or served.created_at_ms  # older events carry no snapshot time
+            bound = unseen_bound(bound, spec.routing.max_unseen_during_drift, self.drift_since(task), learned_until)
         early = pre_decision(has_adapter=served is not None, threshold=threshold, unseen=unseen,
-                             ood_escalates=spec.routing.ood_escalates, max_unseen=self.max_unseen)
+                             ood_escalates=spec.routing.ood_escalates, max_unseen=bound)
         if early is not None:
             return dataclasses.replace(step, reason=early), False
         return step, True

@@ -8,7 +8,15 @@ In order, the first that applies:
   to the teacher;
 * ``out_of_distribution``: with ``RoutingSpec.ood_escalates``, more than
   ``max_unseen`` of the input's words were never in the adapter's training
-  data; its confidence was never calibrated on inputs like this one;
+  data; its confidence was never calibrated on inputs like this one. While
+  the task's latest drift alarm is newer than the serving adapter's training
+  snapshot, the bound is ``RoutingSpec.max_unseen_during_drift`` instead
+  (:func:`unseen_bound`):
+  the traffic has changed since the student was judged, and a student that
+  learned before the change answers its new kinds of input with a confidence
+  nobody measured (the demo's student called new EV-charging merchants ``fuel``
+  at 0.9); it answers only what looks like what it learned until an adapter
+  trained after the alarm serves;
 * ``confident`` when the student's confidence is at least the threshold
   (the same ``>=`` :func:`trainer.calibrate.calibrate_threshold` uses), else
   ``low_confidence``.
@@ -33,6 +41,18 @@ Reason = Literal["confident", "low_confidence", "out_of_distribution", "no_thres
 
 DEFAULT_MAX_UNSEEN = 0.5
 """Above this share of never-seen words an input counts as out of distribution."""
+
+
+def unseen_bound(usual: float, during_drift: float, drift_at_ms: int | None, adapter_at_ms: int) -> float:
+    """The out-of-distribution bound for a request: ``during_drift`` while the task's latest alarm
+    (``drift_at_ms``) is newer than the serving adapter (``adapter_at_ms``), else ``usual``.
+
+    >>> unseen_bound(0.5, 0.0, None, 1_000), unseen_bound(0.5, 0.0, 2_000, 1_000), unseen_bound(0.5, 0.0, 500, 1_000)
+    (0.5, 0.0, 0.5)
+    """
+    if drift_at_ms is not None and drift_at_ms > adapter_at_ms:
+        return min(usual, during_drift)
+    return usual
 
 
 def pre_decision(*, has_adapter: bool, threshold: float | None, unseen: float | None, ood_escalates: bool,

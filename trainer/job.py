@@ -235,6 +235,7 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             task=job.task, adapter_id=adapter_id, job_id=job.job_id, uri=uri, sha256=sha,
             base_model=spec.student.base_model if job.base_model is None else job.base_model,
             student_prompt=spec.student.system_prompt, snapshot_uri=job.snapshot_uri,
+            snapshot_at_ms=job.created_at_ms,
             card_uri=f"{uri}/card.json", metrics=decision.metrics, training=summary,
             router_threshold=calibration.threshold, router_coverage=calibration.coverage,
             manifest_sha256=manifest_sha, **head,

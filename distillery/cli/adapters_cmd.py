@@ -99,7 +99,7 @@ async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | No
         target = server
     subscriber = AdapterSubscriber(settings, [target], tasks=tasks, on_note=show)
     following.append(subscriber)
-    console.print(f"[dim]following {settings.topics.published} and {settings.topics.control} "
+    console.print(f"[dim]following {settings.topics.published}, {settings.topics.control} and {settings.topics.drift} "
                   f"at {settings.kafka.bootstrap_servers} (Ctrl-C to stop)[/]")
     try:
         await subscriber.run(stop)
@@ -129,7 +129,9 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, ho
     server.first_answer_hooks.append(lambda task, adapter_id: show(SwapNote("first_answer", task, adapter_id)))
     if port:
         emitter = KafkaEmitter.from_settings(settings)
-        router = Router(settings, server, emitter)
+        # stricter with a student older than the task's latest drift alarm (the subscriber reads drift.events)
+        router = Router(settings, server, emitter,
+                        drift_since=lambda task: following[0].drift_since(task) if following else None)
 
         async def ready() -> Readiness:
             if not following or not following[0].ready.is_set():

@@ -18,6 +18,10 @@ it) is logged with the record it came from and tried again on the next event,
 and meanwhile the next candidate in line serves. No adapter record can stop the
 subscriber: it replays both topics from the beginning at every start, so one
 that raised would crash-loop every replica.
+
+It also reads ``drift.events`` the same way, keeping the time of each task's
+latest alarm (:meth:`AdapterSubscriber.drift_since`): the router is more careful
+with a student whose adapter predates the last alarm (:mod:`serving.routing`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import pydantic
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from distillery.errors import ArtifactError, BrokerUnavailableError, DistilleryError, IntegrityError
-from distillery.events import AdapterControl, AdapterPublished
+from distillery.events import AdapterControl, AdapterPublished, DriftEvent
 from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics
 from distillery.settings import Settings
@@ -89,6 +93,11 @@ class AdapterSubscriber:
         self._local: dict[str, LocalAdapter] = {}
         self._where: dict[str, str] = {}
         """adapter id -> the record that published it (``topic[partition]@offset``), for the log."""
+        self._drift_at: dict[str, int] = {}
+
+    def drift_since(self, task: str) -> int | None:
+        """When the latest drift alarm of ``task`` was detected (epoch ms); None before any."""
+        return self._drift_at.get(task)
 
     def watches(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -97,12 +106,12 @@ class AdapterSubscriber:
     async def run(self, stop: asyncio.Event) -> None:
         """Catch up, serve the current adapters, then follow both topics until ``stop``."""
         s, t = self.settings, self.settings.topics
-        await ensure_topics(s, [t.published, t.control])
+        await ensure_topics(s, [t.published, t.control, t.drift])
         consumer = kafka_consumer(s.kafka, enable_auto_commit=False,
                                   auto_offset_reset="earliest", client_id="distillery-adapters-watch")
         await consumer.start()
         try:
-            parts = await _assign(consumer, [t.published, t.control], s.kafka.bootstrap_servers)
+            parts = await _assign(consumer, [t.published, t.control, t.drift], s.kafka.bootstrap_servers)
             ends = await consumer.end_offsets(parts)
             backlog: list[ConsumerRecord[bytes, bytes]] = []
             while not stop.is_set() and any([await consumer.position(tp) < ends[tp] for tp in parts]):
@@ -142,6 +151,9 @@ class AdapterSubscriber:
 
     def _fold(self, rec: ConsumerRecord[bytes, bytes]) -> tuple[str, str] | None:
         """Apply one record; (task, reason) when it may change what a task serves."""
+        if rec.topic == self.settings.topics.drift:
+            self._fold_drift(rec)
+            return None
         model: type[AdapterPublished] | type[AdapterControl] = (
             AdapterPublished if rec.topic == self.settings.topics.published else AdapterControl)
         try:
@@ -160,6 +172,16 @@ class AdapterSubscriber:
             self._note(SwapNote("control", record.task, record.adapter_id, reason=record.action,
                                 detail=f"{what}{by}" + (f": {record.note}" if record.note else "")))
         return record.task, record.action
+
+    def _fold_drift(self, rec: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            drift = DriftEvent.model_validate_json(rec.value or b"")
+        except pydantic.ValidationError as exc:
+            log.warning("skipped %s[%d]@%d: not a DriftEvent (%s)", rec.topic, rec.partition, rec.offset,
+                        str(exc).splitlines()[0])
+            return
+        if drift.detected_at_ms > self._drift_at.get(drift.task, 0):
+            self._drift_at[drift.task] = drift.detected_at_ms
 
     # ------------------------------------------------------------ reconcile
     async def reconcile(self, task: str, reason: str) -> None:

@@ -180,3 +180,18 @@ async def test_one_bad_adapter_record_is_logged_and_skipped_and_the_next_good_on
     assert f"(record {topic}[0]@1; skipped)" in unavailable["s3"]
     assert f"(record {topic}[0]@3; skipped)" in unavailable["odd"]
     assert any(f"skipped {topic}[0]@4: not a AdapterPublished" in r.getMessage() for r in caplog.records)
+
+
+def test_drift_records_keep_each_tasks_latest_alarm_and_a_bad_one_is_skipped(settings_factory) -> None:
+    from distillery.events import DriftEvent
+
+    settings: Settings = settings_factory()
+    sub = AdapterSubscriber(settings, [FakeTarget()])
+    topic = settings.topics.drift
+    alarms = [DriftEvent(task="t", signal="category_mix", detector="CUSUM", detected_at_ms=at) for at in (5_000, 9_000)]
+    values = [alarms[1].to_json(), alarms[0].to_json(), b"\xff not json",
+              DriftEvent(task="u", signal="agreement", detector="ADWIN", detected_at_ms=7_000).to_json()]
+    for i, value in enumerate(values):
+        rec = SimpleNamespace(topic=topic, partition=0, offset=i, timestamp=i, value=value)
+        assert sub._fold_safely(rec) is None  # type: ignore[arg-type]  # drift never changes what serves
+    assert (sub.drift_since("t"), sub.drift_since("u"), sub.drift_since("v")) == (9_000, 7_000, None)

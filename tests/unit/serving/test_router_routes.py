@@ -73,6 +73,26 @@ def make(settings: Settings, server: FakeServer, teacher: FakeTeacher | None = N
     return Router(settings, server, sink, teacher=lambda task: teacher, vocabulary=lambda a: vocab), sink, teacher
 
 
+def test_after_a_drift_alarm_an_older_student_answers_only_familiar_inputs(settings: Settings) -> None:
+    served = adapter()
+    alarms: dict[str, int] = {}
+    sink, teacher = Sink(), FakeTeacher()
+    router = Router(settings, FakeServer(served, confidence=0.99), sink, teacher=lambda task: teacher,
+                    vocabulary=lambda a: VOCAB, drift_since=alarms.get)
+    assert router.route("toy", "zebra apple pear").route == "student"  # a third unseen: in distribution
+    alarms["toy"] = served.created_at_ms - 1  # an alarm older than the adapter: it learned the new traffic
+    assert router.route("toy", "zebra apple pear").route == "student"
+    alarms["toy"] = served.created_at_ms + 1  # the traffic changed after the adapter was judged
+    got = router.route("toy", "zebra apple pear")
+    assert (got.route, got.reason) == ("teacher", "out_of_distribution")
+    assert router.route("toy", "apple pear 7").route == "student"  # every word familiar: the student answers
+    # an adapter published after the alarm but trained on a snapshot cut before it has not learned the change
+    router.server = FakeServer(served.model_copy(update={"snapshot_at_ms": served.created_at_ms - 10,
+                                                         "created_at_ms": served.created_at_ms + 5}), confidence=0.99)
+    assert router.route("toy", "zebra apple pear").reason == "out_of_distribution"
+    router.close()
+
+
 def test_a_confident_student_answers_and_the_event_says_so(settings: Settings) -> None:
     router, sink, teacher = make(settings, FakeServer(adapter(), confidence=0.8))
     got = router.route("toy", "apple 12", event_id="e-1")
