@@ -162,6 +162,11 @@ class ReviewSpec(Spec):
     human_weight: Annotated[int, Field(ge=1, le=100)] = Field(
         default=3, description="How many times a human-reviewed example counts in training (teacher labels: 1)."
     )
+    teacher_noise_min_corrections: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=3, description="A classifier head learns teacher labels through the teacher's confusions people "
+        "found (corrected this many times or more: one slip is not a pattern), so a confident teacher mistake is "
+        "not copied where people's labels say otherwise; 0 = off."
+    )
     cost_per_item_usd: Usd = Field(
         default=0.25, description="What one reviewed item costs (people's time), for the break-even's curation cost."
     )

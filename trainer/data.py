@@ -40,6 +40,10 @@ class Example:
     category: str
     confidence: float | None = None
     """The teacher's probability of ``label`` where it gave one (a soft target for a classifier head)."""
+    source: str | None = None
+    """Who gave the label: ``human`` for a person (a review decision), else the teacher or production."""
+    teacher_label: str | None = None
+    """On a human example, what the teacher had answered for the same item (where the snapshot says)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
     train: list[Example] = []
     held_out: list[Example] = []
     dropped = 0
-    optional = [c for c in ("teacher_confidence", "source") if c in table.column_names]
+    optional = [c for c in ("teacher_confidence", "source", "teacher_label") if c in table.column_names]
     for row in table.select([*REQUIRED_COLUMNS, *optional]).to_pylist():
         text, label = row["input"], row["label"]
         if kind == "extraction" and isinstance(label, str):
@@ -103,7 +107,11 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
         category = row["category"] or (answer if isinstance(label, str) else "")
         confidence = row.get("teacher_confidence")
         confidence = float(confidence) if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0 else None
-        example = Example(str(row["event_id"]), text, answer, str(category), confidence)
+        source = row.get("source")
+        teacher = row.get("teacher_label")
+        teacher = answer_text(teacher) if isinstance(teacher, str) and teacher.strip() else None
+        example = Example(str(row["event_id"]), text, answer, str(category), confidence,
+                          source=str(source) if source is not None else None, teacher_label=teacher)
         if row["split"] != TRAIN_SPLIT:
             held_out.append(example)
         else:

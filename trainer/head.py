@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,15 @@ class HeadMeta:
     soft_label_weight: float = 0.0
     pooling: str = "last_prompt_token"
     format: int = HEAD_FORMAT
+    teacher_noise: dict[str, float] = field(default_factory=dict)
+    """The teacher's confusions people found, learnt through (``"truth<-teacher"``: rate); empty: none."""
 
     def to_json(self) -> str:
-        data = {"format": self.format, "kind": "classifier", "labels": list(self.labels),
-                "hidden_size": self.hidden_size, "pooling": self.pooling, "targets": self.targets,
-                "soft_label_weight": self.soft_label_weight}
+        data: dict[str, Any] = {"format": self.format, "kind": "classifier", "labels": list(self.labels),
+                                "hidden_size": self.hidden_size, "pooling": self.pooling, "targets": self.targets,
+                                "soft_label_weight": self.soft_label_weight}
+        if self.teacher_noise:
+            data["teacher_noise"] = dict(sorted(self.teacher_noise.items()))
         return json.dumps(data, indent=2) + "\n"
 
 
@@ -128,7 +132,8 @@ def load_head(folder: Path | str, device: str = "cpu") -> Classifier:
         labels = tuple(str(x) for x in data["labels"])
         meta = HeadMeta(labels=labels, hidden_size=int(data["hidden_size"]), targets=str(data.get("targets", "hard")),
                         soft_label_weight=float(data.get("soft_label_weight", 0.0)),
-                        pooling=str(data.get("pooling", "last_prompt_token")), format=int(data.get("format", 1)))
+                        pooling=str(data.get("pooling", "last_prompt_token")), format=int(data.get("format", 1)),
+                        teacher_noise={str(k): float(v) for k, v in dict(data.get("teacher_noise") or {}).items()})
         state = load_file(str(folder / HEAD_WEIGHTS))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{folder}: unreadable classifier head ({type(exc).__name__}: {exc}); "

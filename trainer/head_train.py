@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from distillery.errors import TrainingError
 from distillery.taskspec import TaskSpec
 from trainer.configs import lora_config, sft_config
 from trainer.curve import write_loss_curve
-from trainer.data import Example
+from trainer.data import HUMAN_SOURCE, Example
 from trainer.head import (
     Classifier,
     HeadMeta,
@@ -43,6 +44,7 @@ from trainer.head import (
 )
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.progress import use_loss_bar
+from trainer.teacher_noise import TeacherNoise, estimate
 from trainer.train import TrainResult, _fmt, _out_of_memory
 
 log = logging.getLogger(__name__)
@@ -66,15 +68,29 @@ def soft_targets(label_index: torch.Tensor, confidence: torch.Tensor, n_labels: 
 
 
 def mixed_loss(logits: torch.Tensor, label_index: torch.Tensor, confidence: torch.Tensor,
-               soft_weight: float) -> torch.Tensor:
+               soft_weight: float, *, noise: torch.Tensor | None = None,
+               noisy: torch.Tensor | None = None) -> torch.Tensor:
     """Hard cross-entropy, mixed with soft cross-entropy on rows that carry a confidence (< 0: none).
+
+    ``noise`` (``[labels, labels]``, :mod:`trainer.teacher_noise`): on the rows
+    ``noisy`` marks (teacher labels), the label is scored against what the
+    teacher would say, ``softmax(logits) @ noise``, not against the student's
+    own answer. Where the teacher says label 1 whatever the truth, its label
+    costs nothing either way and only people's labels move the student:
 
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
     >>> hard = mixed_loss(logits, torch.tensor([0, 1]), torch.tensor([-1.0, -1.0]), 0.5)
     >>> round(float(hard), 4) == round(float(F.cross_entropy(logits, torch.tensor([0, 1]))), 4)
     True
+    >>> blind = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    >>> round(float(mixed_loss(logits, torch.tensor([1, 1]), torch.tensor([-1.0, -1.0]), 0.0,
+    ...                        noise=blind, noisy=torch.tensor([True, True]))), 4)
+    0.0
     """
     logp = F.log_softmax(logits.float(), dim=-1)
+    if noise is not None and noisy is not None and bool(noisy.any()):
+        through = torch.log((logp.exp() @ noise.to(logp)).clamp(min=1e-12))
+        logp = torch.where(noisy[:, None], through, logp)
     hard = -logp.gather(1, label_index[:, None])[:, 0]
     has = confidence >= 0
     if soft_weight <= 0 or not bool(has.any()):
@@ -87,8 +103,10 @@ def mixed_loss(logits: torch.Tensor, label_index: torch.Tensor, confidence: torc
 class HeadModel(nn.Module):
     """The peft-wrapped student and its head, as one module for ``transformers.Trainer``."""
 
-    def __init__(self, peft_model: Any, head: LabelHead, soft_weight: float, pack: bool) -> None:
+    def __init__(self, peft_model: Any, head: LabelHead, soft_weight: float, pack: bool,
+                 noise: torch.Tensor | None = None) -> None:
         super().__init__()
+        self.noise = noise
         self.peft = peft_model
         self.head = head
         self.soft_weight = soft_weight
@@ -97,11 +115,12 @@ class HeadModel(nn.Module):
         self.tokens_seen = 0
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_index: torch.Tensor,
-                confidence: torch.Tensor) -> dict[str, torch.Tensor]:
+                confidence: torch.Tensor, noisy: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = head_logits(self.peft, self.head, input_ids, attention_mask, pack=self.pack)
         if self.training:
             self.tokens_seen += int(attention_mask.sum())
-        return {"loss": mixed_loss(logits, label_index, confidence, self.soft_weight), "logits": logits}
+        loss = mixed_loss(logits, label_index, confidence, self.soft_weight, noise=self.noise, noisy=noisy)
+        return {"loss": loss, "logits": logits}
 
 
 class _Collator:
@@ -115,6 +134,7 @@ class _Collator:
             "attention_mask": mask,
             "label_index": torch.tensor([r["label_index"] for r in rows], dtype=torch.long),
             "confidence": torch.tensor([r["confidence"] for r in rows], dtype=torch.float32),
+            "noisy": torch.tensor([r["noisy"] for r in rows], dtype=torch.bool),
         }
 
 
@@ -129,10 +149,30 @@ def head_records(examples: Sequence[Example], labels: Sequence[str], tokenizer: 
             continue
         rows.append({"input_ids": prompt_ids(tokenizer, system_prompt, ex.input, max_length),
                      "label_index": index[ex.label],
-                     "confidence": -1.0 if ex.confidence is None else float(ex.confidence)})
+                     "confidence": -1.0 if ex.confidence is None else float(ex.confidence),
+                     "noisy": ex.source != HUMAN_SOURCE})
     if dropped:
         log.warning("dropped %d example(s) whose label is not in the task's label set", dropped)
     return rows
+
+
+def teacher_noise(examples: Sequence[Example], spec: TaskSpec) -> TeacherNoise:
+    """The teacher's confusions people found in this snapshot (identity when off or none found).
+
+    Pairs come from human examples that carry the teacher's answer (one per
+    item, however often ``review.human_weight`` repeats it); the prior from the
+    teacher's labels among the rest.
+    """
+    if spec.review.teacher_noise_min_corrections <= 0:
+        return estimate(spec.labels, (), {})
+    pairs = {ex.event_id: (ex.teacher_label, ex.label) for ex in examples
+             if ex.source == HUMAN_SOURCE and ex.teacher_label is not None}
+    counts = Counter(ex.label for ex in examples if ex.source != HUMAN_SOURCE)
+    noise = estimate(spec.labels, pairs.values(), counts, min_corrections=spec.review.teacher_noise_min_corrections)
+    if not noise.identity:
+        log.info("teacher confusions people found (%d reviewed answers), learnt through: %s", len(pairs),
+                 ", ".join(f"{k} {v:.0%}" for k, v in sorted(noise.corrected.items())))
+    return noise
 
 
 def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskSpec, adapter_dir: Path, *,
@@ -161,7 +201,9 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         peft_model = get_peft_model(model, lora_config(spec, top_layers_of=model))
         has_soft = any(r["confidence"] >= 0 for r in rows)
         soft_weight = spec.student.soft_label_weight if has_soft else 0.0
-        wrapper = HeadModel(peft_model, head, soft_weight, pack=device == "cpu" and not args.gradient_checkpointing)
+        noise = teacher_noise(examples, spec)
+        wrapper = HeadModel(peft_model, head, soft_weight, pack=device == "cpu" and not args.gradient_checkpointing,
+                            noise=None if noise.identity else torch.tensor(noise.matrix, dtype=torch.float32))
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         trainer: Any = Trainer(model=wrapper, args=args, train_dataset=Dataset.from_list(rows),
                                data_collator=_Collator(pad), callbacks=list(callbacks))
@@ -175,7 +217,8 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         seconds = time.perf_counter() - started
         peft_model.save_pretrained(str(adapter_dir))
         meta = HeadMeta(labels=tuple(spec.labels), hidden_size=int(head.weight.shape[1]),
-                        targets="soft" if soft_weight > 0 else "hard", soft_label_weight=soft_weight)
+                        targets="soft" if soft_weight > 0 else "hard", soft_label_weight=soft_weight,
+                        teacher_noise=noise.corrected)
         save_head(Classifier(head, meta), adapter_dir)
     history = trainer.state.log_history
     losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)

@@ -26,6 +26,14 @@ from distillery.events import TrainJob, TrainReason
 from streams.dedupe import normalise
 from streams.store.db import TaskStore
 
+TEACHER_LABEL = (
+    "CASE WHEN x.source = 'human' THEN coalesce("
+    "(SELECT min(t.label) FROM examples t WHERE t.event_id = x.event_id AND t.source <> 'human'), "
+    "(SELECT min(r.teacher_output) FROM review r WHERE r.event_id = x.event_id)) END"
+)
+"""On a human example, the teacher's answer for the same item (its example, else its review item):
+the pairs from which the trainer learns what the teacher gets wrong (:mod:`trainer.teacher_noise`)."""
+
 KEPT = "examples_kept"
 """The view the snapshot is exported from: every example a human label does not outrank."""
 
@@ -74,8 +82,8 @@ def export(store: TaskStore, artifacts: ArtifactStore, task: str, *, reason: Tra
         with store.connect() as con:
             _keep_view(con, mask_digits=mask_digits)
             con.execute(
-                "COPY (SELECT event_id, input, label, category, source, teacher_confidence, split "
-                f"FROM {KEPT} ORDER BY event_id, source) TO ? (FORMAT parquet)",
+                "COPY (SELECT event_id, input, label, category, source, teacher_confidence, split, "
+                f"{TEACHER_LABEL} AS teacher_label FROM {KEPT} x ORDER BY event_id, source) TO ? (FORMAT parquet)",
                 [str(train)],
             )
             con.execute(
