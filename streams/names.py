@@ -105,21 +105,26 @@ class NameRedactor:
                               "(e.g. en_core_web_lg from your package mirror), set the folder of one saved with "
                               "nlp.to_disk, or remove the setting to turn the pass off", key=KEY)
         engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": model}])
+        presidio_log = logging.getLogger("presidio-analyzer")
+        level = presidio_log.level
+        presidio_log.setLevel(logging.ERROR)  # one warning per recognizer of another language, at every start
         try:
             analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=[LANGUAGE])
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"{model!r} cannot be loaded as a spaCy pipeline ({type(exc).__name__}: "
                               f"{str(exc)[:300]}); point it at a pipeline's folder (the one holding "
                               "config.cfg and meta.json) or package name", key=KEY) from None
+        finally:
+            presidio_log.setLevel(level)
         supported = set(analyzer.get_supported_entities(LANGUAGE))
         unknown = [e for e in settings.entities if e not in supported]
         if unknown:
             raise ConfigError(f"entities {unknown} are not known to Presidio; use some of {sorted(supported)}",
                               key="streams.names.entities")
-        nlp = engine.nlp[LANGUAGE] if engine.nlp else None
-        mapping = engine.ner_model_configuration.model_to_presidio_entity_mapping or {}
-        found = {mapping.get(label, label) for labels in (nlp.pipe_labels.values() if nlp else ())
-                 for label in labels}
+        nlp: Any = engine.nlp[LANGUAGE] if engine.nlp else None
+        mapping: dict[str, str] = engine.ner_model_configuration.model_to_presidio_entity_mapping or {}
+        labels: list[str] = [label for found in (nlp.pipe_labels.values() if nlp else ()) for label in found]
+        found = {mapping.get(label, label) for label in labels}
         if "PERSON" in settings.entities and "PERSON" not in found:
             raise ConfigError(f"the spaCy pipeline {model!r} recognises no person names (its components: "
                               f"{nlp.pipe_names if nlp else []}, labels: {sorted(found)}); use one with an "

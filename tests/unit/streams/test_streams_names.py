@@ -18,7 +18,7 @@ import spacy
 from hostile_support import FakeTeacher, settings_for
 
 from distillery.errors import ConfigError
-from distillery.events import InferenceEvent
+from distillery.events import ChatMessage, InferenceEvent
 from distillery.settings import NamesSettings, Settings
 from streams.completions import TeacherResult
 from streams.counters import Counters
@@ -67,7 +67,7 @@ def _events() -> list[InferenceEvent]:
         InferenceEvent(event_id="ev-0", task="transactions", input="ZELLE TO JANE DOE jane@mail.com",
                        ts=1_780_000_000_000),
         InferenceEvent(event_id="ev-1", task="transactions",
-                       input=[{"role": "user", "content": "VENMO *JOHN SMITH"}], ts=1_780_000_000_001),
+                       input=[ChatMessage(role="user", content="VENMO *JOHN SMITH")], ts=1_780_000_000_001),
         InferenceEvent(event_id="ev-2", task="transactions", input="STARBUCKS #1234 SEATTLE", ts=1_780_000_000_002),
     ]
 
@@ -82,13 +82,15 @@ def _dump(pipeline: Pipeline) -> str:
         con.close()
 
 
-async def _run(settings: Settings) -> tuple[Pipeline, RecordingTeacher, str, str]:
+async def _run(settings: Settings, events: list[InferenceEvent] | None = None,
+               ) -> tuple[Pipeline, RecordingTeacher, str, str]:
     teacher = RecordingTeacher(list(settings.task("transactions").labels))
     pipeline = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
     try:
-        raws = [(e.to_json(), b"transactions", Source("inference.events", 0, i)) for i, e in enumerate(_events())]
+        raws = [(e.to_json(), b"transactions", Source("inference.events", 0, i))
+                for i, e in enumerate(events or _events())]
         out = await pipeline.process(raws)
-        published = "\n".join(r.to_json().decode() for r in [*out.labeled, *out.review, *out.pending])
+        published = "\n".join(r.to_json().decode() for r in [*out.labeled, *out.review, *out.pending, *out.gold])
     finally:
         await pipeline.close()
     return pipeline, teacher, _dump(pipeline), published
@@ -106,8 +108,8 @@ def test_names_become_placeholders_and_merchants_stay(model: str) -> None:
 
 async def test_chat_inputs_are_passed_message_by_message(model: str) -> None:
     names = NameRedactor.load(NamesSettings(model=model))
-    chat = InferenceEvent(event_id="c", task="t", input=[{"role": "system", "content": "Categorise."},
-                                                          {"role": "user", "content": "ZELLE TO JOHN SMITH"}])
+    chat = InferenceEvent(event_id="c", task="t", input=[ChatMessage(role="system", content="Categorise."),
+                                                          ChatMessage(role="user", content="ZELLE TO JOHN SMITH")])
     plain = InferenceEvent(event_id="p", task="t", input="STARBUCKS #1234")
     try:
         got = await hide_names(names, Redactor(), [(chat, chat.input_text()), (plain, "STARBUCKS #1234")])
@@ -135,6 +137,15 @@ async def test_events_waiting_for_a_batch_job_are_kept_without_names(tmp_path: P
     assert "pending_batch" in stored and "ZELLE TO [PERSON] [EMAIL]" in published
     for name in NAMES:
         assert name not in stored and name not in published, name
+
+
+async def test_gold_inputs_the_teacher_pins_are_kept_without_names(tmp_path: Path, model: str) -> None:
+    gold = InferenceEvent(event_id="g-0", task="transactions", input="ZELLE TO JANE DOE", label="transfers_p2p",
+                          ts=1_780_000_000_000)
+    _, teacher, stored, published = await _run(_settings(tmp_path, model), [gold])
+    assert teacher.seen == ["ZELLE TO [PERSON]"]
+    assert "ZELLE TO [PERSON]" in stored and "ZELLE TO [PERSON]" in published and "gold" in stored
+    assert "JANE DOE" not in stored and "JANE DOE" not in published
 
 
 async def test_events_not_sampled_for_the_teacher_never_pay_for_the_pass(tmp_path: Path, model: str) -> None:
