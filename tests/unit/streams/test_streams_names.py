@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 import pytest
 import spacy
-from hostile_support import FakeTeacher, settings_for
+from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
 from distillery.errors import ConfigError
 from distillery.events import ChatMessage, InferenceEvent
@@ -137,6 +138,32 @@ async def test_events_waiting_for_a_batch_job_are_kept_without_names(tmp_path: P
     assert "pending_batch" in stored and "ZELLE TO [PERSON] [EMAIL]" in published
     for name in NAMES:
         assert name not in stored and name not in published, name
+
+
+async def test_the_batch_job_and_its_online_fallback_see_no_name(tmp_path: Path, model: str) -> None:
+    settings = _settings(tmp_path, model, batch=True)
+    teacher = RecordingTeacher(list(settings.task("transactions").labels))
+    sent: dict[str, str] = {}
+
+    class Labeler(FakeLabeler):
+        async def submit(self, items: Mapping[str, str]) -> str:
+            sent.update(items)
+            return await super().submit(items)
+
+    labeler = Labeler(teacher, {"collect": ["none"]})  # the job answers nothing: all labelled online
+    pipeline = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
+                        labeler_factory=lambda client: labeler)  # type: ignore[arg-type,return-value]
+    try:
+        raws = [(e.to_json(), b"transactions", Source("inference.events", 0, i)) for i, e in enumerate(_events())]
+        await pipeline.process(raws)
+        out = await pipeline.poll_batches()
+    finally:
+        await pipeline.close()
+    expected = ["STARBUCKS #1234 SEATTLE", "ZELLE TO [PERSON] [EMAIL]", "user: VENMO *[PERSON]"]
+    assert sorted(sent.values()) == expected  # the Batch API job's inputs
+    assert sorted(teacher.seen) == expected  # the online fallback's, made again from the stored events
+    published = "\n".join(r.to_json().decode() for r in [*out.labeled, *out.review])
+    assert "ZELLE TO [PERSON] [EMAIL]" in published and not any(name in published for name in NAMES)
 
 
 async def test_gold_inputs_the_teacher_pins_are_kept_without_names(tmp_path: Path, model: str) -> None:
