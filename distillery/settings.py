@@ -108,6 +108,22 @@ class KafkaSettings(Section):
         return self
 
 
+class NamesSettings(Section):
+    """``[streams.names]``: the optional named-entity pass on inputs bound for the teacher (``streams.names``).
+
+    Off unless ``model`` is set. Needs ``pip install 'distillery[names]'`` (Presidio's
+    analyzer and spaCy) and a spaCy pipeline with an entity recognizer, named by its
+    package (``en_core_web_lg``, installed from your own mirror) or by its folder.
+    """
+
+    model: str | None = Field(default=None, description="spaCy pipeline: an installed package's name or a folder; "
+                              "unset = the pass is off.")
+    entities: tuple[str, ...] = Field(default=("PERSON",), min_length=1,
+                                      description="Presidio entity types replaced by [TYPE] placeholders.")
+    score_threshold: Annotated[float, Field(ge=0, le=1, description="Findings scored below this are kept.")] = 0.5
+    batch_size: Annotated[int, Field(ge=1, description="Texts per spaCy nlp.pipe batch.")] = 64
+
+
 class StreamsSettings(Section):
     """The streams worker: ingest, sampling, labelling, the DuckDB window store."""
 
@@ -124,6 +140,8 @@ class StreamsSettings(Section):
         ge=0, description="Rows of the store's events table older than this are deleted (hourly); 0 = kept "
         "for ever. Keep it above the inference topic's retention: a redelivered event older than it "
         "is no longer recognised.")] = 30.0
+    names: NamesSettings = Field(default_factory=NamesSettings,
+                                 description="The named-entity pass on teacher-bound inputs (off by default).")
 
 
 class DriftSettings(Section):

@@ -43,6 +43,7 @@ from streams.counters import Counters
 from streams.filters import judge
 from streams.ingest import triage
 from streams.labeller import label_all
+from streams.names import NameRedactor, hide_names
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
 from streams.restore import Fetched, backfill, inference_marks, positions, save_positions
@@ -100,7 +101,8 @@ class Outputs:
 class _TaskWork:
     batch: StoreBatch = field(default_factory=StoreBatch)
     to_label: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
-    to_pin: list[tuple[InferenceEvent, str]] = field(default_factory=list)
+    to_pin: list[tuple[InferenceEvent, str, Source]] = field(default_factory=list)
+    to_queue: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
     labeled: list[LabeledExample] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
     gold: list[GoldExample] = field(default_factory=list)
@@ -122,6 +124,8 @@ class Pipeline:
         self.counters = counters
         self.sampler = Sampler(settings.tasks)
         self.redactors = {t: Redactor.for_task(spec) for t, spec in settings.tasks.items()}
+        self.names = NameRedactor.from_settings(settings.streams.names)
+        """The named-entity pass on teacher-bound inputs (``[streams.names]``); ``None`` when off."""
         self.teacher_factory = teacher_factory or (lambda task: TeacherClient.from_settings(settings, task))
         self.labeler_factory = labeler_factory
         self.teachers: dict[str, TeacherClient] = {}
@@ -159,6 +163,8 @@ class Pipeline:
             store.close()
         for client in self.teachers.values():
             await client.aclose()
+        if self.names is not None:
+            self.names.close()
 
     def on_drift(self, task: str, at_ms: int) -> None:
         """A drift event on ``task``: boost its sampling and arm the drift retrain trigger."""
@@ -283,12 +289,12 @@ class Pipeline:
             if ev.label is not None:
                 pinned = pinned_teacher_answer(ev, spec)
                 if pinned is None:
-                    work.to_pin.append((ev, text))  # the teacher answers each gold input once
+                    work.to_pin.append((ev, text, src))  # the teacher answers each gold input once
                 else:
                     row = gold_row(ev, text, spec, teacher_label=pinned, teacher_confidence=ev.confidence)
                     work.batch.gold.append(row)
                     work.gold.append(gold_record(row, task, teacher_model=ev.model))
-                work.batch.events.append(event_row(ev, text, spec, "gold", src))
+                    work.batch.events.append(event_row(ev, text, spec, "gold", src))
                 self.counters.incr(task, "gold")
                 continue
             decision = self.sampler.decide(ev, text=text)
@@ -302,17 +308,20 @@ class Pipeline:
             elif decision.outcome is Outcome.CALL_TEACHER:
                 work.to_label.append((ev, text, decision, src))
             elif decision.outcome is Outcome.CALL_TEACHER_BATCH:
-                # not urgent: waits for the next Batch API job (half price); see poll_batches
-                created = int(time.time() * 1000)
-                work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, created))
-                work.pending.append(BatchPending(task=task, event_id=ev.event_id, input=text,
-                                                 event_json=ev.model_dump_json(), ts_ms=created))
-                work.batch.events.append(event_row(ev, text, spec, "pending_batch", src))
-                self.pending_decisions[ev.event_id] = decision
-                self.counters.incr(task, "pending_batch")
+                work.to_queue.append((ev, text, decision, src))  # after the named-entity pass
             else:
                 work.batch.events.append(event_row(ev, text, spec, decision.outcome.value, src))
                 self.counters.incr(task, decision.outcome.value)
+        await self._hide_names(task, work)
+        for ev, text, decision, src in work.to_queue:
+            # not urgent: waits for the next Batch API job (half price); see poll_batches
+            created = int(time.time() * 1000)
+            work.batch.pending.append((ev.event_id, text, ev.model_dump_json(), None, created))
+            work.pending.append(BatchPending(task=task, event_id=ev.event_id, input=text,
+                                             event_json=ev.model_dump_json(), ts_ms=created))
+            work.batch.events.append(event_row(ev, text, spec, "pending_batch", src))
+            self.pending_decisions[ev.event_id] = decision
+            self.counters.incr(task, "pending_batch")
         if work.to_label:
             await self._label(task, spec, work)
         if work.to_pin:
@@ -324,6 +333,31 @@ class Pipeline:
         job = self._maybe_trigger(task, spec, store)
         if job is not None:
             out.jobs.append(job)
+
+    async def _hide_names(self, task: str, work: _TaskWork) -> None:
+        """The named-entity pass on this batch's teacher-bound events, in one call off the event loop.
+
+        Only the events going to the teacher pay for it (online, Batch API, gold to
+        pin); each keeps the result in every copy (its input, its text, the rows and
+        records made from it), so what is stored and published is what the teacher saw.
+        Chat inputs are passed message by message, as the redactor passes them.
+        """
+        if self.names is None:
+            return
+        bound = [(ev, text) for ev, text, _, _ in work.to_label] + [(ev, text) for ev, text, _ in work.to_pin] + [
+            (ev, text) for ev, text, _, _ in work.to_queue]
+        if not bound:
+            return
+        began = time.perf_counter()
+        hidden = await hide_names(self.names, self.redactors[task], bound)
+        self.counters.incr(task, "names_seconds", time.perf_counter() - began)
+        self.counters.incr(task, "names_redacted", sum(changed for _, _, changed in hidden))
+        n, p = len(work.to_label), len(work.to_pin)
+        work.to_label = [(ev, text, d, src) for (ev, text, _), (_, _, d, src)
+                         in zip(hidden[:n], work.to_label, strict=True)]
+        work.to_pin = [(ev, text, src) for (ev, text, _), (_, _, src) in zip(hidden[n:n + p], work.to_pin, strict=True)]
+        work.to_queue = [(ev, text, d, src) for (ev, text, _), (_, _, d, src)
+                         in zip(hidden[n + p:], work.to_queue, strict=True)]
 
     async def _label(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
         texts = [text for _, text, _, _ in work.to_label]
@@ -349,8 +383,9 @@ class Pipeline:
 
     async def _pin(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
         """Pin the teacher's answer on new gold inputs (scored once, frozen): the eval build's cost."""
-        results = await label_all(self.teacher(task), [text for _, text in work.to_pin], stop=self.stop)
-        for (ev, text), got in zip(work.to_pin, results, strict=True):
+        results = await label_all(self.teacher(task), [text for _, text, _ in work.to_pin], stop=self.stop)
+        for (ev, text, src), got in zip(work.to_pin, results, strict=True):
+            work.batch.events.append(event_row(ev, text, spec, "gold", src))
             r = got.result
             answer = judge(spec, r.text, None).label if r is not None else None
             row = gold_row(ev, text, spec, teacher_label=as_text(answer),

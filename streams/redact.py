@@ -17,7 +17,9 @@ A bare run of exactly 10 digits (or 11 starting with 1) standing alone *is*
 taken for a phone number: in person-to-person transfers it usually is one; a bare
 run of exactly 9 that is a valid SSN is taken for one (a bank routing number is
 too, and loses nothing by it). Person names (``ZELLE TO JANE DOE``) pass every
-pattern: no regex tells a name from a merchant.
+pattern: no regex tells a name from a merchant. The optional named-entity pass
+(:mod:`streams.names`, ``[streams.names]``) replaces them with ``[PERSON]`` in the
+inputs sent to the teacher.
 
 Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
 time (no start position rescans the rest of a run, no pattern backtracks through
@@ -247,6 +249,7 @@ PLACEHOLDERS: dict[str, str] = {
     "phone": "[PHONE]",
     "iban": "[IBAN]",
     "custom": "[REDACTED]",
+    "person": "[PERSON]",  # only from the optional named-entity pass (streams.names)
 }
 """Kind of PII → the placeholder that replaces it."""
 
