@@ -9,12 +9,21 @@ answer is scored against the row's ground truth, beside what the teacher
 answered for the same input in production, so the live view and the end of
 the demo state what the student served and at what quality.
 
+Per true category it also keeps the teacher's production answers and the
+routed system's, by the adapter that served: the category the teacher gets
+most wrong (its blind spot on this traffic) and whether a later adapter,
+trained after people corrected it, gets it right.
+
 >>> s = RouteStats()
->>> s.add("student", 0.012, answer="fuel", truth="fuel", teacher="fuel")
->>> s.add("teacher", 0.080, answer="bars", truth="bars", teacher="bars")
->>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries")
+>>> s.add("student", 0.012, answer="fuel", truth="fuel", teacher="fuel", adapter="a1")
+>>> s.add("teacher", 0.080, answer="bars", truth="bars", teacher="bars", adapter="a1")
+>>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries", adapter="a1")
 >>> s.share("student"), s.accuracy("student"), s.teacher_accuracy("student")
 (0.6666666666666666, 0.5, 1.0)
+>>> for adapter, answer in (("a1", "medical"), ("a1", "medical"), ("a2", "dental")):
+...     s.add("student", 0.01, answer=answer, truth="dental", teacher="medical", adapter=adapter)
+>>> s.teacher_blind_spot(min_items=3), s.routed_on("dental")
+(('dental', 0.0, 3), [('a1', 2, 0.0), ('a2', 1, 1.0)])
 """
 
 from __future__ import annotations
@@ -41,24 +50,50 @@ class RouteStats:
     teacher_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     teacher_judged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     latencies: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in ROUTES})
+    teacher_by_truth: dict[str, list[int]] = field(default_factory=dict)
+    """True category -> [items, the teacher's production answer right]."""
+    routed_by: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    """(serving adapter, true category) -> [items, the routed answer right], in the order first seen."""
     errors: int = 0
     skipped: int = 0
     """Rows offered while every slot was busy: they went to the teacher as production traffic."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, route: str, seconds: float, *, answer: str | None, truth: str | None,
-            teacher: str | None) -> None:
-        """Count one answered request (``teacher``: what the teacher answered for it in production)."""
+            teacher: str | None, adapter: str | None = None) -> None:
+        """Count one answered request (``teacher``: what the teacher answered for it in production;
+        ``adapter``: the adapter serving when the router answered)."""
         route = route if route in ROUTES else "teacher"
         with self._lock:
             self.answered[route] += 1
             self.latencies[route].append(seconds)
             if truth is not None:
+                hit = int(answer is not None and answer.strip() == truth)
                 self.judged[route] += 1
-                self.hits[route] += int(answer is not None and answer.strip() == truth)
+                self.hits[route] += hit
+                tally = self.routed_by.setdefault((adapter or "-", truth), [0, 0])
+                tally[0] += 1
+                tally[1] += hit
                 if teacher is not None:
                     self.teacher_judged[route] += 1
                     self.teacher_hits[route] += int(teacher.strip() == truth)
+                    mine = self.teacher_by_truth.setdefault(truth, [0, 0])
+                    mine[0] += 1
+                    mine[1] += int(teacher.strip() == truth)
+
+    def teacher_blind_spot(self, *, min_items: int = 5) -> tuple[str, float, int] | None:
+        """The true category the teacher got most wrong in production, with ``min_items`` or more: (it, accuracy, n)."""
+        with self._lock:
+            seen = [(hits / n, -n, truth) for truth, (n, hits) in self.teacher_by_truth.items() if n >= min_items]
+        if not seen:
+            return None
+        accuracy, minus_n, truth = min(seen)
+        return truth, accuracy, -minus_n
+
+    def routed_on(self, truth: str) -> list[tuple[str, int, float]]:
+        """The routed system on one true category, per serving adapter: (adapter, items, accuracy)."""
+        with self._lock:
+            return [(adapter, n, hits / n) for (adapter, t), (n, hits) in self.routed_by.items() if t == truth]
 
     @property
     def total(self) -> int:
@@ -91,8 +126,8 @@ class RouteStats:
         return 1000 * values[min(len(values) - 1, int(q * len(values)))]  # nearest rank
 
 
-Send = Callable[[str], tuple[str, str | None]]
-"""Sends one input through the router: returns (route, answer)."""
+Send = Callable[[str], tuple[str, str | None, str | None]]
+"""Sends one input through the router: returns (route, answer, the serving adapter's id)."""
 
 
 def openai_sender(base_url: str, model: str, *, system: str = "", api_key: str = "demo",
@@ -107,13 +142,15 @@ def openai_sender(base_url: str, model: str, *, system: str = "", api_key: str =
     client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
     head: list[Any] = [{"role": "system", "content": system}] if system else []
 
-    def send(text: str) -> tuple[str, str | None]:
+    def send(text: str) -> tuple[str, str | None, str | None]:
         raw = client.chat.completions.with_raw_response.create(
             model=model, messages=[*head, {"role": "user", "content": text}])
         completion: Any = raw.parse()
         route = raw.headers.get("x-distillery-route", "teacher")
         content = completion.choices[0].message.content if completion.choices else None
-        return route, content
+        marker = (completion.model_extra or {}).get("distillery")
+        adapter = marker.get("adapter_id") if isinstance(marker, dict) else None
+        return route, content, adapter if isinstance(adapter, str) else None
 
     return send
 
@@ -140,7 +177,7 @@ class RoutedTraffic:
     def _one(self, row: Row) -> None:
         started = time.perf_counter()
         try:
-            route, answer = self.send(row.input)
+            route, answer, adapter = self.send(row.input)
         except Exception as exc:  # noqa: BLE001 - a failed request is counted and shown, never raised into the demo
             with self.stats._lock:
                 self.stats.errors += 1
@@ -148,7 +185,8 @@ class RoutedTraffic:
             return
         finally:
             self._slots.release()
-        self.stats.add(route, time.perf_counter() - started, answer=answer, truth=row.label, teacher=row.output)
+        self.stats.add(route, time.perf_counter() - started, answer=answer, truth=row.label, teacher=row.output,
+                       adapter=adapter)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

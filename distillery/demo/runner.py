@@ -245,7 +245,7 @@ def served_lines(state: DemoState) -> list[str]:
         p50, p99 = r.latency_ms(route, 0.5), r.latency_ms(route, 0.99)
         return "n/a" if p50 is None or p99 is None else f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
 
-    return [
+    lines = [
         f"served through the router: {r.total:,} requests; the student answered {r.answered['student']:,} "
         f"({pct(r.share('student'))}), the teacher {r.answered['teacher']:,} (escalations)",
         f"student accuracy on what it answered: {pct(r.accuracy('student'))} against ground truth "
@@ -254,6 +254,13 @@ def served_lines(state: DemoState) -> list[str]:
         f"latency: student {ms('student')}; teacher {ms('teacher')}"
         + (f"; {r.errors} failed request(s)" if r.errors else ""),
     ]
+    spot = r.teacher_blind_spot()
+    if spot is not None:
+        truth, accuracy, n = spot
+        per = ", ".join(f"{adapter} {acc:.0%} of {k}" for adapter, k, acc in r.routed_on(truth))
+        lines.append(f"the teacher's worst category here: {truth}, {accuracy:.0%} right of {n}; the routed system "
+                     f"on it, by serving adapter: {per}")
+    return lines
 
 
 def demo_settings(settings: Settings, run_id: str) -> Settings:

@@ -28,11 +28,11 @@ def test_stats_per_route_against_ground_truth_and_the_teacher_on_the_same_items(
 def test_a_busy_router_leaves_the_row_to_the_caller_and_failures_are_counted() -> None:
     gate = threading.Event()
 
-    def send(text: str) -> tuple[str, str | None]:
+    def send(text: str) -> tuple[str, str | None, str | None]:
         gate.wait(5)
         if text == "boom":
             raise ConnectionError("router down")
-        return "student", "fuel"
+        return "student", "fuel", "a1"
 
     traffic = RoutedTraffic(send, concurrency=2)
     assert traffic.offer(Row("a", "fuel", "fuel")) and traffic.offer(Row("boom", "fuel", "fuel"))
@@ -40,6 +40,7 @@ def test_a_busy_router_leaves_the_row_to_the_caller_and_failures_are_counted() -
     gate.set()
     traffic.close()
     assert traffic.stats.answered == {"student": 1, "teacher": 0}
+    assert traffic.stats.routed_on("fuel") == [("a1", 1, 1.0)]
     assert traffic.stats.errors == 1 and traffic.stats.skipped == 1
     assert traffic.last_error is not None and "router down" in traffic.last_error
 
@@ -51,10 +52,15 @@ def test_the_end_of_the_demo_says_what_the_student_served() -> None:
     state.routed = RouteStats()
     state.routed.add("student", 0.02, answer="fuel", truth="fuel", teacher="fuel")
     state.routed.add("teacher", 0.1, answer="bars", truth="bars", teacher="bars")
+    for i in range(6):  # the teacher calls every dental clinic medical; the second adapter learnt otherwise
+        state.routed.add("student", 0.02, answer="dental" if i >= 4 else "medical", truth="dental",
+                         teacher="medical", adapter="a2" if i >= 4 else "a1")
     lines = served_lines(state)
-    assert lines[0].startswith("served through the router: 2 requests; the student answered 1 (50.0%)")
-    assert "student accuracy on what it answered: 100.0% against ground truth" in lines[1]
+    assert lines[0].startswith("served through the router: 8 requests; the student answered 7 (87.5%)")
+    assert lines[-1] == ("the teacher's worst category here: dental, 0% right of 6; the routed system on it, "
+                         "by serving adapter: a1 0% of 4, a2 100% of 2")
+    assert "student accuracy on what it answered: 42.9% against ground truth" in lines[1]
     console = Console(record=True, width=140)
     console.print(render(state))
     text = console.export_text()
-    assert "router: 2 requests" in text and "teacher (escalated)" in text and "router (student 50%" in text
+    assert "router: 8 requests" in text and "teacher (escalated)" in text and "router (student 88%" in text
