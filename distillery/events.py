@@ -558,6 +558,9 @@ class AdapterPublished(Record):
         default=None, description="What a classifier head learned from: hard labels, or soft (teacher confidence)."
     )
     labels: list[str] | None = Field(default=None, description="A classifier head's label order.")
+    warm_start_from: str | None = Field(
+        default=None, max_length=512, description="The adapter whose LoRA and head weights training started from "
+        "(the one serving when the job ran); none: trained from the base model.")
     head_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
         default=None, description="SHA-256 of head.safetensors (a classifier head's weights)."
     )

@@ -65,6 +65,12 @@ class StudentSpec(Spec):
         "stops below the lowest adapted layer, so a step costs about half as much on the CPU and more "
         "steps fit in the same time (bench/head_bench.py). Ignored when [lora] sets layers_to_transform.",
     )
+    warm_start: bool = Field(
+        default=True,
+        description="Classifier head: a job starts from the serving adapter's LoRA and head weights (same base "
+        "model, label set and LoRA shape), so each window adds to what the student knows instead of relearning it "
+        "in the same step budget; false, or any mismatch: from the base model.",
+    )
     price_input_per_mtok: Usd = 0.05
     price_output_per_mtok: Usd = 0.2
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distillery.errors import TrainingError
+from distillery.errors import ArtifactError, TrainingError
 from distillery.taskspec import TaskSpec
 from trainer.configs import lora_config, sft_config
 from trainer.curve import write_loss_curve
@@ -38,6 +38,7 @@ from trainer.head import (
     LabelHead,
     head_logits,
     init_head,
+    load_head,
     pad_batch,
     prompt_ids,
     save_head,
@@ -175,9 +176,42 @@ def teacher_noise(examples: Sequence[Example], spec: TaskSpec) -> TeacherNoise:
     return noise
 
 
+def warm_start(peft_model: Any, head: LabelHead, folder: Path, labels: Sequence[str]) -> str | None:
+    """Load a served head adapter's LoRA and head weights into the fresh ones; None when done, else why not.
+
+    Only an exact fit is taken (the same label order, every LoRA tensor of the
+    same name and shape, nothing left over): anything else trains from the base.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    try:
+        served = load_head(folder)
+        lora = load_file(str(folder / "adapter_model.safetensors"))
+    except (ArtifactError, OSError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    if served.labels != tuple(labels):
+        return "its label set differs"
+    if served.head.weight.shape != head.weight.shape:
+        return "its head has another shape"
+    mine = {k: v.shape for k, v in get_peft_model_state_dict(peft_model).items()}  # the names it saves under
+    if mine.keys() != lora.keys() or any(lora[k].shape != shape for k, shape in mine.items()):
+        return "its LoRA layers differ (another r, target modules or tune_top_layers)"
+    set_peft_model_state_dict(peft_model, lora)
+    with torch.no_grad():
+        head.weight.copy_(served.head.weight)
+        head.bias.copy_(served.head.bias)
+    return None
+
+
 def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskSpec, adapter_dir: Path, *,
-                       device: str = "auto", progress: bool = True, callbacks: Sequence[Any] = ()) -> TrainResult:
-    """Train a LoRA adapter and a classifier head for ``spec``; save both into ``adapter_dir``."""
+                       device: str = "auto", progress: bool = True, callbacks: Sequence[Any] = (),
+                       start_from: Path | None = None) -> TrainResult:
+    """Train a LoRA adapter and a classifier head for ``spec``; save both into ``adapter_dir``.
+
+    ``start_from``: a served head adapter to start from (:func:`warm_start`);
+    the result's ``warm_started`` says whether it was taken.
+    """
     from datasets import Dataset
     from peft import get_peft_model
     from transformers import Trainer
@@ -199,6 +233,14 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
                                         gradient_checkpointing=args.gradient_checkpointing)
         head = init_head(model, tokenizer, spec.labels, prompt)
         peft_model = get_peft_model(model, lora_config(spec, top_layers_of=model))
+        warm = None
+        if start_from is not None:
+            why_not = warm_start(peft_model, head, Path(start_from), spec.labels)
+            if why_not is None:
+                warm = Path(start_from)
+                log.info("starting from the served adapter's weights (%s)", start_from)
+            else:
+                log.warning("training from the base model, not from the served adapter: %s", why_not)
         has_soft = any(r["confidence"] >= 0 for r in rows)
         soft_weight = spec.student.soft_label_weight if has_soft else 0.0
         noise = teacher_noise(examples, spec)
@@ -225,7 +267,8 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
     tokens = wrapper.tokens_seen
     result = TrainResult(adapter_dir=adapter_dir, device=device, quantization=quantization,
                          steps=int(trainer.state.global_step), train_examples=len(rows), tokens=tokens,
-                         seconds=seconds, losses=losses, curve_files=tuple(write_loss_curve(adapter_dir, losses)))
+                         seconds=seconds, losses=losses, curve_files=tuple(write_loss_curve(adapter_dir, losses)),
+                         warm_started=warm is not None)
     log.info("trained a classifier head + LoRA %s on %d examples (%s targets): %d steps in %.1fs, loss %s -> %s",
              adapter_dir, len(rows), meta.targets, result.steps, seconds, _fmt(result.first_loss),
              _fmt(result.final_loss))

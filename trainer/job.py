@@ -56,6 +56,8 @@ class Production:
     uri: str
     sha256: str
     head_sha256: str | None = None
+    base_model: str | None = None
+    """The base model it was trained on, as its event names it."""
 
     @property
     def identity(self) -> str:
@@ -180,9 +182,18 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         adapter_dir = work / "adapter"
         log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
         status.enter("training")
-        train = train_head_adapter if spec.head == "classifier" else train_adapter
-        result = train(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
-                       callbacks=[StatusCallback(status)])
+        production_dir = None
+        if production is not None:
+            production_dir = fetch_dir(production.uri, work / "production")
+        if spec.head == "classifier":
+            base_name = job.base_model or spec.student.base_model
+            start = production_dir if (spec.student.warm_start and production is not None
+                                       and production.head_sha256 and production.base_model == base_name) else None
+            result = train_head_adapter(base_path, snapshot.train, spec, adapter_dir, device=device,
+                                        progress=progress, callbacks=[StatusCallback(status)], start_from=start)
+        else:
+            result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
+                                   callbacks=[StatusCallback(status)])
         texts = [g.input for g in gold]
         log.info("job %s: judging on %d gold examples", job.job_id, len(gold))
         status.enter("judging")
@@ -202,8 +213,9 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                   spec, job.job_id)
         prod = None
         if production is not None:
+            served_dir = production_dir or fetch_dir(production.uri, work / "production")
             prod = cache.predict(key(production.identity), texts, lambda todo: judged_answers(
-                base_path, fetch_dir(production.uri, work / "production"), spec, todo, device))
+                base_path, served_dir, spec, todo, device))
         # with confidences and the pinned teacher answers the gate judges the routed system
         decision: GateDecision = evaluate_gate(
             gold, spec.gate, candidate=[p.answer for p in cand], base_scores=base_scores,
@@ -220,6 +232,8 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         summary = result.summary()
         adapter_id = adapter_id_for(job)
         head = _head_fields(adapter_dir)
+        if result.warm_started and production is not None:
+            head["warm_start_from"] = production.adapter_id
         card = build_card(adapter_id=adapter_id, job=job, spec=spec, base_model=base_path, adapter_sha=sha,
                           training=summary, metrics=decision.metrics, failed_rules=decision.failed,
                           router_threshold=calibration.threshold, head=head)

@@ -40,6 +40,8 @@ class TrainResult:
     seconds: float
     losses: tuple[tuple[int, float], ...] = ()
     curve_files: tuple[Path, ...] = field(default=())
+    warm_started: bool = False
+    """Whether training started from a served adapter's weights rather than from the base model."""
 
     @property
     def first_loss(self) -> float | None:

@@ -131,7 +131,8 @@ class TrainerWorker:
                 history[c.task].pop()
         for task, ids in history.items():
             chosen = by_id[pinned.get(task) or ids[-1]]
-            self.production[task] = Production(chosen.adapter_id, chosen.uri, chosen.sha256, chosen.head_sha256)
+            self.production[task] = Production(chosen.adapter_id, chosen.uri, chosen.sha256, chosen.head_sha256,
+                                                chosen.base_model)
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -232,7 +233,8 @@ class TrainerWorker:
         self.counters.incr(job.task, "jobs_promoted" if isinstance(verdict, AdapterPublished) else "jobs_rejected")
         await self.publish_status(producer, None)
         if isinstance(verdict, AdapterPublished):
-            self.production[job.task] = Production(verdict.adapter_id, verdict.uri, verdict.sha256, verdict.head_sha256)
+            self.production[job.task] = Production(verdict.adapter_id, verdict.uri, verdict.sha256,
+                                                 verdict.head_sha256, verdict.base_model)
             log.info("job %s: promoted %s (gold accuracy %.3f)", job.job_id, verdict.adapter_id,
                      verdict.metrics.candidate.accuracy)
         else:
