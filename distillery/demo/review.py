@@ -91,7 +91,13 @@ class ReviewLoop:
 
         stats = ReviewQueue.for_settings(self.settings).stats(task=self.task)[self.task]
         worst = sorted(stats["disagreement"].items(), key=lambda kv: (-kv[1]["teacher_error_rate"], kv[0]))[:3]
-        found = ", ".join(f"{c} {d['teacher_error_rate']:.0%} of {d['reviewed']}" for c, d in worst
+        found = ", ".join(f"{c} {d['teacher_error_rate']:.0%} of {d['reviewed']}" + _instead(d) for c, d in worst
                           if d["disagreed"]) or "none"
         return [f"review: a simulated reviewer decided {stats['decided']} items ({stats['by_decision']}), "
                 f"{stats['open']} still open; teacher error rate found: {found}"]
+
+
+def _instead(stats: dict[str, Any]) -> str:
+    """`` (people said dental_vision 9)``: where the teacher's answers in a category really belonged."""
+    said = list(stats.get("people_said", {}).items())[:2]
+    return f" (people said {', '.join(f'{a} {n}' for a, n in said)})" if said else ""

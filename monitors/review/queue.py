@@ -404,11 +404,15 @@ class ReviewQueue:
                 for cat, ans, teacher in con.execute(
                         "SELECT coalesce(category, '_'), answer, teacher_output FROM decisions "
                         "WHERE task = ? AND decision IN ('accept', 'correct', 'promote_gold')", [name]):
-                    c = per_cat.setdefault(cat, {"reviewed": 0, "disagreed": 0})
+                    c = per_cat.setdefault(cat, {"reviewed": 0, "disagreed": 0, "people_said": {}})
                     c["reviewed"] += 1
-                    c["disagreed"] += int(ans is not None and ans not in (teacher, cat))  # cat: the teacher's label
+                    wrong = ans is not None and ans not in (teacher, cat)  # cat: the teacher's label
+                    c["disagreed"] += int(wrong)
+                    if wrong:  # what people answered instead: where the teacher's mistakes go
+                        c["people_said"][ans] = c["people_said"].get(ans, 0) + 1
                 for c in per_cat.values():
                     c["teacher_error_rate"] = round(c["disagreed"] / c["reviewed"], 4)
+                    c["people_said"] = dict(sorted(c["people_said"].items(), key=lambda kv: (-kv[1], kv[0])))
                 backlog = sum(open_by.values())
                 rate = recent / (RATE_WINDOW_MS / 60_000)
                 out[name] = {

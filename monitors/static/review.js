@@ -83,7 +83,8 @@ async function refreshStats() {
   $("disagreement").tBodies[0].replaceChildren(...rows.map(([task, cat, d]) => {
     const tr = document.createElement("tr");
     tr.dataset.category = cat;
-    for (const v of [task, cat, d.reviewed, d.disagreed, `${(100 * d.teacher_error_rate).toFixed(0)}%`]) {
+    const instead = Object.entries(d.people_said || {}).slice(0, 3).map(([a, n]) => `${a} (${n})`).join(", ");
+    for (const v of [task, cat, d.reviewed, d.disagreed, `${(100 * d.teacher_error_rate).toFixed(0)}%`, instead]) {
       const td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
     }
     if (d.teacher_error_rate >= 0.2 && d.reviewed >= 3) tr.className = "high";

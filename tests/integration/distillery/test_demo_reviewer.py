@@ -34,4 +34,5 @@ def test_the_demo_reviewer_works_through_the_queue(kafka_settings) -> None:
     assert sorted((d.item_id, d.decision, d.answer, d.tool) for d in got) == [
         ("r-0", "correct", "dental_vision", "demo"), ("r-1", "accept", None, "demo"), ("r-2", "skip", None, "demo")]
     assert loop.lines() == ["review: a simulated reviewer decided 3 items ({'accept': 1, 'correct': 1, 'skip': 1}), "
-                            "0 still open; teacher error rate found: medical_services 100% of 1"]
+                            "0 still open; teacher error rate found: medical_services 100% of 1 "
+                            "(people said dental_vision 1)"]

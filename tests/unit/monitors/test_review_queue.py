@@ -141,8 +141,9 @@ def test_stats_count_backlog_throughput_disagreement_and_cost(queue) -> None:
     st = queue.stats(now_ms=T0 + 60_000)[TASK]
     assert (st["open"], st["decided"], st["by_decision"]) == (2, 4, {"accept": 2, "correct": 2})
     assert st["per_minute"] == round(4 / 15, 3) and st["eta_minutes"] == 7.5
-    assert st["disagreement"] == {"fast_food": {"reviewed": 3, "disagreed": 2, "teacher_error_rate": 0.6667},
-                                  "fuel": {"reviewed": 1, "disagreed": 0, "teacher_error_rate": 0.0}}
+    assert st["disagreement"] == {"fast_food": {"reviewed": 3, "disagreed": 2, "teacher_error_rate": 0.6667,
+                                                "people_said": {"coffee_shops": 2}},
+                                  "fuel": {"reviewed": 1, "disagreed": 0, "teacher_error_rate": 0.0, "people_said": {}}}
     assert st["cost_usd"] == 1.0  # 4 reviewed x review.cost_per_item_usd 0.25
 
 
