@@ -15,7 +15,7 @@ partition revoked mid-job (a rebalance). Properties:
 * every valid job of a known task gets exactly one verdict over the whole run; a
   job that raised ``JOB_ATTEMPTS`` times is rejected with failed rule ``error``.
 
-A few hundred examples in the suite; ``FUZZ_EXAMPLES`` for the long run (``make fuzz``).
+Thousands of examples in the suite (1,000-2,000 a consumer); ``FUZZ_EXAMPLES`` for the long run (``make fuzz``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import trainer.worker as worker_module
 from distillery.events import AdapterPublished, AdapterRejected, GateMetrics, ModelScores, TrainJob
 from trainer.worker import JOB_ATTEMPTS, TrainerWorker, _Revocations
 
-PROFILE = fuzz_profile("trainer", 300)
+PROFILE = fuzz_profile("trainer", 2_000)
 PARTITIONS = 3
 
 
@@ -231,7 +231,7 @@ class Harness:
         self.producer.sent.clear()  # a long run: keep memory flat
 
 
-@pytest.mark.timeout(0 if FUZZ_EXAMPLES else 300)
+@pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
 def test_train_jobs_never_stop_the_trainer_and_each_ends_committed_once(
         settings_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     jobs = FakeJobs()
