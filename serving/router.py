@@ -253,6 +253,11 @@ class Router:
         spec = self.settings.task(task)
         if not text.strip():
             raise ValidationError([f"input: {text!r} is empty; route the request's text"])
+        for field, value in (("input", text), ("event_id", event_id)):
+            where = lone_surrogate(value) if value is not None else None
+            if value is not None and where is not None:  # JSON can carry one, UTF-8 cannot: the inference event could not be written
+                raise ValidationError([f"{field}: a lone UTF-16 surrogate ({value[where]!r}) at character {where}; "
+                                       "send valid Unicode text (pair surrogates, or drop them)"])
         if event_id is not None and not 1 <= len(event_id) <= MAX_ID_CHARS:
             # checked before anything is paid: the inference event could not carry it afterwards
             raise ValidationError([f"event_id: {len(event_id)} characters ({event_id[:40]!r}...); an event id holds "
@@ -393,6 +398,19 @@ class Router:
             model=result.model, route=result.route, confidence=result.confidence, usage=usage,
             metadata={k: v for k, v in meta.items() if v is not None},
         ))
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first unpaired surrogate in ``text`` (which UTF-8 cannot encode), else None.
+
+    >>> lone_surrogate("café"), lone_surrogate("ab" + chr(0xD800) + "c")
+    (None, 2)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def _default_teacher(settings: Settings) -> Callable[[str], Teacher]:

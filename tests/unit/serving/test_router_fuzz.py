@@ -246,3 +246,23 @@ def test_a_body_in_no_known_charset_or_nested_past_the_parser_is_a_400(
     error = json.loads(raw)["error"]
     assert "body: expected a JSON object" in error["message"] and error["code"] == "invalid_json"
     assert harness.teacher.calls == 0
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/route", b'{"task":"toy","input":"crow \\ud800 4"}'),
+    ("/v1/route", b'{"task":"toy","input":"crow 4","event_id":"e-\\udfff"}'),
+    ("/v1/chat/completions", b'{"model":"distillery:toy","messages":[{"role":"user","content":"crow \\ud800"}]}'),
+])
+def test_a_lone_surrogate_is_a_400_before_anyone_answers(settings_factory: Any, path: str, body: bytes) -> None:
+    """Found by the 100k fuzz run: JSON carries ``\\ud800`` but the inference event cannot (was a 500 after
+    the teacher failed and the student answered)."""
+    harness = Harness(settings_factory)
+    try:
+        status, ctype_out, raw = harness.loop.run_until_complete(
+            harness.send(path, body, f"Bearer {KEY}", "application/json", None))
+    finally:
+        harness.close()
+    assert (status, ctype_out) == (400, "application/json"), raw[:300]
+    error = json.loads(raw)["error"]
+    assert "lone UTF-16 surrogate" in error["message"] and "send valid Unicode" in error["message"]
+    assert harness.teacher.calls == 0
