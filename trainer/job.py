@@ -183,14 +183,18 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         log.info("job %s: training on %d examples (%s)", job.job_id, len(snapshot.train), device)
         status.enter("training")
         production_dir = None
-        if production is not None:
-            production_dir = fetch_dir(production.uri, work / "production")
         if spec.head == "classifier":
             base_name = job.base_model or spec.student.base_model
-            start = production_dir if (spec.student.warm_start and production is not None
-                                       and production.head_sha256 and production.base_model == base_name) else None
+            if (spec.student.warm_start and production is not None and production.head_sha256
+                    and production.base_model == base_name):
+                try:
+                    production_dir = fetch_dir(production.uri, work / "production")
+                except ArtifactError as exc:
+                    log.warning("job %s: cannot fetch the serving adapter %s to start from (%s); training from the "
+                                "base model", job.job_id, production.adapter_id, exc)
             result = train_head_adapter(base_path, snapshot.train, spec, adapter_dir, device=device,
-                                        progress=progress, callbacks=[StatusCallback(status)], start_from=start)
+                                        progress=progress, callbacks=[StatusCallback(status)],
+                                        start_from=production_dir)
         else:
             result = train_adapter(base_path, snapshot.train, spec, adapter_dir, device=device, progress=progress,
                                    callbacks=[StatusCallback(status)])
@@ -213,9 +217,13 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                                   spec, job.job_id)
         prod = None
         if production is not None:
-            served_dir = production_dir or fetch_dir(production.uri, work / "production")
-            prod = cache.predict(key(production.identity), texts, lambda todo: judged_answers(
-                base_path, served_dir, spec, todo, device))
+            served = production
+
+            def production_answers(todo: list[str]) -> list[Any]:
+                folder = production_dir or fetch_dir(served.uri, work / "production")
+                return judged_answers(base_path, folder, spec, todo, device)
+
+            prod = cache.predict(key(production.identity), texts, production_answers)
         # with confidences and the pinned teacher answers the gate judges the routed system
         decision: GateDecision = evaluate_gate(
             gold, spec.gate, candidate=[p.answer for p in cand], base_scores=base_scores,
