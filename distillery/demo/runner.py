@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 
 from distillery.cli.replay_cmd import produce, synthetic_rows
+from distillery.demo.probe import BlindSpotProbe, http_route
 from distillery.demo.processes import Workers
 from distillery.demo.review import ReviewLoop
 from distillery.demo.routed import RoutedTraffic, openai_sender
@@ -53,6 +54,8 @@ class DemoPlan:
     """Requests per second offered in that phase; the router takes what it can serve, the teacher the rest."""
     route_concurrency: int = 4
     """Requests in flight to the router at most (what the CPU serves beside the trainer)."""
+    probe_size: int = 24
+    """Fresh inputs of the simulated teacher's blind-spot category sent to each adapter that serves."""
 
     @classmethod
     def full(cls) -> DemoPlan:
@@ -92,6 +95,20 @@ def _teacher(settings: Settings, console: Console, teacher: Teacher | None = Non
         yield {"OPENAI_BASE_URL": running.base_url}
 
 
+def _blind_spot_probe(settings: Settings, plan: DemoPlan, task: str, port: int, key: str) -> BlindSpotProbe | None:
+    """The probe of the simulated teacher's blind spot (:mod:`distillery.demo.probe`); none with a real teacher."""
+    from distillery.sim.teacher_model import SimTeacher
+    from distillery.sim.transactions import TransactionGenerator
+
+    spot = SimTeacher().blind_spot
+    if settings.openai_api_key is not None or spot is None:
+        return None
+    truth, wrong = spot
+    gen = TransactionGenerator(seed=plan.seed + 7)
+    texts = [gen.sample_of(truth).text for _ in range(plan.probe_size)]
+    return BlindSpotProbe(http_route(f"http://127.0.0.1:{port}", task, key), truth, wrong, texts)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, on the loopback interface."""
     with socket.socket() as sock:
@@ -121,6 +138,12 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                                          system=teacher_system_prompt(settings.task(task)), api_key=key),
                            concurrency=plan.route_concurrency)
     state.routed = routed.stats
+    probe = _blind_spot_probe(settings, plan, task, port, key) if rows is None and teacher is None else None
+
+    def probe_latest() -> None:
+        if probe is not None and state.published:
+            probe.offer(state.published[-1].adapter_id)
+
     with _teacher(settings, console, teacher) as teacher_env:
         env = teacher_env if settings.api_keys else {**teacher_env, "DISTILLERY_API_KEYS": key}
         workers = Workers(settings, settings.data_dir / "logs", env=env)
@@ -150,6 +173,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                             state.phase = "traffic, drifted"
                         state.sent = i + 1
                         live.update(render(state))
+                        probe_latest()
                         if not (state.published and routed.offer(row)):
                             yield row  # to the teacher, as production traffic
 
@@ -162,6 +186,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 served = rows is not None or plan.serve_seconds <= 0
                 while time.monotonic() < deadline:
                     live.update(render(state))
+                    probe_latest()
                     if state.published and not served:
                         served = True
                         if routed.stats.total < plan.serve_rate * plan.serve_seconds / 4:
@@ -183,7 +208,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 live.update(render(state))
         finally:
             reviewer.stop()
-            state.review = reviewer.lines()
+            state.review = reviewer.lines() + ([probe.line()] if probe is not None else [])
             routed.close()
             follower.stop()
             workers.stop()

@@ -78,6 +78,13 @@ class TransactionGenerator:
         cat = self.rng.choices(CATEGORIES, cum_weights=self._cum)[0]
         return Transaction(self._render(cat), cat.name)
 
+    def sample_of(self, category: str) -> Transaction:
+        """A line item of one category (a probe of it), in the current state of the world."""
+        for cat in CATEGORIES:
+            if cat.name == category:
+                return Transaction(self._render(cat), cat.name)
+        raise ValueError(f"category: {category!r} is not one of the generator's {len(CATEGORIES)} categories")
+
     def stream(self, n: int) -> Iterator[Transaction]:
         for _ in range(n):
             yield self.sample()
