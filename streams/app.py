@@ -64,6 +64,7 @@ from distillery.health import HealthServer, Readiness
 from distillery.kafka_security import faust_options
 from distillery.settings import Settings
 from distillery.topics import Topics
+from streams.adapter_reader import AdapterReader
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
 from streams.pipeline import Outputs, Pipeline
@@ -164,6 +165,30 @@ class BatchHandler:
             log.exception("streams: polling Batch API jobs failed; trying again at the next poll")
 
 
+SNAPSHOT_PASS_S = 60.0
+"""How often the worker looks for tasks whose snapshots are due for retention (:meth:`Pipeline.snapshots_due`)."""
+
+
+async def prune_snapshots(pipeline: Pipeline, reader: AdapterReader) -> None:
+    """Apply snapshot retention to every task that is due, each with its adapter book read whole just now.
+
+    Nothing here stops the worker: a book that cannot be read, or a store or
+    file that cannot be changed, is logged and counted, and the task is tried
+    again at a later pass.
+    """
+    for task in pipeline.snapshots_due():
+        try:
+            book = await reader.book(task)
+            if task in pipeline.owned and task in pipeline.restored:  # still ours after the read
+                pipeline.prune_snapshots(task, book)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the worker goes on; the task is due again
+            pipeline.counters.incr(task, "snapshot_prune_errors")
+            log.warning("task %s: snapshot retention skipped this pass (tried again later): %s: %s",
+                        task, type(exc).__name__, exc)
+
+
 def create_app(settings: Settings, counters: Counters | None = None,
                teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
@@ -219,6 +244,12 @@ def create_app(settings: Settings, counters: Counters | None = None,
     async def release_idle_stores() -> None:
         pipeline.release_idle()
 
+    adapters = AdapterReader(settings)
+
+    @app.timer(interval=SNAPSHOT_PASS_S)
+    async def snapshot_retention() -> None:
+        await prune_snapshots(pipeline, adapters)
+
     @app.task
     async def _close_on_stop() -> None:
         try:
@@ -226,6 +257,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
         finally:
             await pipeline.close()
             await reader.close()
+            await adapters.close()
 
     if settings.streams.health_port:
         async def readiness() -> Readiness:
