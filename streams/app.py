@@ -67,6 +67,7 @@ from distillery.topics import Topics
 from streams.adapter_reader import AdapterReader
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
+from streams.counters_topic import resume as resume_counters
 from streams.pipeline import Outputs, Pipeline
 from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
@@ -193,7 +194,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
                teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
     topics = settings.topics
-    counters = counters or Counters("streams")
+    counters = counters or Counters.for_settings("streams", settings)
     datadir = settings.data_dir / "faust" / "streams"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -274,8 +275,20 @@ def create_app(settings: Settings, counters: Counters | None = None,
             finally:
                 await server.close()
 
+    async def send_counters(key: str, value: bytes | None) -> None:
+        await (await app.producer.send(topics.counters, key.encode(), value, None, None, None))
+
     @app.timer(interval=2.0)
     async def publish_counters() -> None:
+        if not counters.resumed:  # never publish before the key's last totals are read back
+            try:
+                await resume_counters(settings, counters, send_counters)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - tried again at the next tick; counting goes on meanwhile
+                log.warning("ops.counters: could not read %s's last totals back yet (%s: %s)", counters.worker_id,
+                            type(exc).__name__, exc)
+                return
         snap: dict[str, Any] = counters.snapshot()
         await counters_topic.send(key=counters.worker_id.encode(), value=json.dumps(snap).encode())
 

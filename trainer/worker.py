@@ -34,6 +34,7 @@ from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
 from distillery.settings import Settings
 from streams.counters import Counters
+from streams.counters_topic import resume as resume_counters
 from trainer.job import Production, run_job
 from trainer.status import JobStatus
 
@@ -44,6 +45,8 @@ JOB_ATTEMPTS = 3
 RETRY_PAUSE_S = 5.0
 """Runs of a job that raises before it is rejected (failed rule ``error``)."""
 """How often a worker with a job in hand publishes its progress."""
+COUNTERS_EVERY_S = 60.0
+"""How often an idle trainer publishes its counters on ``ops.counters`` (a training one: every STATUS_EVERY_S)."""
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,9 +75,12 @@ class TrainerWorker:
         self.in_flight = False
         self.attempts: dict[str, int] = {}
         """Failed attempts per job id (see :meth:`_failed`)."""
-        self.counters = Counters("trainer")
+        self.counters = Counters.for_settings("trainer", settings)
         self.joined = False
         self.consumer: AIOKafkaConsumer | None = None
+        self.published_at = -COUNTERS_EVERY_S
+        """When the counters were last published (monotonic): an idle trainer still publishes them now and then,
+        so its key never looks like a gone worker's (``counters_retention_days``)."""
 
     async def readiness(self) -> Readiness:
         """``/readyz``: joined the trainer group. Jobs waiting behind the one in hand are a queue, not
@@ -88,6 +94,16 @@ class TrainerWorker:
 
     async def publish_status(self, producer: Any, status: JobStatus | None) -> None:
         """Counters and the job in hand on ``ops.counters``: what dashboards show while a job trains."""
+        self.published_at = time.monotonic()
+        if not self.counters.resumed:  # never publish before the key's last totals are read back
+            async def send(key: str, value: bytes | None) -> None:
+                await producer.send_and_wait(self.settings.topics.counters, value, key=key.encode())
+
+            try:
+                await resume_counters(self.settings, self.counters, send)
+            except Exception as exc:  # noqa: BLE001 - progress is for people watching; tried again next time
+                log.warning("could not read the trainer's last counters back yet: %s: %s", type(exc).__name__, exc)
+                return
         snap: dict[str, Any] = self.counters.snapshot()
         snap["job"] = status.snapshot() if status is not None else None
         try:
@@ -155,6 +171,8 @@ class TrainerWorker:
         await producer.start()
         try:
             while not stop.is_set():
+                if time.monotonic() - self.published_at >= COUNTERS_EVERY_S:
+                    await self.publish_status(producer, None)
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1)
                 for tp, records in batch.items():
                     for rec in records:

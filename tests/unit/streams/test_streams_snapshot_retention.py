@@ -18,7 +18,15 @@ from distillery.errors import ArtifactError
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
 from streams.counters import Counters
 from streams.pipeline import Pipeline
-from streams.snapshot_retention import DAY_MS, InUse, RetentionPolicy, SnapshotRow, doomed, gold_to_delete, in_use
+from streams.snapshot_retention import (
+    DAY_MS,
+    InUse,
+    RetentionPolicy,
+    SnapshotRow,
+    doomed,
+    gold_to_delete,
+    in_use,
+)
 from streams.store.snapshot import export, mark_published, snapshot_rows
 
 METRICS = GateMetrics(gold_size=1, candidate=ModelScores(n=1, accuracy=1.0))
