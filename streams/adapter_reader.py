@@ -52,11 +52,10 @@ class AdapterReader:
             await reader.start()
             self._consumer = reader
         reader = self._consumer
-        deadline = time.monotonic() + self.timeout_s
         try:
-            records = [r for topic in self.models for r in await self._read(reader, topic, task, deadline)]
+            records = await self._read(reader, task, time.monotonic() + self.timeout_s)
         finally:
-            reader.unsubscribe()
+            reader.unsubscribe()  # nothing is fetched in the background until the next read
         book = AdapterBook()
         for rec in sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition, r.offset)):
             try:
@@ -65,26 +64,30 @@ class AdapterReader:
                 log.warning("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, str(exc).splitlines()[0])
         return book
 
-    async def _read(self, reader: AIOKafkaConsumer, topic: str, task: str,
+    async def _read(self, reader: AIOKafkaConsumer, task: str,
                     deadline: float) -> list[ConsumerRecord[bytes, bytes]]:
-        found = reader.partitions_for_topic(topic)
-        while not found:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
-                                             "create it (`distillery kafka topics`)")
-            await reader._client.force_metadata_update()
-            await asyncio.sleep(0.2)
+        parts: list[TopicPartition] = []
+        for topic in self.models:  # every partition looked up before any is assigned (which narrows the metadata)
             found = reader.partitions_for_topic(topic)
-        tp = TopicPartition(topic, partition_for(task, len(found)))
-        reader.assign([tp])
-        end = (await reader.end_offsets([tp]))[tp]
-        await reader.seek_to_beginning(tp)
+            while not found:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
+                                                 "create it (`distillery kafka topics`)")
+                await reader._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+                found = reader.partitions_for_topic(topic)
+            parts.append(TopicPartition(topic, partition_for(task, len(found))))
+        reader.assign(parts)
+        ends = await reader.end_offsets(parts)
+        await reader.seek_to_beginning(*parts)
         key = task.encode()
         out: list[ConsumerRecord[bytes, bytes]] = []
-        while await reader.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailableError(f"reading {topic}[{tp.partition}] did not reach offset {end} within "
-                                             f"{self.timeout_s:.0f} s; no snapshot is deleted this time")
-            got = await reader.getmany(tp, timeout_ms=500, max_records=5000)
-            out.extend(r for r in got.get(tp, []) if r.key == key and r.offset < end)
+        for tp in parts:
+            while await reader.position(tp) < ends[tp]:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailableError(f"reading {tp.topic}[{tp.partition}] did not reach offset "
+                                                 f"{ends[tp]} within {self.timeout_s:.0f} s; no snapshot is deleted "
+                                                 "this time")
+                got = await reader.getmany(tp, timeout_ms=500, max_records=5000)
+                out.extend(r for r in got.get(tp, []) if r.key == key and r.offset < ends[tp])
         return out

@@ -94,16 +94,9 @@ class TrainerWorker:
 
     async def publish_status(self, producer: Any, status: JobStatus | None) -> None:
         """Counters and the job in hand on ``ops.counters``: what dashboards show while a job trains."""
+        if not self.counters.resumed:  # never publish before the key's last totals are read back (run does)
+            return
         self.published_at = time.monotonic()
-        if not self.counters.resumed:  # never publish before the key's last totals are read back
-            async def send(key: str, value: bytes | None) -> None:
-                await producer.send_and_wait(self.settings.topics.counters, value, key=key.encode())
-
-            try:
-                await resume_counters(self.settings, self.counters, send)
-            except Exception as exc:  # noqa: BLE001 - progress is for people watching; tried again next time
-                log.warning("could not read the trainer's last counters back yet: %s: %s", type(exc).__name__, exc)
-                return
         snap: dict[str, Any] = self.counters.snapshot()
         snap["job"] = status.snapshot() if status is not None else None
         try:
@@ -111,6 +104,17 @@ class TrainerWorker:
                                          key=self.counters.worker_id.encode())
         except KafkaError as exc:  # progress is for people watching: never worth failing a job over
             log.warning("could not publish progress: %s", exc)
+
+    async def resume_counters(self, producer: Any) -> None:
+        """Read this worker's last totals back from ``ops.counters`` and retire stale keys (once)."""
+        async def send(key: str, value: bytes | None) -> None:
+            await producer.send_and_wait(self.settings.topics.counters, value, key=key.encode())
+
+        self.published_at = time.monotonic()  # a failed read is tried again COUNTERS_EVERY_S later
+        try:
+            await resume_counters(self.settings, self.counters, send)
+        except Exception as exc:  # noqa: BLE001 - counters are for people watching: never worth stopping over
+            log.warning("could not read the trainer's last counters back yet: %s: %s", type(exc).__name__, exc)
 
     async def load_history(self) -> None:
         """Which jobs already have a verdict, and which adapter serves each task."""
@@ -172,6 +176,8 @@ class TrainerWorker:
         try:
             while not stop.is_set():
                 if time.monotonic() - self.published_at >= COUNTERS_EVERY_S:
+                    if not self.counters.resumed:
+                        await self.resume_counters(producer)
                     await self.publish_status(producer, None)
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1)
                 for tp, records in batch.items():
