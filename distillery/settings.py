@@ -251,8 +251,8 @@ class Settings(Section):
     # ---- ops.counters keys (issue #13): see streams.counters
     worker_name: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9._:@-]{1,128}$",
-        description="This process's name on ops.counters (key ROLE/NAME); default the host name. Two workers of "
-        "one role on one host need distinct names (DISTILLERY_WORKER_NAME).")
+        description="This process's name on ops.counters (key ROLE/NAME); default the host name, HOST-1, HOST-2... "
+        "for further processes of the role on the host. Explicit names must differ between processes of a role.")
     counters_retention_days: Annotated[float, Field(
         ge=0, description="ops.counters keys not updated for this long are ignored by readers and tombstoned "
         "by the next worker that starts; 0 = kept for ever.")] = 7.0

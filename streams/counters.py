@@ -6,7 +6,8 @@ Workers publish their counters to the compacted ``ops.counters`` topic keyed by
 worker id; readers add the latest value of every key.
 
 The key is stable, ``ROLE/NAME`` (``[distillery] worker_name``, by default the
-host name), so a restart adds no key: the worker reads its key's last value
+host name, with ``-1``, ``-2``... for further processes of the role running on
+the same host: :meth:`Counters.for_settings`), so a restart adds no key: the worker reads its key's last value
 back at start (:func:`streams.counters_topic.resume`) and its totals go on from
 there. Keys no worker updated for ``counters_retention_days`` (a host gone, a
 renamed worker) are ignored by readers (:func:`fresh`) and tombstoned by the
@@ -20,15 +21,36 @@ next worker that starts, so compaction removes them.
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+from distillery.errors import ConfigError
 from distillery.settings import Settings
 
 DAY_MS = 86_400_000
+
+
+def claim_slot(folder: Path, name: str, *, limit: int = 1024) -> tuple[int, IO[bytes]]:
+    """The first slot ``i`` whose lock ``folder/name-i.lock`` this process could take; the open lock file.
+
+    The lock (``flock``) lasts as long as the returned file stays open, i.e. the process.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for slot in range(limit):
+        fh = (folder / f"{name}-{slot}.lock").open("ab")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        return slot, fh
+    raise ConfigError(f"more than {limit} {name} workers on this host; set worker_name (DISTILLERY_WORKER_NAME)",
+                      key="worker_name")
 
 
 def worker_id_for(role: str, name: str | None = None) -> str:
@@ -44,13 +66,27 @@ class Counters:
         self.worker_id = worker_id or worker_id_for(role)
         self.started_ms = int(time.time() * 1000)
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(int))
+        self._slot_lock: IO[bytes] | None = None
         self.resumed = False
         """True once the key's last published value was read back (or found absent): only then may it be published."""
 
     @classmethod
     def for_settings(cls, role: str, settings: Settings) -> Counters:
-        """The counters of a worker of ``role`` named as the settings say (``worker_name``, else the host)."""
-        return cls(role, worker_id_for(role, settings.worker_name))
+        """The counters of a worker of ``role`` named as the settings say (``worker_name``, else the host).
+
+        Without a ``worker_name``, the process claims the first free slot of its
+        role on this host (a lock file under the data dir, released when it
+        exits): the first is ``ROLE/HOST``, a second one running beside it
+        ``ROLE/HOST-1``, and so on, so processes of one host never share a key
+        and a restarted one takes its slot (and key) back.
+        """
+        if settings.worker_name:
+            return cls(role, worker_id_for(role, settings.worker_name))
+        slot, lock = claim_slot(settings.data_dir / "workers", f"{settings.topic_prefix}{role}")
+        host = socket.gethostname()
+        counters = cls(role, worker_id_for(role, host if slot == 0 else f"{host}-{slot}"))
+        counters._slot_lock = lock
+        return counters
 
     def resume(self, previous: Mapping[str, Any] | None) -> None:
         """Add the counts this key last published (a previous run of this worker) to the current ones.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +25,23 @@ def snap(role: str, updated_days: float, counts: dict[str, dict[str, float]]) ->
     return {"role": role, "updated_ms": NOW - int(updated_days * DAY_MS), "counts": counts}
 
 
-def test_the_key_is_the_role_and_a_stable_name() -> None:
+def test_the_key_is_the_role_and_a_stable_name(tmp_path: Path) -> None:
     assert Counters("streams").worker_id == f"streams/{socket.gethostname()}" == worker_id_for("streams")
-    named = load_settings(env={"DISTILLERY_WORKER_NAME": "ingest-2"})
+    named = load_settings(env={"DISTILLERY_WORKER_NAME": "ingest-2"}).with_overrides(data_dir=tmp_path)
     assert Counters.for_settings("trainer", named).worker_id == "trainer/ingest-2"
-    assert Counters.for_settings("streams", load_settings(env={})).worker_id == f"streams/{socket.gethostname()}"
     with pytest.raises(ConfigError, match="worker_name"):
         load_settings(env={"DISTILLERY_WORKER_NAME": "a/b"})
+
+
+def test_processes_of_one_role_on_one_host_take_distinct_slots_and_a_restart_takes_its_back(tmp_path: Path) -> None:
+    s = load_settings(env={}).with_overrides(data_dir=tmp_path)
+    host = socket.gethostname()
+    first, second = Counters.for_settings("streams", s), Counters.for_settings("streams", s)
+    assert (first.worker_id, second.worker_id) == (f"streams/{host}", f"streams/{host}-1")
+    assert Counters.for_settings("trainer", s).worker_id == f"trainer/{host}"  # slots are per role
+    assert first._slot_lock is not None
+    first._slot_lock.close()  # the first process exits; its restart gets its key back
+    assert Counters.for_settings("streams", s).worker_id == f"streams/{host}"
 
 
 def test_a_restarted_worker_goes_on_from_its_last_totals_once() -> None:
