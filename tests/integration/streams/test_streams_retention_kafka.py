@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
 from distillery.kafka import make_producer, send_record
+from distillery.sim.teacher_server import SimTeacherServer
 from streams.adapter_reader import AdapterReader
 from streams.app import prune_snapshots
 from streams.counters import DAY_MS, Counters, merge
@@ -49,6 +53,41 @@ def test_a_worker_restarted_twice_keeps_one_key_and_its_totals(kafka_settings) -
     assert sorted(live) == ["trainer/_retired", "trainer/trainer-0"]
     assert latest[old_key] is None  # tombstoned: compaction removes it
     assert merge(list(live.values())) == {TASK: {"jobs_promoted": 6, "jobs_rejected": 7}}
+
+
+def test_a_streams_worker_process_restarted_twice_adds_no_key_and_counts_on(kafka_settings, spawn_worker) -> None:
+    s = kafka_settings()
+    key = f"streams/{socket.gethostname()}"
+
+    async def produce(run_no: int) -> None:
+        p = AIOKafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers)
+        await p.start()
+        try:
+            for i in range(run_no + 1):  # not JSON: dead-lettered, no teacher call needed
+                await p.send_and_wait(s.topics.inference, b"{not json %d" % i, key=b"transactions")
+        finally:
+            await p.stop()
+
+    expected = 0
+    with SimTeacherServer().run_in_thread() as teacher:
+        for run_no in range(3):  # the first start, then two restarts
+            worker = spawn_worker(s, "streams", OPENAI_BASE_URL=teacher.base_url)
+            asyncio.run(produce(run_no))
+            expected += run_no + 1
+            deadline = time.monotonic() + 90
+            latest: dict = {}
+            while time.monotonic() < deadline:
+                latest = asyncio.run(read_latest(s))
+                if ((latest.get(key) or {}).get("counts", {}).get("_unknown", {}).get("deadlettered")) == expected:
+                    break
+                assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+                time.sleep(1)
+            worker.terminate()
+            worker.wait(30)
+            live = sorted(k for k, v in latest.items() if v is not None)
+            assert live == [key], live
+            assert merge([v for v in latest.values() if v]) == {"_unknown": {"deadlettered": expected}}
+    assert expected == 6
 
 
 def _published(i: int, job_id: str) -> AdapterPublished:
