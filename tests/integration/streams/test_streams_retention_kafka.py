@@ -68,6 +68,19 @@ def test_a_streams_worker_process_restarted_twice_adds_no_key_and_counts_on(kafk
         finally:
             await p.stop()
 
+    old_key = "streams/host-b/99/1700000000"  # a month-old key of an earlier version: retired by the first start
+    old = {"worker_id": old_key, "role": "streams", "updated_ms": int(time.time() * 1000) - 30 * DAY_MS,
+           "counts": {"_unknown": {"deadlettered": 100}}}
+
+    async def seed() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers)
+        await p.start()
+        try:
+            await p.send_and_wait(s.topics.counters, json.dumps(old).encode(), key=old_key.encode())
+        finally:
+            await p.stop()
+
+    asyncio.run(seed())
     expected = 0
     with SimTeacherServer().run_in_thread() as teacher:
         for run_no in range(3):  # the first start, then two restarts
@@ -85,8 +98,9 @@ def test_a_streams_worker_process_restarted_twice_adds_no_key_and_counts_on(kafk
             worker.terminate()
             worker.wait(30)
             live = sorted(k for k, v in latest.items() if v is not None)
-            assert live == [key], live
-            assert merge([v for v in latest.values() if v]) == {"_unknown": {"deadlettered": expected}}
+            assert live == sorted([key, "streams/_retired"]), live
+            assert latest[old_key] is None
+            assert merge([v for v in latest.values() if v]) == {"_unknown": {"deadlettered": expected + 100}}
     assert expected == 6
 
 
