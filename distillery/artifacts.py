@@ -59,6 +59,27 @@ class ArtifactStore:
             self.fs.put_file(str(local), target)
         return self.uri(relative), digest
 
+    def remove(self, uri: str) -> bool:
+        """Delete the file ``uri`` names inside this store; False when it was already gone.
+
+        A URI outside the store is refused (an :class:`ArtifactError`), so a
+        record naming some other path can never make this delete it; any other
+        failure is an :class:`ArtifactError` naming the URI (try again later).
+        """
+        prefix = self.uri("")
+        if not uri.startswith(prefix) or unsafe_name(uri[len(prefix):]) is not None:
+            raise ArtifactError(f"cannot delete {uri}: it is not a file inside the artifact store {prefix}")
+        target = f"{self.base}/{uri[len(prefix):]}"
+        try:
+            if not self.fs.exists(target):
+                return False
+            self.fs.rm_file(target)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - whatever a backend raises, the file is still there
+            raise ArtifactError(f"cannot delete artifact {uri}: {type(exc).__name__}: {exc}") from None
+        return True
+
     def put_dir(self, local: Path, relative: str) -> str:
         """Upload a folder (an adapter) to ``relative``; return its URI."""
         target = f"{self.base}/{relative.strip('/')}"

@@ -14,6 +14,7 @@ Environment variables (each overrides the file):
 ``DISTILLERY_DATA_DIR``      where DuckDB files, checkpoints and the broker live
 ``DISTILLERY_ARTIFACTS``     artifact store: a folder or any fsspec URI
 ``DISTILLERY_MODEL_CACHE``   where built-in students are converted, once
+``DISTILLERY_WORKER_NAME``   this process's name on ops.counters (default: host)
 ``OPENAI_API_KEY``           the teacher's key (never read from the file)
 ``OPENAI_BASE_URL``          the teacher's OpenAI-compatible endpoint
 ``DISTILLERY_API_KEYS``      keys the router and ops page accept, comma-separated
@@ -142,6 +143,14 @@ class StreamsSettings(Section):
         "is no longer recognised.")] = 30.0
     names: NamesSettings = Field(default_factory=NamesSettings,
                                  description="The named-entity pass on teacher-bound inputs (off by default).")
+    # ---- snapshot retention (issue #13): see streams.snapshot_retention
+    snapshots_keep: Annotated[int, Field(
+        ge=1, description="Training snapshots per task always kept, the newest (their Parquet and gold files "
+        "in the artifact store and their rows in the store); older ones go once past snapshots_min_age_days, "
+        "unless an adapter that serves or may serve again (production, pinned, rollback target) or a train job "
+        "without a verdict still names them.")] = 5
+    snapshots_min_age_days: Annotated[float, Field(
+        ge=0, description="A snapshot younger than this is never deleted, whatever snapshots_keep says.")] = 7.0
 
 
 class DriftSettings(Section):
@@ -257,6 +266,14 @@ class Settings(Section):
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    # ---- ops.counters keys (issue #13): see streams.counters
+    worker_name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._:@-]{1,128}$",
+        description="This process's name on ops.counters (key ROLE/NAME); default the host name, HOST-1, HOST-2... "
+        "for further processes of the role on the host. Explicit names must differ between processes of a role.")
+    counters_retention_days: Annotated[float, Field(
+        ge=0, description="ops.counters keys not updated for this long are ignored by readers and tombstoned "
+        "by the next worker that starts; 0 = kept for ever.")] = 7.0
 
     @property
     def artifact_root(self) -> str:
@@ -420,6 +437,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         ("DISTILLERY_ARTIFACTS", "artifacts"),
         ("DISTILLERY_MODEL_CACHE", "model_cache"),
         ("OPENAI_BASE_URL", "openai_base_url"),
+        ("DISTILLERY_WORKER_NAME", "worker_name"),
     ):
         if env.get(var):
             data[key] = env[var]

@@ -64,8 +64,10 @@ from distillery.health import HealthServer, Readiness
 from distillery.kafka_security import faust_options
 from distillery.settings import Settings
 from distillery.topics import Topics
+from streams.adapter_reader import AdapterReader
 from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
 from streams.counters import Counters
+from streams.counters_topic import resume as resume_counters
 from streams.pipeline import Outputs, Pipeline
 from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
@@ -164,11 +166,35 @@ class BatchHandler:
             log.exception("streams: polling Batch API jobs failed; trying again at the next poll")
 
 
+SNAPSHOT_PASS_S = 60.0
+"""How often the worker looks for tasks whose snapshots are due for retention (:meth:`Pipeline.snapshots_due`)."""
+
+
+async def prune_snapshots(pipeline: Pipeline, reader: AdapterReader) -> None:
+    """Apply snapshot retention to every task that is due, each with its adapter book read whole just now.
+
+    Nothing here stops the worker: a book that cannot be read, or a store or
+    file that cannot be changed, is logged and counted, and the task is tried
+    again at a later pass.
+    """
+    for task in pipeline.snapshots_due():
+        try:
+            book = await reader.book(task)
+            if task in pipeline.owned and task in pipeline.restored:  # still ours after the read
+                pipeline.prune_snapshots(task, book)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the worker goes on; the task is due again
+            pipeline.counters.incr(task, "snapshot_prune_errors")
+            log.warning("task %s: snapshot retention skipped this pass (tried again later): %s: %s",
+                        task, type(exc).__name__, exc)
+
+
 def create_app(settings: Settings, counters: Counters | None = None,
                teacher_factory: Callable[[str], TeacherClient] | None = None) -> faust.App:
     """Build the streams Faust app for one deployment (topic prefix = consumer group)."""
     topics = settings.topics
-    counters = counters or Counters("streams")
+    counters = counters or Counters.for_settings("streams", settings)
     datadir = settings.data_dir / "faust" / "streams"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -219,6 +245,12 @@ def create_app(settings: Settings, counters: Counters | None = None,
     async def release_idle_stores() -> None:
         pipeline.release_idle()
 
+    adapters = AdapterReader(settings)
+
+    @app.timer(interval=SNAPSHOT_PASS_S)
+    async def snapshot_retention() -> None:
+        await prune_snapshots(pipeline, adapters)
+
     @app.task
     async def _close_on_stop() -> None:
         try:
@@ -226,6 +258,7 @@ def create_app(settings: Settings, counters: Counters | None = None,
         finally:
             await pipeline.close()
             await reader.close()
+            await adapters.close()
 
     if settings.streams.health_port:
         async def readiness() -> Readiness:
@@ -242,8 +275,20 @@ def create_app(settings: Settings, counters: Counters | None = None,
             finally:
                 await server.close()
 
+    async def send_counters(key: str, value: bytes | None) -> None:
+        await (await app.producer.send(topics.counters, key.encode(), value, None, None, None))
+
     @app.timer(interval=2.0)
     async def publish_counters() -> None:
+        if not counters.resumed:  # never publish before the key's last totals are read back
+            try:
+                await resume_counters(settings, counters, send_counters)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - tried again at the next tick; counting goes on meanwhile
+                log.warning("ops.counters: could not read %s's last totals back yet (%s: %s)", counters.worker_id,
+                            type(exc).__name__, exc)
+                return
         snap: dict[str, Any] = counters.snapshot()
         await counters_topic.send(key=counters.worker_id.encode(), value=json.dumps(snap).encode())
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pydantic
 
+from distillery.adapter_book import AdapterBook
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import (
@@ -61,9 +62,10 @@ from streams.rows import (
     review_row,
 )
 from streams.sampling import Decision, Outcome, Sampler
+from streams.snapshot_retention import RetentionPolicy, doomed, in_use
 from streams.source import Source
 from streams.store.db import StoreBatch, TaskStore, split_for
-from streams.store.snapshot import export, mark_published
+from streams.store.snapshot import Pruned, delete_snapshots, export, mark_published, snapshot_rows
 from streams.teacher import TeacherClient
 from streams.teacher_batch import FINAL, BatchLabeler
 from streams.triggers import retrain_reason
@@ -135,6 +137,8 @@ class Pipeline:
         self.stop = asyncio.Event()
         self.high_water: dict[str, dict[int, int]] = {}
         self.pruned_at: dict[str, float] = {}
+        self.snapshots_pruned_at: dict[str, float] = {}
+        """When each task's snapshots were last pruned (monotonic); a new export makes it due at once."""
         self.recent: dict[str, RecentIds] = {}
         self.owned: set[str] = set()
         """Tasks whose partition this worker has read since the last rebalance (it may write their store)."""
@@ -667,6 +671,34 @@ class Pipeline:
             log.info("task %s: %d event row(s) older than %g days deleted", task, gone, days)
             self.counters.incr(task, "events_pruned", gone)
 
+    def snapshots_due(self) -> list[str]:
+        """Owned, restored tasks whose snapshots should be pruned now: a snapshot was written since the
+        last pass, or the last pass is an hour old (snapshots age past the minimum age)."""
+        now = time.monotonic()
+        return [t for t in sorted(self.owned & self.restored)
+                if now - self.snapshots_pruned_at.get(t, -PRUNE_EVERY_S) >= PRUNE_EVERY_S]
+
+    def prune_snapshots(self, task: str, book: AdapterBook, *, now_ms: int | None = None) -> Pruned:
+        """Delete the task's snapshots retention lets go (:mod:`streams.snapshot_retention`).
+
+        ``book`` must be the task's adapter book read whole just now. A file that
+        cannot be deleted stays listed and is tried again at the next pass.
+        """
+        store = self.store(task)
+        rows = snapshot_rows(store)
+        going = doomed(rows, RetentionPolicy.from_settings(self.settings), in_use(book, task, rows),
+                       now_ms=now_ms if now_ms is not None else int(time.time() * 1000))
+        done = delete_snapshots(store, self.artifacts, task, rows, going) if going else Pruned(0, 0)
+        if done.deleted:
+            log.info("task %s: %d training snapshot(s) deleted (retention: newest %d kept, none younger than "
+                     "%g days, none an adapter or a waiting job names)", task, done.deleted,
+                     self.settings.streams.snapshots_keep, self.settings.streams.snapshots_min_age_days)
+            self.counters.incr(task, "snapshots_deleted", done.deleted)
+        if done.failed:
+            self.counters.incr(task, "snapshot_delete_errors", done.failed)
+        self.snapshots_pruned_at[task] = time.monotonic()
+        return done
+
     def release_idle(self) -> None:
         """Let go of stores held past their time when no batch came to do it (an idle stream)."""
         for store in self.stores.values():
@@ -717,6 +749,8 @@ class Pipeline:
         if reason is None:
             return None
         snap = export(store, self.artifacts, task, reason=reason, mask_digits=spec.kind == "classification")
+        if snap.new:
+            self.snapshots_pruned_at.pop(task, None)  # a new copy in the store: retention runs at the next pass
         published = store.scalar("SELECT published FROM snapshots WHERE job_id = ?", [snap.job.job_id])
         if published:
             return None  # same data as a job already sent: a repeated trigger starts nothing

@@ -34,6 +34,7 @@ from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
 from distillery.settings import Settings
 from streams.counters import Counters
+from streams.counters_topic import resume as resume_counters
 from trainer.job import Production, run_job
 from trainer.status import JobStatus
 
@@ -44,6 +45,8 @@ JOB_ATTEMPTS = 3
 RETRY_PAUSE_S = 5.0
 """Runs of a job that raises before it is rejected (failed rule ``error``)."""
 """How often a worker with a job in hand publishes its progress."""
+COUNTERS_EVERY_S = 60.0
+"""How often an idle trainer publishes its counters on ``ops.counters`` (a training one: every STATUS_EVERY_S)."""
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,9 +75,12 @@ class TrainerWorker:
         self.in_flight = False
         self.attempts: dict[str, int] = {}
         """Failed attempts per job id (see :meth:`_failed`)."""
-        self.counters = Counters("trainer")
+        self.counters = Counters.for_settings("trainer", settings)
         self.joined = False
         self.consumer: AIOKafkaConsumer | None = None
+        self.published_at = -COUNTERS_EVERY_S
+        """When the counters were last published (monotonic): an idle trainer still publishes them now and then,
+        so its key never looks like a gone worker's (``counters_retention_days``)."""
 
     async def readiness(self) -> Readiness:
         """``/readyz``: joined the trainer group. Jobs waiting behind the one in hand are a queue, not
@@ -88,6 +94,9 @@ class TrainerWorker:
 
     async def publish_status(self, producer: Any, status: JobStatus | None) -> None:
         """Counters and the job in hand on ``ops.counters``: what dashboards show while a job trains."""
+        if not self.counters.resumed:  # never publish before the key's last totals are read back (run does)
+            return
+        self.published_at = time.monotonic()
         snap: dict[str, Any] = self.counters.snapshot()
         snap["job"] = status.snapshot() if status is not None else None
         try:
@@ -95,6 +104,17 @@ class TrainerWorker:
                                          key=self.counters.worker_id.encode())
         except KafkaError as exc:  # progress is for people watching: never worth failing a job over
             log.warning("could not publish progress: %s", exc)
+
+    async def resume_counters(self, producer: Any) -> None:
+        """Read this worker's last totals back from ``ops.counters`` and retire stale keys (once)."""
+        async def send(key: str, value: bytes | None) -> None:
+            await producer.send_and_wait(self.settings.topics.counters, value, key=key.encode())
+
+        self.published_at = time.monotonic()  # a failed read is tried again COUNTERS_EVERY_S later
+        try:
+            await resume_counters(self.settings, self.counters, send)
+        except Exception as exc:  # noqa: BLE001 - counters are for people watching: never worth stopping over
+            log.warning("could not read the trainer's last counters back yet: %s: %s", type(exc).__name__, exc)
 
     async def load_history(self) -> None:
         """Which jobs already have a verdict, and which adapter serves each task."""
@@ -156,6 +176,10 @@ class TrainerWorker:
         await producer.start()
         try:
             while not stop.is_set():
+                if time.monotonic() - self.published_at >= COUNTERS_EVERY_S:
+                    if not self.counters.resumed:
+                        await self.resume_counters(producer)
+                    await self.publish_status(producer, None)
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1)
                 for tp, records in batch.items():
                     for rec in records:

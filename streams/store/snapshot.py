@@ -14,6 +14,7 @@ human examples pay for that scan.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,10 @@ import duckdb
 import pyarrow as pa
 
 from distillery.artifacts import ArtifactStore
+from distillery.errors import ArtifactError
 from distillery.events import TrainJob, TrainReason
 from streams.dedupe import normalise
+from streams.snapshot_retention import SnapshotRow, gold_to_delete
 from streams.store.db import TaskStore
 
 TEACHER_LABEL = (
@@ -33,6 +36,8 @@ TEACHER_LABEL = (
 )
 """On a human example, the teacher's answer for the same item (its example, else its review item):
 the pairs from which the trainer learns what the teacher gets wrong (:mod:`trainer.teacher_noise`)."""
+
+log = logging.getLogger("distillery.streams")
 
 KEPT = "examples_kept"
 """The view the snapshot is exported from: every example a human label does not outrank."""
@@ -113,3 +118,47 @@ def mark_published(store: TaskStore, job_id: str) -> None:
     """Note that the job's event reached Kafka."""
     with store.connect() as con:
         con.execute("UPDATE snapshots SET published = true WHERE job_id = ?", [job_id])
+
+
+def snapshot_rows(store: TaskStore) -> list[SnapshotRow]:
+    """Every row of the store's ``snapshots`` table, oldest first."""
+    rows = store.query("SELECT job_id, uri, gold_uri, created_ms, published FROM snapshots ORDER BY created_ms, job_id")
+    return [SnapshotRow(job_id=j, uri=u, gold_uri=g, created_ms=int(c or 0), published=bool(p))
+            for j, u, g, c, p in rows]
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one :func:`delete_snapshots` did: rows (and their files) deleted, rows kept for a later try."""
+
+    deleted: int
+    failed: int
+
+
+def delete_snapshots(store: TaskStore, artifacts: ArtifactStore, task: str, rows: list[SnapshotRow],
+                     going: list[SnapshotRow]) -> Pruned:
+    """Delete the files of ``going`` (a subset of ``rows``, the whole table) and then their rows.
+
+    A snapshot's gold file goes too when no remaining row names it. A file
+    already gone counts as deleted. When a file cannot be deleted, the error is
+    logged and the row stays, so the next pass tries again; the worker goes on.
+    """
+    gold = gold_to_delete(rows, going)
+    deleted: list[str] = []
+    failed = 0
+    for row in going:
+        uris = [row.uri] + ([row.gold_uri] if row.gold_uri in gold else [])
+        try:
+            for uri in uris:
+                artifacts.remove(uri)
+        except ArtifactError as exc:
+            failed += 1
+            log.warning("task %s: snapshot of job %s not deleted, tried again at the next pass: %s",
+                        task, row.job_id, exc)
+            continue
+        deleted.append(row.job_id)
+    if deleted:
+        with store.connect() as con:
+            ids = pa.table({"job_id": deleted})  # noqa: F841 - read by name in the SQL
+            con.execute("DELETE FROM snapshots WHERE job_id IN (SELECT job_id FROM ids)")
+    return Pruned(deleted=len(deleted), failed=failed)
