@@ -172,6 +172,18 @@ async def send_one(settings: Settings, record: Record) -> None:
         await producer.stop()
 
 
+async def topic_partitions(reader: AIOKafkaConsumer, topic: str, *, timeout_s: float) -> set[int]:
+    """``topic``'s partitions in the cluster's metadata, refreshed until they show; empty after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    found = reader.partitions_for_topic(topic)
+    while not found and loop.time() < deadline:
+        await reader._client.force_metadata_update()
+        await asyncio.sleep(0.2)
+        found = reader.partitions_for_topic(topic)
+    return set(found or ())
+
+
 async def read_topic(
     kafka: Cluster,
     topic: str,
@@ -195,16 +207,9 @@ async def read_topic(
     await reader.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        parts = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while parts is None and loop.time() < deadline:
-            found = reader.partitions_for_topic(topic)
-            if found:
-                parts = [TopicPartition(topic, p) for p in sorted(found)]
-            else:
-                await reader._client.force_metadata_update()
-                await asyncio.sleep(0.2)
+        parts = [TopicPartition(topic, p) for p in sorted(await topic_partitions(reader, topic, timeout_s=timeout_s))]
         if not parts:
             return out
         reader.assign(parts)

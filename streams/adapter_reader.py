@@ -12,7 +12,6 @@ snapshot still in use.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -22,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from distillery.adapter_book import AdapterBook, AdapterRecord
 from distillery.errors import BrokerUnavailableError
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected
-from distillery.kafka import consumer
+from distillery.kafka import consumer, topic_partitions
 from distillery.settings import Settings
 from streams.restore_kafka import partition_for
 
@@ -68,14 +67,10 @@ class AdapterReader:
                     deadline: float) -> list[ConsumerRecord[bytes, bytes]]:
         parts: list[TopicPartition] = []
         for topic in self.models:  # every partition looked up before any is assigned (which narrows the metadata)
-            found = reader.partitions_for_topic(topic)
-            while not found:
-                if time.monotonic() > deadline:
-                    raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
-                                                 "create it (`distillery kafka topics`)")
-                await reader._client.force_metadata_update()
-                await asyncio.sleep(0.2)
-                found = reader.partitions_for_topic(topic)
+            found = await topic_partitions(reader, topic, timeout_s=max(0.0, deadline - time.monotonic()))
+            if not found:
+                raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
+                                             "create it (`distillery kafka topics`)")
             parts.append(TopicPartition(topic, partition_for(task, len(found))))
         reader.assign(parts)
         ends = await reader.end_offsets(parts)

@@ -25,7 +25,7 @@ import fcntl
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,14 +96,8 @@ class Counters:
         if self.resumed:
             return
         self.resumed = True
-        counts = previous.get("counts") if isinstance(previous, Mapping) else None
-        if not isinstance(counts, Mapping):
-            return
-        for task, outcomes in counts.items():
-            if isinstance(outcomes, Mapping):
-                for outcome, v in outcomes.items():
-                    if isinstance(v, int | float) and not isinstance(v, bool):
-                        self._counts[str(task)][str(outcome)] += v
+        for task, outcome, v in count_items(previous.get("counts") if isinstance(previous, Mapping) else None):
+            self._counts[task][outcome] += v
 
     def incr(self, task: str, outcome: str, n: float = 1) -> None:
         self._counts[task][outcome] += n
@@ -150,3 +144,18 @@ def fresh(snapshot: Mapping[str, Any], *, now_ms: int, retention_days: float) ->
     if not isinstance(updated, int | float) or isinstance(updated, bool):
         return False
     return now_ms - updated <= retention_days * DAY_MS
+
+
+def count_items(counts: Any) -> Iterator[tuple[str, str, float]]:
+    """``(task, outcome, n)`` of a published ``counts`` value, skipping whatever is not a number.
+
+    >>> list(count_items({"t": {"valid": 2, "odd": "x", "flag": True}, "u": 3}))
+    [('t', 'valid', 2)]
+    """
+    if not isinstance(counts, Mapping):
+        return
+    for task, outcomes in counts.items():
+        if isinstance(outcomes, Mapping):
+            for outcome, v in outcomes.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    yield str(task), str(outcome), v

@@ -21,7 +21,6 @@ count a key twice; an entry is dropped from that list once its key is gone.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -31,9 +30,9 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from distillery.errors import BrokerUnavailableError
-from distillery.kafka import consumer
+from distillery.kafka import consumer, topic_partitions
 from distillery.settings import Settings
-from streams.counters import Counters, fresh
+from streams.counters import Counters, count_items, fresh
 
 log = logging.getLogger("distillery.counters")
 
@@ -49,14 +48,9 @@ def is_retired_key(key: str) -> bool:
 
 
 def _add(into: dict[str, dict[str, float]], counts: Any) -> None:
-    if not isinstance(counts, Mapping):
-        return
-    for task, outcomes in counts.items():
-        if isinstance(outcomes, Mapping):
-            for outcome, v in outcomes.items():
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    row = into.setdefault(str(task), {})
-                    row[str(outcome)] = row.get(str(outcome), 0) + v
+    for task, outcome, v in count_items(counts):
+        row = into.setdefault(task, {})
+        row[outcome] = row.get(outcome, 0) + v
 
 
 def plan_retirement(latest: Mapping[str, Mapping[str, Any] | None], *, own: str, now_ms: int,
@@ -106,14 +100,10 @@ async def read_latest(settings: Settings, *, timeout_s: float = 60.0) -> dict[st
     latest: dict[str, dict[str, Any] | None] = {}
     try:
         deadline = time.monotonic() + timeout_s
-        found = reader.partitions_for_topic(topic)
-        while not found:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
-                                             "create it (`distillery kafka topics`)")
-            await reader._client.force_metadata_update()
-            await asyncio.sleep(0.2)
-            found = reader.partitions_for_topic(topic)
+        found = await topic_partitions(reader, topic, timeout_s=timeout_s)
+        if not found:
+            raise BrokerUnavailableError(f"topic {topic!r} has no partitions in the cluster's metadata; "
+                                         "create it (`distillery kafka topics`)")
         parts = [TopicPartition(topic, p) for p in sorted(found)]
         reader.assign(parts)
         ends = await reader.end_offsets(parts)
