@@ -30,12 +30,14 @@ from streams.snapshot_retention import SnapshotRow, gold_to_delete
 from streams.store.db import TaskStore
 
 TEACHER_LABEL = (
-    "CASE WHEN x.source = 'human' THEN coalesce("
-    "(SELECT min(t.label) FROM examples t WHERE t.event_id = x.event_id AND t.source <> 'human'), "
-    "(SELECT min(r.teacher_output) FROM review r WHERE r.event_id = x.event_id)) END"
+    "CASE WHEN x.source = 'human' THEN "
+    "(SELECT min(t.label) FROM examples t WHERE t.event_id = x.event_id AND t.source <> 'human') END"
 )
-"""On a human example, the teacher's answer for the same item (its example, else its review item):
-the pairs from which the trainer learns what the teacher gets wrong (:mod:`trainer.teacher_noise`)."""
+"""On a human example, the teacher's label for the same item where that label was one the student
+learns from (an example: an audit of a confident answer), the pairs from which the trainer learns
+what the teacher gets wrong (:mod:`trainer.teacher_noise`). An item that came for review because
+the teacher was unsure has none: its answer never became a training label, and counting it would
+overstate how often the teacher's training labels are wrong."""
 
 log = logging.getLogger("distillery.streams")
 

@@ -64,9 +64,10 @@ def test_a_correction_outranks_every_alike_teacher_label_in_the_next_snapshot(wo
     rows = pq.read_table(fetch(snap.job.snapshot_uri, tmp_path / "s.parquet")).to_pylist()
     assert [(r["event_id"], r["label"], r["source"], r["teacher_label"]) for r in rows] == [
         ("e-audit", "coffee_shops", "human", "fast_food"), ("e-fuel", "fuel", "teacher", None),
-        ("e-low", "entertainment_events", "human", "entertainment_events")]  # e-twin normalises like e-audit
-    # a human row carries what the teacher had said (its example, else its review item): the trainer's
-    # pairs for what the teacher gets wrong (trainer.teacher_noise)
+        ("e-low", "entertainment_events", "human", None)]  # e-twin normalises like e-audit: outranked too
+    # a human row carries the teacher's training label for the same item (an audited example), the trainer's
+    # pairs for what the teacher gets wrong (trainer.teacher_noise); an unsure answer sent for review never
+    # became a training label, so it says nothing of the labels' noise
     assert snap.job.n_train + snap.job.n_eval == 3
 
 
