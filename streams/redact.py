@@ -166,11 +166,13 @@ _IBAN = re.compile(
 _NATIONAL_PHONE = re.compile(
     r"(?:0(?<![\w#+.,/]0)\d{1,4}+|\(0\d{1,4}+\) ?\d{2,8}+)(?:[ ./-]\d{2,8}+){0,5}+")
 def _any_of(*rules: re.Pattern[str]) -> re.Pattern[str]:
-    """One pattern that matches where any of ``rules`` does: their alternation behind one shared start.
+    r"""One pattern that matches where any of ``rules`` does: their alternation behind one shared start.
 
     Every digit rule starts with one character of ``[+(\d]``, a ``+`` or digit that no digit
     or ``#`` precedes, so that check is made once per position, then each rule in turn
-    (its own first character re-checked by a lookbehind, its own boundaries kept).
+    (its own first character re-checked by a lookbehind, its own boundaries kept). Each
+    rule also needs a digit next, except the North American ``1 (206) ...``, ``1 206 ...``
+    forms: that is checked once too, so a digit between separators costs one short test.
     """
     branches = []
     for rx in rules:
@@ -180,7 +182,7 @@ def _any_of(*rules: re.Pattern[str]) -> re.Pattern[str]:
             branches.append(f"(?:(?<=0){head}|(?<=\\()0{tail}")
         else:
             branches.append(rest if first == "[+(\\d]" else f"(?<={first}){rest}")
-    return re.compile(r"[+(\d](?<![\d#][+\d])(?:" + "|".join(branches) + ")")
+    return re.compile(r"[+(\d](?<![\d#][+\d])(?=\d|(?<=1)[ .-][(\d]\d)(?:" + "|".join(branches) + ")")
 
 
 _DIGIT_RULES = _any_of(_CARD, _SSN, _PHONE, _CARD_MORE, _SSN_MORE, _NATIONAL_PHONE)
