@@ -192,12 +192,30 @@ The six digit rules run one after another, each a scan of every digit of the tex
 a mebibyte of digits and separators that matched nothing they cost 300 ms together.
 One search for any of them first: where none matches the text as it is, none can
 match after the others ran either (a rule changes the text only where it matches),
-so the six scans are skipped. The rules run only on text holding a candidate."""
+so the six scans are skipped; where one does, they run from the first candidate on."""
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None) | dict.fromkeys(
     map(ord, "\u00a0\u202f\u2007"), " ")
 """Zero-width characters, soft hyphen and BOM removed; no-break spaces made spaces (one str.translate)."""
+
+
+def _context(before: str) -> str:
+    """A stand-in for the character before the first digit candidate, as every digit rule's lookbehind sees it.
+
+    No rule matches before the first candidate, in the text as it arrives or after any rule
+    ran (a rule's match can only start where one did, or right after a replaced number), so
+    the rules run on the rest of the text behind this one character: a digit or ``#``
+    (``#``), a word character (``a``), one of ``+.,/`` (``,``) or anything else (a space);
+    none can start a match itself.
+    """
+    if not before:
+        return " "
+    if before == "#" or before.isdecimal():
+        return "#"
+    if before.isalnum() or before == "_":
+        return "a"
+    return "," if before in "+.,/" else " "
 
 
 def _strip(match: str, separators: str) -> str:
@@ -356,13 +374,16 @@ class Redactor:
         if _DIGIT_PII.search(text) is not None:
             # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
             text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
-            if _DIGIT_RULES.search(text) is not None:  # one scan; the six below only when one can match
+            first = _DIGIT_RULES.search(text)  # one scan; the six below only from the first candidate on
+            if first is not None:
+                head, text = text[:first.start()], _context(text[first.start() - 1:first.start()]) + text[first.start():]
                 text = self._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " -")))
                 text = self._sub(_SSN, "ssn", text, counts)
                 text = self._sub(_PHONE, "phone", text, counts)
                 text = self._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " .#-")))
                 text = self._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
                 text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+                text = head + text[1:]
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
