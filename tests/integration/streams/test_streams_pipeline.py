@@ -202,7 +202,7 @@ def test_non_urgent_task_labels_through_the_batch_api_at_half_price(
     config = derived_config({
         "base_rate = 0.2": "base_rate = 1.0",
         "concurrency = 16": "concurrency = 16\nbatch = true",
-        "[monitors]": "[streams]\nbatch_poll_seconds = 1.0\n\n[monitors]",
+        "[streams]\n": "[streams]\nbatch_poll_seconds = 1.0\n",
     })
     events = _events(60, seed=11, production_every=0, gold_every=0, pii_every=0)
     worker = spawn_worker(s, "streams", config=config, OPENAI_BASE_URL=teacher.base_url)
