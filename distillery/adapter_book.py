@@ -1,7 +1,8 @@
 """Which adapter serves each task, folded from the adapter topics (pure, part of the contract).
 
 Every subscriber, the trainer, the monitors and ``distillery adapters list`` read the same
-history and must agree, so the rules live here once and mirror the trainer's:
+history and must agree (the trainer compares each candidate with the adapter serving
+serves), so the rules live here once:
 
 * ``adapters.published`` appends to the task's history (a redelivered adapter id
   is ignored);
@@ -11,6 +12,8 @@ history and must agree, so the rules live here once and mirror the trainer's:
   older one to fall back to.
 
 The adapter to serve is the pinned one, else the newest in the history.
+Records are applied in the order they happened (:func:`in_event_order`), across
+the three topics: a rollback pops what was published before it, not after.
 :meth:`AdapterBook.candidates` lists what to fall back to, in order, when a
 subscriber cannot load the first one (a checksum mismatch, an unreadable URI).
 
@@ -30,11 +33,45 @@ subscriber cannot load the first one (a checksum mismatch, an unreadable URI).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected
 
 AdapterRecord = AdapterPublished | AdapterRejected | AdapterControl
+
+
+class Stamped(Protocol):
+    """What :func:`in_event_order` reads of a Kafka record (aiokafka's ``ConsumerRecord`` has it)."""
+
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=Stamped)
+
+
+def in_event_order(records: Iterable[R]) -> list[R]:
+    """Records of the adapter topics in the order they happened: by timestamp, ties by topic, partition, offset.
+
+    Each topic is read on its own, so reading order is not event order: a
+    rollback read after a later publish must still pop what came before it.
+
+    >>> from types import SimpleNamespace as Rec
+    >>> read = [Rec(timestamp=3, topic="adapters.published", partition=0, offset=1),
+    ...         Rec(timestamp=1, topic="adapters.published", partition=0, offset=0),
+    ...         Rec(timestamp=2, topic="adapters.control", partition=0, offset=0)]
+    >>> [(r.topic, r.timestamp) for r in in_event_order(read)]
+    [('adapters.published', 1), ('adapters.control', 2), ('adapters.published', 3)]
+    """
+    return sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
 
 
 @dataclass
@@ -52,6 +89,8 @@ class AdapterBook:
 
     def __init__(self) -> None:
         self.published: dict[str, AdapterPublished] = {}
+        self.judged: set[str] = set()
+        """Every job id with a verdict (published or rejected): a job never yields two."""
         self._tasks: dict[str, TaskAdapters] = {}
 
     def state(self, task: str) -> TaskAdapters:
@@ -65,6 +104,8 @@ class AdapterBook:
     def apply(self, record: AdapterRecord) -> None:
         """Fold one record into the book."""
         st = self.state(record.task)
+        if not isinstance(record, AdapterControl):
+            self.judged.add(record.job_id)
         if isinstance(record, AdapterPublished):
             if record.adapter_id not in self.published:
                 self.published[record.adapter_id] = record

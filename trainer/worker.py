@@ -27,11 +27,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
+from distillery.adapter_book import AdapterBook
+from distillery.adapter_history import read_book
 from distillery.errors import scrub_credentials
-from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, TrainJob
+from distillery.events import AdapterPublished, AdapterRejected, TrainJob
 from distillery.health import HealthServer, Readiness, consumer_lag
 from distillery.kafka import consumer as kafka_consumer
-from distillery.kafka import ensure_topics, make_producer, read_topic, send_record
+from distillery.kafka import ensure_topics, make_producer, send_record
 from distillery.settings import Settings
 from streams.counters import Counters
 from streams.counters_topic import resume as resume_counters
@@ -69,7 +71,8 @@ class TrainerWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.done: set[str] = set()
-        self.production: dict[str, Production] = {}
+        self.book = AdapterBook()
+        """The adapter topics as last read, and this worker's own verdicts since."""
         self.current: TopicPartition | None = None
         self.abandoned = False
         self.in_flight = False
@@ -117,42 +120,21 @@ class TrainerWorker:
             log.warning("could not read the trainer's last counters back yet: %s: %s", type(exc).__name__, exc)
 
     async def load_history(self) -> None:
-        """Which jobs already have a verdict, and which adapter serves each task."""
-        s, t = self.settings, self.settings.topics
-        published = await read_topic(s.kafka, t.published, idle_s=1.0, timeout_s=15)
-        rejected = await read_topic(s.kafka, t.rejected, idle_s=1.0, timeout_s=15)
-        control = await read_topic(s.kafka, t.control, idle_s=1.0, timeout_s=15)
-        by_id: dict[str, AdapterPublished] = {}
-        history: dict[str, list[str]] = {}
-        for rec in published:
-            try:
-                ev = AdapterPublished.model_validate_json(rec.value or b"")
-            except pydantic.ValidationError:
-                continue
-            self.done.add(ev.job_id)
-            by_id[ev.adapter_id] = ev
-            history.setdefault(ev.task, []).append(ev.adapter_id)
-        for rec in rejected:
-            try:
-                self.done.add(AdapterRejected.model_validate_json(rec.value or b"").job_id)
-            except pydantic.ValidationError:
-                continue
-        pinned: dict[str, str | None] = {}
-        for rec in control:
-            try:
-                c = AdapterControl.model_validate_json(rec.value or b"")
-            except pydantic.ValidationError:
-                continue
-            if c.action == "pin" and c.adapter_id in by_id:
-                pinned[c.task] = c.adapter_id
-            elif c.action == "unpin":
-                pinned[c.task] = None
-            elif c.action == "rollback" and len(history.get(c.task, [])) > 1:
-                history[c.task].pop()
-        for task, ids in history.items():
-            chosen = by_id[pinned.get(task) or ids[-1]]
-            self.production[task] = Production(chosen.adapter_id, chosen.uri, chosen.sha256, chosen.head_sha256,
-                                                chosen.base_model)
+        """Which jobs already have a verdict, and which adapter serves each task.
+
+        The adapter topics are folded by the contract's :class:`~distillery.adapter_book.AdapterBook`,
+        the rules serving follows, so a candidate is compared with the adapter serving serves
+        (pins, rollbacks and redeliveries included). Read at start and again before each job.
+        """
+        self.book = await read_book(self.settings)
+        self.done |= self.book.judged
+
+    def production(self, task: str) -> Production | None:
+        """The adapter serving serves for ``task`` (what a candidate must not regress from); None before any."""
+        chosen = self.book.chosen(task)
+        if chosen is None:
+            return None
+        return Production(chosen.adapter_id, chosen.uri, chosen.sha256, chosen.head_sha256, chosen.base_model)
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -202,6 +184,11 @@ class TrainerWorker:
             log.warning("skipped %s: job %s names unknown task %r", where, job.job_id, job.task)
             await consumer.commit({tp: offset + 1})
             return
+        try:  # an operator's pin or rollback, another worker's adapter: since the last read
+            await self.load_history()
+        except Exception as exc:  # noqa: BLE001 - the book as last read still holds; the job need not wait
+            log.warning("could not read the adapter topics again before job %s (%s: %s); comparing with the "
+                        "adapters as last read", job.job_id, type(exc).__name__, exc)
         if job.job_id in self.done:
             log.info("job %s already has a verdict: skipped", job.job_id)
             await consumer.commit({tp: offset + 1})
@@ -211,7 +198,7 @@ class TrainerWorker:
         self.current, self.abandoned = tp, False
         status = JobStatus(job.job_id, job.task)
         task = asyncio.create_task(asyncio.to_thread(
-            run_job, job, self.settings, production=self.production.get(job.task), status=status))
+            run_job, job, self.settings, production=self.production(job.task), status=status))
         shown = 0.0
         try:
             while not task.done():
@@ -256,9 +243,8 @@ class TrainerWorker:
         self.attempts.pop(job.job_id, None)  # a job that raised before and then finished
         self.counters.incr(job.task, "jobs_promoted" if isinstance(verdict, AdapterPublished) else "jobs_rejected")
         await self.publish_status(producer, None)
+        self.book.apply(verdict)  # serves next unless the task is pinned (the book's rule, as serving's)
         if isinstance(verdict, AdapterPublished):
-            self.production[job.task] = Production(verdict.adapter_id, verdict.uri, verdict.sha256,
-                                                 verdict.head_sha256, verdict.base_model)
             log.info("job %s: promoted %s (gold accuracy %.3f)", job.job_id, verdict.adapter_id,
                      verdict.metrics.candidate.accuracy)
         else:

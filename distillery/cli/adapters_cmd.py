@@ -159,8 +159,8 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, ho
 @click.pass_obj
 def list_adapters(ctx: Context, task: str | None) -> None:
     """Every adapter published or rejected per task, its gold-set scores, and which one serves."""
+    from distillery.adapter_history import read_book
     from serving.adapters.display import adapters_table
-    from serving.adapters.history import read_book
 
     console = _console()
     book = asyncio.run(read_book(ctx.settings))
@@ -179,7 +179,7 @@ def list_adapters(ctx: Context, task: str | None) -> None:
 @click.pass_obj
 def pin(ctx: Context, task: str, adapter_id: str, note: str | None, operator: str | None) -> None:
     """Serve ADAPTER_ID for TASK on every replica, whatever is published later (until unpin)."""
-    from serving.adapters.history import read_book
+    from distillery.adapter_history import read_book
 
     book = asyncio.run(read_book(ctx.settings))
     known = book.published.get(adapter_id)
@@ -196,7 +196,7 @@ def pin(ctx: Context, task: str, adapter_id: str, note: str | None, operator: st
 @click.pass_obj
 def unpin(ctx: Context, task: str, operator: str | None) -> None:
     """Lift TASK's pin: the newest published adapter serves again."""
-    from serving.adapters.history import read_book
+    from distillery.adapter_history import read_book
 
     book = asyncio.run(read_book(ctx.settings))
     if book.state(task).pinned is None:
@@ -213,7 +213,7 @@ def unpin(ctx: Context, task: str, operator: str | None) -> None:
 @click.pass_obj
 def rollback(ctx: Context, task: str, note: str | None, operator: str | None) -> None:
     """Drop TASK's newest adapter: every replica goes back to the one before it."""
-    from serving.adapters.history import read_book
+    from distillery.adapter_history import read_book
 
     book = asyncio.run(read_book(ctx.settings))
     previous = book.previous(task)
@@ -229,7 +229,7 @@ def rollback(ctx: Context, task: str, note: str | None, operator: str | None) ->
 
 
 def _send(settings: Settings, control: AdapterControl) -> None:
-    from serving.adapters.history import send_control
+    from distillery.adapter_history import send_control
 
     asyncio.run(send_control(settings, control))
 

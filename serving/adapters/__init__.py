@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from serving.adapters.book import AdapterBook, TaskAdapters
+from distillery.adapter_book import AdapterBook, TaskAdapters
 from serving.adapters.fetch import LocalAdapter, fetch_adapter
 from serving.adapters.inprocess import InProcessServer
 from serving.adapters.subscriber import AdapterSubscriber, AdapterTarget, SwapNote

@@ -14,8 +14,8 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
+from distillery.adapter_book import AdapterBook
 from distillery.events import AdapterPublished, AdapterRejected, ModelScores
-from serving.adapters.book import AdapterBook
 from serving.adapters.subscriber import SwapNote
 
 _SWITCH_LABEL = {"rollback": ("ROLLED BACK", "bold yellow"), "pin": ("PINNED", "bold cyan"),

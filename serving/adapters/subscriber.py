@@ -3,7 +3,7 @@
 Every serving replica must see every event, so the subscriber has no consumer
 group: it assigns itself every partition of both topics and reads them from the
 beginning each time it starts. The backlog up to the end offsets found at start
-is folded into an :class:`~serving.adapters.book.AdapterBook` in the order the
+is folded into an :class:`~distillery.adapter_book.AdapterBook` in the order the
 records were produced (pins and rollbacks honoured) without loading anything;
 then the adapter each task should serve is loaded once, and from there every
 new record is applied as it arrives. Nothing is committed: a restarted replica
@@ -38,12 +38,12 @@ from typing import Literal, Protocol
 import pydantic
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from distillery.adapter_book import AdapterBook, in_event_order
 from distillery.errors import ArtifactError, BrokerUnavailableError, DistilleryError, IntegrityError
 from distillery.events import AdapterControl, AdapterPublished, DriftEvent
 from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics
 from distillery.settings import Settings
-from serving.adapters.book import AdapterBook
 from serving.adapters.fetch import LocalAdapter, fetch_adapter
 
 log = logging.getLogger("distillery.serving")
@@ -117,7 +117,7 @@ class AdapterSubscriber:
             while not stop.is_set() and any([await consumer.position(tp) < ends[tp] for tp in parts]):
                 batch = await consumer.getmany(timeout_ms=500)
                 backlog.extend(r for recs in batch.values() for r in recs)
-            for rec in _in_order(backlog):
+            for rec in in_event_order(backlog):
                 self._fold_safely(rec)
             for task in self.book.tasks():
                 if self.watches(task):
@@ -126,7 +126,7 @@ class AdapterSubscriber:
             self.ready.set()
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
-                for rec in _in_order([r for recs in batch.values() for r in recs]):
+                for rec in in_event_order([r for recs in batch.values() for r in recs]):
                     changed = self._fold_safely(rec)
                     if changed is not None and self.watches(changed[0]):
                         await self._reconcile_safely(*changed, rec=rec)
@@ -255,11 +255,6 @@ class AdapterSubscriber:
         level = logging.WARNING if note.kind in ("refused", "unavailable", "failed") else logging.INFO
         log.log(level, "%s %s %s%s%s", note.kind, note.task, note.adapter_id or "",
                 f" (was {note.previous})" if note.previous else "", f": {note.detail}" if note.detail else "")
-
-
-def _in_order(records: list[ConsumerRecord[bytes, bytes]]) -> list[ConsumerRecord[bytes, bytes]]:
-    """Records of both topics in production order (a rollback pops what was published before it)."""
-    return sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
 
 
 async def _assign(consumer: AIOKafkaConsumer, topics: list[str], bootstrap: str) -> list[TopicPartition]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from distillery.adapter_book import AdapterBook
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
-from serving.adapters.book import AdapterBook
 
 METRICS = GateMetrics(gold_size=10, candidate=ModelScores(n=10, accuracy=0.9))
 
