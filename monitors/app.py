@@ -82,6 +82,7 @@ from distillery.events import (
 from distillery.health import Readiness, judge
 from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, send_record
+from distillery.runner import run_until_signal
 from distillery.settings import Settings
 from distillery.validation import parse_inference
 from distillery.webguard import Guard
@@ -569,13 +570,4 @@ class MonitorsWorker:
 
 def run_worker(settings: Settings) -> None:
     """Run one monitors worker in the foreground until SIGINT or SIGTERM."""
-    import signal
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await MonitorsWorker(settings).run(stop)
-
-    asyncio.run(main())
+    run_until_signal(lambda stop: MonitorsWorker(settings).run(stop))  # built inside the loop it runs on

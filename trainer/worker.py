@@ -34,6 +34,7 @@ from distillery.events import AdapterPublished, AdapterRejected, TrainJob
 from distillery.health import HealthServer, Readiness, consumer_lag
 from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, send_record
+from distillery.runner import run_until_signal
 from distillery.settings import Settings
 from streams.counters import Counters
 from streams.counters_topic import resume as resume_counters
@@ -274,14 +275,9 @@ class TrainerWorker:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run one trainer worker until interrupted."""
-    import signal
+    """Run one trainer worker until SIGINT or SIGTERM."""
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+    async def work(stop: asyncio.Event) -> None:
         worker = TrainerWorker(settings)
         await worker.run(stop)
         if worker.in_flight:
@@ -289,4 +285,4 @@ def run_worker(settings: Settings) -> None:
             log.warning("exiting with a job in flight")
             os._exit(0)
 
-    asyncio.run(main())
+    run_until_signal(work)
