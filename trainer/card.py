@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from distillery.artifacts import sha256_file
 from distillery.events import GateMetrics, ModelScores, TrainingSummary, TrainJob
 from distillery.taskspec import TaskSpec
-from trainer.digest import sha256_file
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 

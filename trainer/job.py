@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from distillery.artifacts import ArtifactStore, fetch, fetch_dir
+from distillery.artifacts import ArtifactStore, fetch, fetch_dir, sha256_file
 from distillery.errors import ArtifactError, TrainingError
 from distillery.events import AdapterPublished, AdapterRejected, ModelScores, TrainJob
 from distillery.manifest import publish_adapter
@@ -29,7 +29,6 @@ from trainer.base_check import score_base_until_beaten
 from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
-from trainer.digest import sha256_file
 from trainer.gate import GateDecision, GoldRow, evaluate_gate, model_scores, same
 from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distillery.artifacts import sha256_file
 from distillery.errors import ArtifactError
 from distillery.taskspec import DEFAULT_STUDENT
-from trainer.digest import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from distillery.artifacts import ArtifactStore
+from distillery.artifacts import ArtifactStore, sha256_file
 from distillery.errors import IntegrityError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.manifest import publish_adapter
@@ -18,7 +18,6 @@ from serving.adapters.inprocess import InProcessServer
 from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, toy_spec, toy_texts
 from trainer.card import adapter_sha256
 from trainer.data import Example
-from trainer.digest import sha256_file
 from trainer.head import HEAD_WEIGHTS
 from trainer.head_train import train_head_adapter
 from trainer.job import judged_answers
