@@ -27,6 +27,8 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from distillery import topics
+
 SCHEMA_VERSION: Final = 1
 """Bumped only on a breaking change; additive optional fields keep it."""
 
@@ -211,7 +213,7 @@ class LabeledExample(Record):
     student trains on (a label from the set, a JSON object, or text).
     """
 
-    topic_name: ClassVar[str] = "distill.labeled"
+    topic_name: ClassVar[str] = topics.LABELED
 
     event_id: NonEmpty
     input: str
@@ -232,7 +234,7 @@ class LabeledExample(Record):
 class ReviewItem(Record):
     """A teacher answer too unsure (or too odd) to train on, on ``distill.review``."""
 
-    topic_name: ClassVar[str] = "distill.review"
+    topic_name: ClassVar[str] = topics.REVIEW
 
     event_id: NonEmpty
     input: str
@@ -258,7 +260,7 @@ class GoldExample(Record):
     are not repeated here: their decision on ``distill.reviewed`` is the record.
     """
 
-    topic_name: ClassVar[str] = "distill.gold"
+    topic_name: ClassVar[str] = topics.GOLD
 
     gold_id: NonEmpty = Field(description="The gold event's id.")
     input: str
@@ -285,7 +287,7 @@ class BatchPending(Record):
     label or review item on ``distill.labeled`` / ``distill.review`` ends the wait.
     """
 
-    topic_name: ClassVar[str] = "distill.pending"
+    topic_name: ClassVar[str] = topics.PENDING
 
     event_id: NonEmpty
     input: str = Field(description="The PII-redacted input sent to the teacher.")
@@ -310,7 +312,7 @@ class DeadLetter(Record):
     the key). Build letters with :meth:`carrying`, which applies those bounds.
     """
 
-    topic_name: ClassVar[str] = "distill.deadletter"
+    topic_name: ClassVar[str] = topics.DEADLETTER
 
     reason: str
     problems: list[str] = Field(default_factory=list)
@@ -401,7 +403,7 @@ Severity = Literal["info", "warning", "critical"]
 class DriftEvent(Record):
     """A drift detector fired, on ``drift.events``."""
 
-    topic_name: ClassVar[str] = "drift.events"
+    topic_name: ClassVar[str] = topics.DRIFT
 
     drift_id: NonEmpty = Field(default_factory=lambda: new_id("drift"))
     signal: NonEmpty = Field(description="What moved: input_length, category_mix, agreement, ...")
@@ -429,7 +431,7 @@ class TrainJob(Record):
     trigger on the same data names the same job and never trains twice.
     """
 
-    topic_name: ClassVar[str] = "train.jobs"
+    topic_name: ClassVar[str] = topics.TRAIN_JOBS
 
     job_id: NonEmpty
     snapshot_uri: NonEmpty
@@ -528,7 +530,7 @@ HeadTargets = Literal["hard", "soft"]
 class AdapterPublished(Record):
     """A promoted adapter, on ``adapters.published``: where it is and what it proved."""
 
-    topic_name: ClassVar[str] = "adapters.published"
+    topic_name: ClassVar[str] = topics.PUBLISHED
 
     adapter_id: NonEmpty
     job_id: NonEmpty
@@ -576,7 +578,7 @@ class AdapterPublished(Record):
 class AdapterRejected(Record):
     """A train job that did not yield a promotable adapter, with the rule that failed."""
 
-    topic_name: ClassVar[str] = "adapters.rejected"
+    topic_name: ClassVar[str] = topics.REJECTED
 
     job_id: NonEmpty
     reason: str
@@ -589,7 +591,7 @@ class AdapterRejected(Record):
 class AdapterControl(Record):
     """An operator's decision every subscriber follows, on ``adapters.control``."""
 
-    topic_name: ClassVar[str] = "adapters.control"
+    topic_name: ClassVar[str] = topics.CONTROL
 
     action: Literal["pin", "unpin", "rollback"]
     adapter_id: str | None = Field(default=None, description="Required for pin.")
@@ -621,7 +623,7 @@ class ReviewDecision(Record):
     goes to ``distill.deadletter`` and changes nothing.
     """
 
-    topic_name: ClassVar[str] = "distill.reviewed"
+    topic_name: ClassVar[str] = topics.REVIEWED
 
     decision_id: NonEmpty = Field(default_factory=lambda: new_id("review"))
     item_id: NonEmpty = Field(description="The event id of the reviewed item.")

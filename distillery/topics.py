@@ -10,8 +10,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from distillery.events import RECORDS
+INFERENCE: Final = "inference.events"
+LABELED: Final = "distill.labeled"
+REVIEW: Final = "distill.review"
+DEADLETTER: Final = "distill.deadletter"
+DRIFT: Final = "drift.events"
+TRAIN_JOBS: Final = "train.jobs"
+PUBLISHED: Final = "adapters.published"
+REJECTED: Final = "adapters.rejected"
+CONTROL: Final = "adapters.control"
+REVIEWED: Final = "distill.reviewed"
+GOLD: Final = "distill.gold"
+PENDING: Final = "distill.pending"
+COUNTERS: Final = "ops.counters"
+NAMES: Final = (INFERENCE, LABELED, REVIEW, DEADLETTER, DRIFT, TRAIN_JOBS, PUBLISHED, REJECTED, CONTROL,
+                REVIEWED, GOLD, PENDING, COUNTERS)
+"""The contract's topic names, spelled here once (each record's ``topic_name`` is one of them)."""
 
 
 @dataclass(frozen=True)
@@ -26,59 +42,59 @@ class Topics:
 
     @property
     def inference(self) -> str:
-        return self.name("inference.events")
+        return self.name(INFERENCE)
 
     @property
     def labeled(self) -> str:
-        return self.name("distill.labeled")
+        return self.name(LABELED)
 
     @property
     def review(self) -> str:
-        return self.name("distill.review")
+        return self.name(REVIEW)
 
     @property
     def deadletter(self) -> str:
-        return self.name("distill.deadletter")
+        return self.name(DEADLETTER)
 
     @property
     def drift(self) -> str:
-        return self.name("drift.events")
+        return self.name(DRIFT)
 
     @property
     def train_jobs(self) -> str:
-        return self.name("train.jobs")
+        return self.name(TRAIN_JOBS)
 
     @property
     def published(self) -> str:
-        return self.name("adapters.published")
+        return self.name(PUBLISHED)
 
     @property
     def rejected(self) -> str:
-        return self.name("adapters.rejected")
+        return self.name(REJECTED)
 
     @property
     def control(self) -> str:
-        return self.name("adapters.control")
+        return self.name(CONTROL)
 
     @property
     def reviewed(self) -> str:
         """People's decisions on review items (:class:`~distillery.events.ReviewDecision`)."""
-        return self.name("distill.reviewed")
+        return self.name(REVIEWED)
 
     @property
     def counters(self) -> str:
         """Worker counters (ops and break-even report), compacted by key."""
-        return self.name("ops.counters")
+        return self.name(COUNTERS)
 
     @property
     def gold(self) -> str:
         """The tasks' gold rows (:class:`~distillery.events.GoldExample`), kept for good."""
-        return self.name("distill.gold")
+        return self.name(GOLD)
 
     @property
     def pending(self) -> str:
         """Events waiting for a Batch API job (:class:`~distillery.events.BatchPending`)."""
-        return self.name("distill.pending")
+        return self.name(PENDING)
 
     def retained(self) -> set[str]:
         """Topics a task's store is rebuilt from (:mod:`streams.restore`): created with no time limit.
@@ -91,7 +107,7 @@ class Topics:
 
     def all(self) -> list[str]:
         """Every topic the system uses."""
-        return [self.name(r.topic_name) for r in RECORDS] + [self.counters]
+        return [self.name(n) for n in NAMES]
 
     def compacted(self) -> set[str]:
         """Topics where only the latest value per key matters.
