@@ -24,15 +24,19 @@ class ConfigError(DistilleryError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class ValidationError(DistilleryError, ValueError):
-    """An event does not satisfy the contract; ``problems`` lists every reason."""
+class InvalidInputError(DistilleryError, ValueError):
+    """An input does not satisfy its contract (an event, a routed request, a replay line, a monitor's saved state).
+
+    ``problems`` lists every reason. Named apart from pydantic's ``ValidationError``,
+    which the same modules catch when a record does not parse.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(self.problems) or "invalid event")
 
 
-class UnknownTaskError(ValidationError):
+class UnknownTaskError(InvalidInputError):
     """An event names a task that no task spec declares."""
 
 

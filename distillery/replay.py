@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillery.errors import ConfigError, ValidationError
+from distillery.errors import ConfigError, InvalidInputError
 from distillery.events import InferenceEvent, Usage
 
 
@@ -61,7 +61,7 @@ def load_rows(path: Path, *, input_col: str = "input", label_col: str | None = "
     rows = []
     for n, rec in enumerate(records, 1):
         if input_col not in rec:
-            raise ValidationError([f"{path}:{n}: no {input_col!r} column (columns: {', '.join(rec)}); "
+            raise InvalidInputError([f"{path}:{n}: no {input_col!r} column (columns: {', '.join(rec)}); "
                                    "set it with --input-col"])
         label = rec.get(label_col) if label_col else None
         output = rec.get(output_col) if output_col else None
@@ -78,9 +78,9 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValidationError([f"{path}:{n}: not JSON ({exc.msg})"]) from None
+                raise InvalidInputError([f"{path}:{n}: not JSON ({exc.msg})"]) from None
             if not isinstance(rec, dict):
-                raise ValidationError([f"{path}:{n}: expected a JSON object per line"])
+                raise InvalidInputError([f"{path}:{n}: expected a JSON object per line"])
             yield rec
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pydantic
 
-from distillery.errors import UnknownTaskError, ValidationError
+from distillery.errors import InvalidInputError, UnknownTaskError
 from distillery.events import MAX_EVENT_BYTES, InferenceEvent
 
 _JSON_TYPES = {
@@ -220,9 +220,9 @@ def parse_inference_carefully(
 
 
 def validate_inference(raw: bytes, **kwargs: Any) -> InferenceEvent:
-    """Like :func:`parse_inference` but raises :class:`ValidationError` on any problem."""
+    """Like :func:`parse_inference` but raises :class:`InvalidInputError` on any problem."""
     parsed = parse_inference(raw, **kwargs)
     if parsed.event is None:
-        cls = UnknownTaskError if parsed.reason == "unknown_task" else ValidationError
+        cls = UnknownTaskError if parsed.reason == "unknown_task" else InvalidInputError
         raise cls(parsed.problems)
     return parsed.event

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from distillery.errors import ValidationError
+from distillery.errors import InvalidInputError
 from monitors.metrics import TaskStats
 from monitors.task_monitor import TaskMonitor
 
@@ -110,10 +110,10 @@ class CheckpointStore:
         try:
             doc = pickle.loads(data)
             if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
-                raise ValidationError([f"format: expected checkpoint format {CHECKPOINT_FORMAT}, "
+                raise InvalidInputError([f"format: expected checkpoint format {CHECKPOINT_FORMAT}, "
                                        f"got {doc.get('format') if isinstance(doc, dict) else type(doc).__name__!r}"])
             if doc.get("task") != task:
-                raise ValidationError([f"task: the checkpoint is for {doc.get('task')!r}, not {task!r}"])
+                raise InvalidInputError([f"task: the checkpoint is for {doc.get('task')!r}, not {task!r}"])
             monitor = TaskMonitor.from_bytes(doc["monitor"], cooldown_events=self.cooldown_events)
             stats = TaskStats(task, bucket=self.bucket, points=self.points)
             stats.load_state(doc["stats"])

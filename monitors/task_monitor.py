@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from distillery.adapter_book import AdapterBook, AdapterRecord
-from distillery.errors import ValidationError
+from distillery.errors import InvalidInputError
 from distillery.events import (
     AdapterPublished,
     DeadLetter,
@@ -275,7 +275,7 @@ class TaskMonitor:
     def observe(self, record: Record, position: Position | None = None) -> list[DriftEvent]:
         """Feed any record this monitor reads to the signals it informs."""
         if record.task != self.task:
-            raise ValidationError([f"task: this monitor watches {self.task!r}, got a record for {record.task!r}; "
+            raise InvalidInputError([f"task: this monitor watches {self.task!r}, got a record for {record.task!r}; "
                                    "route records to the monitor of their task"])
         if isinstance(record, InferenceEvent):
             return self.observe_input(record.input_text(), category=category_of(record.output),
@@ -318,10 +318,10 @@ class TaskMonitor:
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Continue from a :meth:`state_dict` of this task's monitor."""
         if state.get("format") != STATE_FORMAT:
-            raise ValidationError([f"format: expected monitor state format {STATE_FORMAT}, "
+            raise InvalidInputError([f"format: expected monitor state format {STATE_FORMAT}, "
                                    f"got {state.get('format')!r}; start this monitor afresh"])
         if state.get("task") != self.task:
-            raise ValidationError([f"task: the state belongs to {state.get('task')!r}, not {self.task!r}; "
+            raise InvalidInputError([f"task: the state belongs to {state.get('task')!r}, not {self.task!r}; "
                                    "load each task's own checkpoint"])
         state = copy.deepcopy(dict(state))
         for attr, value in state["signals"].items():
@@ -345,7 +345,7 @@ class TaskMonitor:
         """A monitor restored from :meth:`to_bytes` (trusted input only: unpickling runs code)."""
         state = pickle.loads(data)
         if not isinstance(state, dict) or "task" not in state:
-            raise ValidationError(["state: not a TaskMonitor checkpoint (no task); check the checkpoint path"])
+            raise InvalidInputError(["state: not a TaskMonitor checkpoint (no task); check the checkpoint path"])
         monitor = cls(str(state["task"]), cooldown_events=cooldown_events)
         monitor.load_state(state)
         return monitor

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from distillery.access import UNREADABLE_BODY, input_too_long, openai_error
-from distillery.errors import ConfigError, TeacherError, ValidationError
+from distillery.errors import ConfigError, InvalidInputError, TeacherError
 from distillery.health import ReadyCheck, add_health_routes
 from distillery.webguard import Guard
 from serving.openai_api import OpenAIFront
@@ -77,7 +77,7 @@ def make_app(router: Router, server: AdapterStatus, *, guard: Guard | None = Non
         try:
             result = await router.aroute(body["task"], body["input"],
                                          event_id=event_id if isinstance(event_id, str) else None)
-        except ValidationError as exc:
+        except InvalidInputError as exc:
             return _error(400, str(exc))
         except ConfigError as exc:  # the replica's teacher is not configured: not the caller's fault
             return _error(503, str(exc), code="teacher_unavailable")

@@ -48,7 +48,7 @@ import openai
 from aiohttp import web
 
 from distillery.access import UNREADABLE_BODY, input_too_long
-from distillery.errors import ConfigError, TeacherError, ValidationError
+from distillery.errors import ConfigError, InvalidInputError, TeacherError
 from distillery.settings import Settings
 from serving.router import ChatResult, Router, RouteResult
 
@@ -288,7 +288,7 @@ class OpenAIFront:
         event_id = request.headers.get(EVENT_ID_HEADER) or None
         try:
             out = await self.router.achat(task, text, body, event_id=event_id)
-        except ValidationError as exc:
+        except InvalidInputError as exc:
             return _error(400, str(exc), param="messages")
         except ConfigError as exc:  # the replica's teacher is not configured: not the caller's fault
             return _error(503, f"the teacher of task {task} is not configured and no student serves it: {exc}",

@@ -41,7 +41,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from distillery.errors import ConfigError, ServingError, TeacherError, ValidationError
+from distillery.errors import ConfigError, InvalidInputError, ServingError, TeacherError
 from distillery.events import MAX_ID_CHARS, AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
 from distillery.settings import Settings
 from serving.batching import BatchStats, MicroBatcher
@@ -252,15 +252,15 @@ class Router:
         """The decision known before the student runs; True: ask the student."""
         spec = self.settings.task(task)
         if not text.strip():
-            raise ValidationError([f"input: {text!r} is empty; route the request's text"])
+            raise InvalidInputError([f"input: {text!r} is empty; route the request's text"])
         for field, value in (("input", text), ("event_id", event_id)):
             where = lone_surrogate(value) if value is not None else None
             if value is not None and where is not None:  # JSON can carry one, UTF-8 cannot: the inference event could not be written
-                raise ValidationError([f"{field}: a lone UTF-16 surrogate ({value[where]!r}) at character {where}; "
+                raise InvalidInputError([f"{field}: a lone UTF-16 surrogate ({value[where]!r}) at character {where}; "
                                        "send valid Unicode text (pair surrogates, or drop them)"])
         if event_id is not None and not 1 <= len(event_id) <= MAX_ID_CHARS:
             # checked before anything is paid: the inference event could not carry it afterwards
-            raise ValidationError([f"event_id: {len(event_id)} characters ({event_id[:40]!r}...); an event id holds "
+            raise InvalidInputError([f"event_id: {len(event_id)} characters ({event_id[:40]!r}...); an event id holds "
                                    f"1 to {MAX_ID_CHARS}: send a shorter one or none (one is made)"])
         served = self.server.served(task)
         unseen = None

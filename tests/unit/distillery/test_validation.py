@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from distillery.errors import UnknownTaskError, ValidationError
+from distillery.errors import InvalidInputError, UnknownTaskError
 from distillery.validation import parse_inference, parse_inference_carefully, validate_inference
 
 TASKS = {"transactions"}
@@ -91,7 +91,16 @@ def test_size_limit_refuses_with_the_sizes() -> None:
 def test_validation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         validate_inference(b"{}", tasks=TASKS)
-    assert issubclass(ValidationError, ValueError)
+    assert issubclass(InvalidInputError, ValueError)
+
+
+def test_the_contract_error_does_not_shadow_pydantics_validation_error() -> None:
+    """It was ``distillery.errors.ValidationError``, beside ``pydantic.ValidationError`` in the same modules."""
+    import distillery.errors
+
+    assert not hasattr(distillery.errors, "ValidationError")
+    with pytest.raises(InvalidInputError, match="input"):
+        validate_inference(b'{"event_id": "e", "task": "transactions", "ts": 1}', tasks=TASKS)
 
 
 def test_an_integer_too_long_to_convert_is_refused_not_raised() -> None:

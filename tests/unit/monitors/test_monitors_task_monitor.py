@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from distillery.errors import ValidationError
+from distillery.errors import InvalidInputError
 from distillery.events import DeadLetter, DriftEvent, InferenceEvent, LabeledExample, ReviewItem
 from monitors.alarm import Position
 from monitors.task_monitor import TaskMonitor
@@ -117,12 +117,12 @@ def test_restore_keeps_the_running_cooldown_setting() -> None:
      ({"format": 99, "task": TASK}, "expected monitor state format 2, got 99")],
 )
 def test_load_state_refuses_a_foreign_checkpoint(state: dict[str, Any], match: str) -> None:
-    with pytest.raises(ValidationError, match=match):
+    with pytest.raises(InvalidInputError, match=match):
         TaskMonitor(TASK).load_state(state)
 
 
 def test_from_bytes_refuses_something_else() -> None:
-    with pytest.raises(ValidationError, match="not a TaskMonitor checkpoint"):
+    with pytest.raises(InvalidInputError, match="not a TaskMonitor checkpoint"):
         TaskMonitor.from_bytes(pickle.dumps([1, 2]))
 
 
@@ -149,7 +149,7 @@ def test_observe_routes_each_record_to_its_signals() -> None:
 
 
 def test_observe_refuses_another_tasks_record() -> None:
-    with pytest.raises(ValidationError, match="this monitor watches 'transactions', got a record for 'other'"):
+    with pytest.raises(InvalidInputError, match="this monitor watches 'transactions', got a record for 'other'"):
         TaskMonitor(TASK).observe(InferenceEvent(event_id="e1", task="other", input="x"))
 
 

@@ -11,7 +11,7 @@ import pytest
 from router_fakes import Sink
 
 from distillery.artifacts import ArtifactStore
-from distillery.errors import TeacherUnavailableError, ValidationError
+from distillery.errors import InvalidInputError, TeacherUnavailableError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
 from serving.adapters.tiny import toy_spec
@@ -177,7 +177,7 @@ def test_a_swap_between_the_reads_judges_by_the_adapter_that_answered(settings: 
 def test_an_event_id_the_contract_refuses_is_refused_before_the_teacher_is_paid(settings: Settings) -> None:
     """Before: a caller's id over 512 characters failed the inference event after the teacher had answered."""
     router, sink, teacher = make(settings, FakeServer(None))
-    with pytest.raises(ValidationError, match="event_id: 513 characters"):
+    with pytest.raises(InvalidInputError, match="event_id: 513 characters"):
         router.route("toy", "apple 1", event_id="x" * 513)
     assert teacher.texts == [] and sink.events == []
     assert router.route("toy", "apple 1", event_id="x" * 512).event_id == "x" * 512
@@ -186,7 +186,7 @@ def test_an_event_id_the_contract_refuses_is_refused_before_the_teacher_is_paid(
 
 def test_an_empty_input_is_refused(settings: Settings) -> None:
     router, _, _ = make(settings, FakeServer(adapter()))
-    with pytest.raises(ValidationError, match="input: '  ' is empty"):
+    with pytest.raises(InvalidInputError, match="input: '  ' is empty"):
         router.route("toy", "  ")
 
 
