@@ -8,7 +8,7 @@ inputs and oversamples uncertain answers and the time after a drift), so the
 monitor compares the answer mix with the traffic the adapter's training window
 saw where it observed it, and falls back on these counts only where it did not
 (:meth:`monitors.task_monitor.TaskMonitor.set_reference`). Pure: the monitors
-worker reads the table (:func:`monitors.app.read_reference`) and hands the rows here.
+worker reads the table (:func:`monitors.handlers.read_reference`) and hands the rows here.
 
 >>> rows = [{"input": "SQ *BLUE BOTTLE", "category": "Coffee_Shops", "split": "train"},
 ...         {"input": "SHELL OIL 123", "category": "fuel", "split": "train"},

@@ -94,7 +94,7 @@ def format_skipped(rec: ConsumerRecord[bytes, bytes], why: str) -> Text:
 async def tail(settings: Settings, console: Console, *, from_beginning: bool, task: str | None,
                stop: asyncio.Event | None = None) -> None:
     """Print drift events as they arrive (all of them first with ``from_beginning``)."""
-    from monitors.app import describe
+    from monitors.handlers import describe
 
     stop = stop or asyncio.Event()
     topic = settings.topics.drift

@@ -11,7 +11,7 @@ from fsspec.registry import known_implementations, register_implementation
 
 from distillery.events import AdapterRejected, TrainJob
 from distillery.settings import Settings
-from monitors.app import read_reference
+from monitors.handlers import read_reference
 from trainer.job import run_job
 
 
