@@ -70,6 +70,12 @@ _PARSED: dict[str, type[LabeledExample] | type[ReviewItem] | type[DeadLetter]] =
     names.LABELED: LabeledExample, names.REVIEW: ReviewItem, names.DEADLETTER: DeadLetter,
 }
 
+HistoryRecord = TrainJob | AdapterPublished | AdapterControl
+_HISTORY: dict[str, type[HistoryRecord]] = {
+    names.TRAIN_JOBS: TrainJob, names.PUBLISHED: AdapterPublished, names.CONTROL: AdapterControl,
+}
+"""What a task's monitor folds to know which adapter serves and what it was trained on."""
+
 
 def describe(exc: pydantic.ValidationError, limit: int = 3) -> str:
     """A validation failure on one line: ``field: why`` for the first few problems.
@@ -124,8 +130,7 @@ class Handlers:
         self.settings = settings
         conf = settings.monitors
         topics = settings.topics
-        self.base = {topics.name(b): b for b in (names.INFERENCE, names.TRAIN_JOBS, names.PUBLISHED,
-                                                  names.CONTROL, *_PARSED)}
+        self.base = {topics.name(b): b for b in (names.INFERENCE, *_HISTORY, *_PARSED)}
         self.pending_references: set[str] = set()
         self.ops = Ops()
         self.monitors: dict[str, TaskMonitor] = {}
@@ -174,11 +179,8 @@ class Handlers:
                           rec.offset, "; ".join(parsed.problems)[:200])
                 return []
             return self._observe(parsed.event, pos)
-        if base == names.TRAIN_JOBS:
-            await self._on_train_job(rec, pos)
-            return []
-        if base in (names.PUBLISHED, names.CONTROL):
-            self._on_adapter_record(rec, pos, AdapterPublished if base == names.PUBLISHED else AdapterControl)
+        if base in _HISTORY:
+            self._on_history(rec, pos, _HISTORY[base])
             return []
         cls = _PARSED[base] if base in _PARSED else None
         if cls is None:
@@ -230,28 +232,8 @@ class Handlers:
         self.dirty.add(record.task)
         return alarms
 
-    async def _on_train_job(self, rec: ConsumerRecord[bytes, bytes], pos: Position) -> None:
-        try:
-            job = TrainJob.model_validate_json(rec.value or b"")
-        except pydantic.ValidationError as exc:
-            self._malformed(rec, describe(exc))
-            return
-        if job.task not in self.settings.tasks:
-            self._malformed(rec, f"task {job.task!r} is not declared in the task config")
-            return
-        monitor, _ = self.task(job.task)
-        key = (pos.topic, pos.partition)
-        if monitor.offsets.get(key, -1) >= pos.offset:
-            return
-        # the reference changes when the adapter trained on it serves, not when training starts
-        monitor.note_train_job(job)
-        if monitor.reference_adapter is None and monitor.book.chosen(job.task) is not None:
-            self.pending_references.add(job.task)  # an adapter whose snapshot could not be matched yet
-        monitor.offsets[key] = pos.offset
-        self.dirty.add(job.task)
-
-    def _on_adapter_record(self, rec: ConsumerRecord[bytes, bytes], pos: Position,
-                           cls: type[AdapterPublished] | type[AdapterControl]) -> None:
+    def _on_history(self, rec: ConsumerRecord[bytes, bytes], pos: Position, cls: type[HistoryRecord]) -> None:
+        """A train job or an adapter record, folded into its task's monitor once (a redelivery is skipped)."""
         try:
             record = cls.model_validate_json(rec.value or b"")
         except pydantic.ValidationError as exc:
@@ -264,7 +246,12 @@ class Handlers:
         key = (pos.topic, pos.partition)
         if monitor.offsets.get(key, -1) >= pos.offset:
             return
-        if monitor.apply_adapter_record(record) is not None:
+        if isinstance(record, TrainJob):
+            # the reference changes when the adapter trained on it serves, not when training starts
+            monitor.note_train_job(record)
+            if monitor.reference_adapter is None and monitor.book.chosen(record.task) is not None:
+                self.pending_references.add(record.task)  # an adapter whose snapshot could not be matched yet
+        elif monitor.apply_adapter_record(record) is not None:
             self.pending_references.add(record.task)
         monitor.offsets[key] = pos.offset
         self.dirty.add(record.task)
