@@ -6,7 +6,10 @@ While it runs the job's partition is paused and the loop keeps polling, so the
 worker keeps its heartbeats, its poll interval and therefore its partitions.
 The job's offset is committed only after its verdict is on Kafka. A worker
 killed mid-job leaves the offset uncommitted, so the job runs again on restart;
-verdicts already on Kafka are read at start, so a job never yields two adapters.
+verdicts already on Kafka are read at start and before each job, so a job never
+yields two adapters. The same read folds the adapter topics with the contract's
+adapter book (:mod:`distillery.adapter_book`), so a candidate is compared with the
+adapter serving serves, pins and rollbacks included.
 
 Run it::
 
