@@ -3,17 +3,14 @@
 Each record carries ``schema_version`` so consumers can tell what they read, and
 ``schemas/*.json`` is generated from these models (``distillery schemas write``)
 for producers in other languages. Nothing else in the project defines a schema:
-workers import these classes.
+workers import these classes. The way in (:class:`InferenceEvent`, its parts and
+the :class:`Record` base) is defined by the capture SDK (:mod:`distillery_capture.events`,
+with the compatibility rule every record follows) and re-exported here.
 
-Compatibility rule: within one ``SCHEMA_VERSION`` fields are only ever added as
-optional; consumers ignore fields they do not know (``extra="ignore"`` on the
-inbound event, so a newer producer never breaks an older worker).
-
->>> ev = InferenceEvent(event_id="e-1", task="transactions", input="STARBUCKS #1234 SEATTLE")
->>> ev.schema_version, ev.key()
-(1, b'transactions')
->>> InferenceEvent.model_validate_json(ev.to_json()).input
-'STARBUCKS #1234 SEATTLE'
+>>> ex = LabeledExample(task="transactions", event_id="e-1", input="STARBUCKS", label="coffee_shops",
+...                     source="teacher", ts_ms=1)
+>>> ex.key(), LabeledExample.model_validate_json(ex.to_json()) == ex
+(b'transactions', True)
 """
 
 from __future__ import annotations
