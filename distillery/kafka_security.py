@@ -12,86 +12,27 @@ configuration away, never a code change::
     ssl_cafile = "/etc/kafka/ca.pem"      # omit to trust the system CAs
     # the password comes from KAFKA_SASL_PASSWORD, never from the file
 
+The builder itself (:func:`client_options` and its parts) is the capture SDK's,
+:mod:`distillery_capture.security`, re-exported here; this module adds Faust's form.
 The options hold the password in clear (aiokafka needs it so); never log them.
 """
 
 from __future__ import annotations
 
-import importlib
-import ssl
 from typing import Any
 
-from aiokafka.abc import AbstractTokenProvider
-from aiokafka.helpers import create_ssl_context
-
-from distillery.errors import ConfigError
 from distillery.settings import KafkaSettings
 
-PASSWORD_ENV = "KAFKA_SASL_PASSWORD"
-
-
-def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
-    """The TLS context for SSL and SASL_SSL (CA, client certificate, host name check); None otherwise."""
-    if not kafka.security_protocol.endswith("SSL"):
-        return None
-    password = kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
-    try:
-        ctx = create_ssl_context(
-            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None,
-            certfile=str(kafka.ssl_certfile) if kafka.ssl_certfile else None,
-            keyfile=str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None,
-            password=password,
-        )
-    except (ssl.SSLError, OSError) as exc:
-        key = "kafka.ssl_certfile" if kafka.ssl_certfile else "kafka.ssl_cafile"
-        raise ConfigError(f"the TLS files cannot be loaded ({exc}); check kafka.ssl_cafile, "
-                          "kafka.ssl_certfile, kafka.ssl_keyfile and KAFKA_SSL_KEY_PASSWORD", key=key) from None
-    ctx.check_hostname = kafka.ssl_check_hostname
-    if not kafka.ssl_check_hostname:
-        # without a name check a certificate is still verified against the CA
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def token_provider(path: str) -> AbstractTokenProvider:
-    """Import ``module:callable`` and call it for the OAUTHBEARER token provider."""
-    module_name, _, attr = path.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import {path!r} ({exc}); give an importable 'module:callable'",
-                          key="kafka.sasl_oauth_token_provider") from None
-    provider = factory() if not isinstance(factory, AbstractTokenProvider) else factory
-    if not isinstance(provider, AbstractTokenProvider):
-        raise ConfigError(f"{path!r} returned {type(provider).__name__}, not an "
-                          "aiokafka.abc.AbstractTokenProvider", key="kafka.sasl_oauth_token_provider")
-    return provider
-
-
-def security_options(kafka: KafkaSettings) -> dict[str, Any]:
-    """aiokafka keyword arguments for the cluster's security (no ``bootstrap_servers``)."""
-    out: dict[str, Any] = {"security_protocol": kafka.security_protocol}
-    ctx = ssl_context(kafka)
-    if ctx is not None:
-        out["ssl_context"] = ctx
-    if kafka.sasl_mechanism is not None:
-        out["sasl_mechanism"] = kafka.sasl_mechanism
-        if kafka.sasl_mechanism == "OAUTHBEARER":
-            out["sasl_oauth_token_provider"] = token_provider(kafka.sasl_oauth_token_provider or "")
-        else:
-            out["sasl_plain_username"] = kafka.sasl_username
-            out["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-    return out
-
-
-def client_options(kafka: KafkaSettings | str) -> dict[str, Any]:
-    """Keyword arguments every aiokafka client starts from: the servers plus their security.
-
-    A bare ``host:port`` string means an unsecured (PLAINTEXT) cluster.
-    """
-    if isinstance(kafka, str):
-        return {"bootstrap_servers": kafka, "security_protocol": "PLAINTEXT"}
-    return {"bootstrap_servers": kafka.bootstrap_servers, **security_options(kafka)}
+# The options builder is the capture SDK's (its producer needs it without the rest of Distillery);
+# re-exported here, where the workers have always imported it, with the Faust options beside it.
+from distillery_capture.security import (  # noqa: F401 - re-exported
+    PASSWORD_ENV,
+    client_options,
+    describe,
+    security_options,
+    ssl_context,
+    token_provider,
+)
 
 
 def faust_broker_url(bootstrap: str) -> str:
@@ -115,13 +56,3 @@ def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
     elif ctx is not None:
         creds = faust.SSLCredentials(ctx)
     return {"broker": faust_broker_url(kafka.bootstrap_servers), "broker_credentials": creds}
-
-
-def describe(kafka: KafkaSettings) -> str:
-    """A loggable one-liner (no secret): ``SASL_SSL SCRAM-SHA-512 as distillery``."""
-    parts: list[str] = [kafka.security_protocol]
-    if kafka.sasl_mechanism:
-        parts.append(kafka.sasl_mechanism)
-        if kafka.sasl_username:
-            parts.append(f"as {kafka.sasl_username}")
-    return " ".join(parts)

@@ -35,15 +35,16 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from distillery.errors import ConfigError
 from distillery.events import MAX_EVENT_BYTES
 from distillery.taskspec import TaskSpec
 from distillery.topics import Topics
+from distillery_capture.connection import KafkaConnection
 
 DEFAULT_CONFIG = "distillery.toml"
 
@@ -52,61 +53,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class KafkaSettings(Section):
-    """Where the cluster is, and how the local one is run when none is given."""
+class KafkaSettings(KafkaConnection):
+    """Where the cluster is, and how the local one is run when none is given.
 
-    bootstrap_servers: str = "127.0.0.1:9092"
+    The connection and security fields (``bootstrap_servers``, ``security_protocol``,
+    ``sasl_*``, ``ssl_*``) and their checks are the capture SDK's
+    :class:`~distillery_capture.connection.KafkaConnection`, defined once there.
+    """
+
     external: bool = Field(default=False, description="True when KAFKA_BOOTSTRAP_SERVERS names a cluster.")
     partitions: Annotated[int, Field(ge=1)] = 4
     replication_factor: Annotated[int, Field(ge=1)] = 1
     local_port: Annotated[int, Field(ge=1024, le=65535)] = 9092
     local_controller_port: Annotated[int, Field(ge=1024, le=65535)] = 9093
     local_heap: str = "768m"
-    # ---- security (issue #14): turned into client options by distillery.kafka_security only
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = Field(default=None, description="From KAFKA_SASL_PASSWORD only.")
-    sasl_oauth_token_provider: str | None = Field(
-        default=None, description="'module:callable' returning an aiokafka AbstractTokenProvider (OAUTHBEARER).")
-    ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers' certificates.")
-    ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
-    ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
-    ssl_key_password: SecretStr | None = Field(default=None, description="From KAFKA_SSL_KEY_PASSWORD only.")
-    ssl_check_hostname: bool = Field(default=True, description="Check the broker certificate's host name.")
-
-    @model_validator(mode="after")
-    def _security_is_complete(self) -> KafkaSettings:
-        """Every security setting that makes no sense alone fails here, saying which one is missing."""
-        sasl = self.security_protocol.startswith("SASL_")
-        tls = self.security_protocol.endswith("SSL")
-        if sasl and self.sasl_mechanism is None:
-            raise ValueError(f"security_protocol={self.security_protocol} needs kafka.sasl_mechanism "
-                             "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)")
-        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_oauth_token_provider):
-            raise ValueError(f"kafka.sasl_* is set but security_protocol={self.security_protocol}; "
-                             "use SASL_SSL (or SASL_PLAINTEXT) to authenticate with SASL")
-        if self.sasl_mechanism == "OAUTHBEARER":
-            if not self.sasl_oauth_token_provider or ":" not in self.sasl_oauth_token_provider:
-                raise ValueError("sasl_mechanism=OAUTHBEARER needs kafka.sasl_oauth_token_provider "
-                                 "as 'module:callable'")
-        elif self.sasl_mechanism is not None:
-            if not self.sasl_username:
-                raise ValueError(f"sasl_mechanism={self.sasl_mechanism} needs kafka.sasl_username "
-                                 "(or KAFKA_SASL_USERNAME)")
-            if self.sasl_password is None:
-                raise ValueError(f"sasl_mechanism={self.sasl_mechanism} needs the password in "
-                                 "the KAFKA_SASL_PASSWORD environment variable")
-        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile):
-            raise ValueError(f"kafka.ssl_* files are set but security_protocol={self.security_protocol}; "
-                             "use SSL or SASL_SSL")
-        if self.ssl_keyfile is not None and self.ssl_certfile is None:
-            raise ValueError("kafka.ssl_keyfile is set without kafka.ssl_certfile; mutual TLS needs both")
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"kafka.{name} {str(path)!r} is not a readable file")
-        return self
 
 
 class NamesSettings(Section):

@@ -8,7 +8,7 @@ when it is not, and escalates to the task's teacher when the student's
 confidence is below the threshold (:mod:`serving.routing` has the rule).
 
 Every request becomes one ``InferenceEvent`` with ``route`` set, offered to the
-emitter (a :class:`streams.capture.KafkaEmitter` on ``inference.events``; it
+emitter (a :class:`distillery_capture.KafkaEmitter` on ``inference.events``; it
 never blocks the request). Student answers carry the student's base model, so
 the monitors see its live quality; teacher answers carry the task's teacher
 model, which streams takes as a label as it is (``event.model ==
@@ -66,7 +66,7 @@ class StudentServer(Protocol):
 
 
 class EventSink(Protocol):
-    """Where routed requests go as events: :class:`streams.capture.KafkaEmitter` (never blocks)."""
+    """Where routed requests go as events: :class:`distillery_capture.KafkaEmitter` (never blocks)."""
 
     def offer(self, record: Record) -> bool: ...
 

@@ -9,9 +9,10 @@ spaces) are skipped; once the label is determined the remaining tokens are taken
 as given. The product is the confidence. With only the chosen token's logprob
 (no ``top_logprobs``), it is the probability of the exact prefix, a lower bound.
 
-Extraction and free text (:func:`sequence_confidence`): the geometric mean of
-the token probabilities, since the joint probability of a long JSON answer is
-tiny whether or not it is right.
+Extraction and free text (:func:`sequence_confidence`, the capture SDK's
+:mod:`distillery_capture.confidence`): the geometric mean of the token
+probabilities, since the joint probability of a long JSON answer is tiny
+whether or not it is right.
 
 >>> from streams.labels import LabelSet
 >>> labels = LabelSet(["coffee_shops", "restaurants", "fast_food"])
@@ -28,18 +29,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+# The token record and the free-text confidence are the capture SDK's (it sets an event's
+# confidence with them); re-exported here beside the label confidence built on them.
+from distillery_capture.confidence import TokenChoice, sequence_confidence  # noqa: F401 - re-exported
 from streams.labels import LabelSet, normalise_label
-
-
-@dataclass(frozen=True)
-class TokenChoice:
-    """One generated token, its log-probability and the top alternatives at its position."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
 
 
 def label_confidence(tokens: Sequence[TokenChoice], labels: LabelSet, chosen: str) -> float | None:
@@ -68,10 +62,3 @@ def label_confidence(tokens: Sequence[TokenChoice], labels: LabelSet, chosen: st
         if len(labels.candidates(prefix)) <= 1:
             break
     return math.exp(logp)
-
-
-def sequence_confidence(tokens: Sequence[TokenChoice]) -> float | None:
-    """Geometric mean of the token probabilities; ``None`` without tokens."""
-    if not tokens:
-        return None
-    return math.exp(sum(t.logprob for t in tokens) / len(tokens))

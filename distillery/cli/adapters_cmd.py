@@ -114,11 +114,11 @@ async def _in_process(settings: Settings, tasks: list[str] | None, port: int, ho
 
     from distillery.health import Readiness
     from distillery.webguard import Guard
+    from distillery_capture import KafkaEmitter
     from serving.adapters.inprocess import InProcessServer
     from serving.adapters.subscriber import SwapNote
     from serving.http import make_app
     from serving.router import Router
-    from streams.capture import KafkaEmitter
 
     guard = Guard.from_settings(settings, "router")
     if port:

@@ -29,9 +29,9 @@ from distillery.localkafka.tls import client_cert, local_pki
 from distillery.settings import KafkaSettings, Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
+from distillery_capture import CaptureStats, KafkaEmitter
 from monitors.app import group_id as monitors_group
 from streams.app import ingest_group
-from streams.capture import CaptureStats, KafkaEmitter
 
 USER, PASSWORD = "distillery", "scram-pass-7f3a"
 TERMINAL = ("labeled", "review", "rejected", "skip_rate", "skip_duplicate", "skip_budget", "gold", "pending_batch")
@@ -132,7 +132,7 @@ def test_capture_sends_through_sasl_ssl_and_names_a_refused_password(secured: Lo
         f"cap-{i}" for i in range(5)]
 
     wrong = _settings(settings_factory, secured, password="not-the-password")
-    with caplog.at_level(logging.WARNING, logger="streams.capture.emitter"):
+    with caplog.at_level(logging.WARNING, logger="distillery_capture.emitter"):
         refused = KafkaEmitter.from_settings(wrong, backoff_s=(30.0, 30.0))
         try:
             refused.offer(InferenceEvent(event_id="never", task="transactions", input="x"))

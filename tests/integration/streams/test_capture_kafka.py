@@ -13,7 +13,7 @@ from openai.types.completion_usage import CompletionUsage
 
 from distillery.kafka import read_topic
 from distillery.validation import parse_inference
-from streams.capture import CaptureStats, KafkaEmitter, capture, sink_of
+from distillery_capture import CaptureStats, KafkaEmitter, capture, sink_of
 
 N = 25
 

@@ -15,10 +15,10 @@ from aiokafka.abc import AbstractTokenProvider
 from aiokafka.errors import SaslAuthenticationFailed, UnsupportedSaslMechanismError
 
 from distillery.errors import BrokerAuthError, BrokerUnavailableError, ConfigError
-from distillery.kafka_preflight import _refused, preflight
 from distillery.kafka_security import client_options, describe, faust_options, security_options
 from distillery.settings import KafkaSettings, load_settings
-from streams.capture import KafkaEmitter
+from distillery_capture import KafkaEmitter
+from distillery_capture.preflight import _refused, preflight
 
 SCRAM = {"KAFKA_BOOTSTRAP_SERVERS": "k1:9094,k2:9094", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
          "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "pw-93kq"}

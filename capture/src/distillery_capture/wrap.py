@@ -19,12 +19,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from distillery.errors import ConfigError
-from distillery.events import MAX_EVENT_BYTES, now_ms
-from distillery.settings import KafkaSettings, Settings
-from distillery.topics import Topics
-from streams.capture.emitter import DEFAULT_MAX_QUEUE, KafkaEmitter, Sink
-from streams.capture.extract import event_from_completion
+from distillery_capture.connection import KafkaConnection
+from distillery_capture.emitter import DEFAULT_MAX_QUEUE, Deployment, KafkaEmitter, Sink
+from distillery_capture.errors import ConfigError
+from distillery_capture.events import MAX_EVENT_BYTES, InferenceEvent, now_ms
+from distillery_capture.extract import event_from_completion
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +115,8 @@ def capture(
     *,
     task: str,
     bootstrap_servers: str | None = None,
-    settings: Settings | None = None,
-    kafka: KafkaSettings | None = None,
+    settings: Deployment | None = None,
+    kafka: KafkaConnection | None = None,
     topic: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     max_queue: int = DEFAULT_MAX_QUEUE,
@@ -143,13 +142,13 @@ def capture(
     if sink_of(client) is not None:
         raise ConfigError("this client is already captured; call capture() once per client", key="client")
     if sink is None:
-        cluster: KafkaSettings | str | None = kafka or bootstrap_servers or (settings.kafka if settings else None)
+        cluster: KafkaConnection | str | None = kafka or bootstrap_servers or (settings.kafka if settings else None)
         if not cluster:
             raise ConfigError("no Kafka to send to; pass bootstrap_servers='host:9092', kafka= or settings=",
                               key="bootstrap_servers")
         sink = KafkaEmitter(
             cluster,
-            topic or (settings.topics.inference if settings else Topics().inference),
+            topic or (settings.topics.inference if settings else InferenceEvent.topic_name),
             max_queue=max_queue,
             max_event_bytes=settings.max_event_bytes if settings else MAX_EVENT_BYTES,
             producer_config=producer_config,

@@ -17,8 +17,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from openai.types.chat.chat_completion_token_logprob import ChatCompletionTokenLogprob
 from openai.types.completion_usage import CompletionUsage
 
-from distillery.validation import parse_inference
-from streams.capture.extract import chat_input, choice_output, event_from_completion, flatten_content
+from distillery_capture.extract import chat_input, choice_output, event_from_completion, flatten_content
 
 
 def completion(
@@ -70,8 +69,7 @@ def test_event_from_a_real_completion_has_every_field() -> None:
         "usage": {"prompt_tokens": 31, "completion_tokens": 4},
         "metadata": {"service": "ledger", "region": "eu"},
     }
-    parsed = parse_inference(ev.to_json(), tasks={"transactions"})
-    assert parsed.ok and parsed.event == ev
+    # that the contract's validation accepts it: tests/unit/distillery/test_capture_deployment.py
 
 
 def test_confidence_is_the_geometric_mean_of_token_probabilities() -> None:

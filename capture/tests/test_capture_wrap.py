@@ -15,9 +15,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 from openai.types.completion_usage import CompletionUsage
 
-from distillery.errors import ConfigError
-from distillery.events import InferenceEvent, Record
-from streams.capture import KafkaEmitter, capture, sink_of
+from distillery_capture import ConfigError, InferenceEvent, KafkaEmitter, capture, sink_of
+from distillery_capture.events import Record
 
 DOWN = "127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
 MESSAGES = [{"role": "user", "content": "STARBUCKS #1234 SEATTLE WA"}]
@@ -179,23 +178,6 @@ def test_configuration_errors_are_raised_at_capture_time() -> None:
     client = capture(FakeClient(), task="t", sink=ListSink())
     with pytest.raises(ConfigError, match="already captured"):
         capture(client, task="t", sink=ListSink())
-
-
-def test_settings_give_the_topic_the_broker_and_the_known_tasks(settings_factory) -> None:
-    s = settings_factory()
-    s = s.with_overrides(kafka=s.kafka.model_copy(update={"bootstrap_servers": DOWN}))
-    with pytest.raises(ConfigError, match="unknown task 'nope'; declared tasks: transactions"):
-        capture(FakeClient(), task="nope", settings=s)
-    emitter = sink_of(capture(FakeClient(), task="transactions", settings=s))
-    plain = sink_of(capture(FakeClient(), task="transactions", bootstrap_servers=DOWN))
-    try:
-        assert isinstance(emitter, KafkaEmitter) and isinstance(plain, KafkaEmitter)
-        assert (emitter.topic, emitter.bootstrap_servers) == (s.topics.inference, DOWN)
-        assert s.topics.inference.startswith(s.topic_prefix) and s.topic_prefix
-        assert plain.topic == "inference.events"
-    finally:
-        emitter.close(0.1)  # type: ignore[union-attr]
-        plain.close(0.1)  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------ the real client

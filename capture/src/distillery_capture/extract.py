@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from distillery.events import ChatMessage, InferenceEvent, Json, Usage
-from streams.confidence import TokenChoice, sequence_confidence
+from distillery_capture.confidence import TokenChoice, sequence_confidence
+from distillery_capture.events import ChatMessage, InferenceEvent, Json, Usage
 
 _ROLES = {"system", "user", "assistant", "tool", "developer"}
 _ROLE_ALIASES = {"function": "tool"}  # the deprecated function-result role carries a tool result

@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from distillery.errors import BrokerAuthError, ConfigError
-from distillery.events import MAX_EVENT_BYTES, Record
-from distillery.kafka_preflight import preflight
-from distillery.kafka_security import client_options
-from distillery.settings import KafkaSettings, Settings
-from streams.capture.ratelog import Throttled
+from distillery_capture.connection import KafkaConnection
+from distillery_capture.errors import BrokerAuthError, ConfigError
+from distillery_capture.events import MAX_EVENT_BYTES, Record
+from distillery_capture.preflight import preflight
+from distillery_capture.ratelog import Throttled
+from distillery_capture.security import client_options
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,34 @@ class Sink(Protocol):
     def note_error(self, what: str, exc: BaseException) -> None: ...
 
 
+class _Topics(Protocol):
+    @property
+    def inference(self) -> str: ...
+
+
+class Deployment(Protocol):
+    """What capture reads of a deployment's settings; Distillery's ``Settings`` is one.
+
+    The SDK takes plain connection options (:class:`KafkaConnection`, or a bare
+    ``host:port``); a service that runs inside a Distillery deployment may pass its
+    settings instead, for the cluster, the topic, the size limit and the task names.
+    """
+
+    @property
+    def kafka(self) -> KafkaConnection: ...
+
+    @property
+    def topics(self) -> _Topics: ...
+
+    @property
+    def max_event_bytes(self) -> int: ...
+
+    @property
+    def tasks(self) -> Mapping[str, Any]: ...
+
+    def task(self, name: str) -> Any: ...
+
+
 async def _stop_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
     """Stop a producer that may be half-started or broken; its failure must not hide the caller's."""
     try:
@@ -70,15 +98,16 @@ class KafkaEmitter:
     """Produce records to one topic from a background thread, keyed by task.
 
     ``kafka`` is a ``host:port,...`` string (PLAINTEXT) or a
-    :class:`~distillery.settings.KafkaSettings`, whose security settings (TLS,
-    SASL) are applied by :func:`distillery.kafka_security.client_options`, as in
+    :class:`~distillery_capture.connection.KafkaConnection` (Distillery's ``[kafka]``
+    settings are one), whose security settings (TLS, SASL) are applied by
+    :func:`distillery_capture.security.client_options`, as in
     every worker. ``producer_config`` is passed to :class:`aiokafka.AIOKafkaProducer`
     over the defaults (acks=all, idempotent, 20 ms linger).
     """
 
     def __init__(
         self,
-        kafka: str | KafkaSettings,
+        kafka: str | KafkaConnection,
         topic: str,
         *,
         max_queue: int = DEFAULT_MAX_QUEUE,
@@ -122,7 +151,7 @@ class KafkaEmitter:
         atexit.register(self._at_exit)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> KafkaEmitter:
+    def from_settings(cls, settings: Deployment, **kwargs: Any) -> KafkaEmitter:
         """An emitter to the deployment's ``inference.events`` topic."""
         kwargs.setdefault("max_event_bytes", settings.max_event_bytes)
         return cls(settings.kafka, settings.topics.inference, **kwargs)

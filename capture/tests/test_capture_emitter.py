@@ -7,10 +7,8 @@ import time
 
 import pytest
 
-from distillery.errors import ConfigError
-from distillery.events import InferenceEvent
-from streams.capture import CaptureStats, KafkaEmitter
-from streams.capture.ratelog import Throttled
+from distillery_capture import CaptureStats, InferenceEvent, KafkaEmitter
+from distillery_capture.ratelog import Throttled
 
 DOWN = "127.0.0.1:1"
 
@@ -22,7 +20,7 @@ def event(i: int) -> InferenceEvent:
 def test_full_buffer_drops_the_new_event_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
     em = KafkaEmitter(DOWN, "inference.events", max_queue=3, backoff_s=(5.0, 5.0))
     try:
-        with caplog.at_level(logging.WARNING, logger="streams.capture.emitter"):
+        with caplog.at_level(logging.WARNING, logger="distillery_capture.emitter"):
             t0 = time.perf_counter()
             accepted = [em.offer(event(i)) for i in range(1000)]
             took = time.perf_counter() - t0
@@ -79,16 +77,3 @@ def test_throttled_keys_are_independent() -> None:
     warn("a", "a %d", 4)
     warn("b", "b %d", 2)
     assert seen == ["a 1", "b 1", "a 4 (2 more since the last report)", "b 2"]
-
-
-def test_from_settings_uses_the_deployment_topic_and_event_limit(settings_factory) -> None:
-    s = settings_factory(max_event_bytes=4096)
-    s = s.with_overrides(kafka=s.kafka.model_copy(update={"bootstrap_servers": DOWN}))
-    em = KafkaEmitter.from_settings(s, max_queue=7)
-    try:
-        assert (em.bootstrap_servers, em.topic, em.max_event_bytes, em.max_queue) == (
-            DOWN, f"{s.topic_prefix}inference.events", 4096, 7)
-    finally:
-        em.close(0.1)
-    with pytest.raises(ConfigError, match=r"\[max_queue\].*at least 1 event, got 0"):
-        KafkaEmitter(DOWN, "t", max_queue=0)
