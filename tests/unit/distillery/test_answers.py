@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from distillery.answers import category_of, decode, encode, normalise, same_answer
@@ -58,16 +61,13 @@ def test_a_non_ascii_answer_encodes_the_same_everywhere() -> None:
     assert event_row(event, "x", spec, "labelled", None)[2] == encode(answer)
 
 
-def test_rows_written_by_the_old_encoding_read_back_and_compare_the_same(tmp_path: Any) -> None:
+def test_rows_written_by_the_old_encoding_read_back_and_compare_the_same(tmp_path: Path) -> None:
     old = json.dumps({"payee": "Café", "amount": 3}, sort_keys=True, separators=(",", ":"))  # ensure_ascii
     assert old == '{"amount":3,"payee":"Caf\\u00e9"}' and old != encode(decode(old))
     assert decode(old) == decode(encode(decode(old))) == {"amount": 3, "payee": "Café"}
     assert same_answer(old, encode({"payee": "café", "amount": 3}))
     assert normalise(old) == normalise('{"payee": "Café", "amount": 3}')
     # the trainer re-writes a stored extraction label in the one canonical form, old or new
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = tmp_path / "snap.parquet"
     pq.write_table(pa.table({"event_id": ["a", "b"], "input": ["x", "y"], "label": [old, encode(decode(old))],
                              "category": ["", ""], "split": ["train", "train"]}), path)
