@@ -15,6 +15,10 @@ inputs, and the per-category rules read its per-category accuracy.
 ``min_accuracy`` and ``beats_base`` stay on the student alone: they ask whether
 the student learned anything, not whether the system is good enough.
 
+An answer is right when :func:`distillery.answers.same_answer` says so (labels
+ignoring case and surrounding spaces, objects field by field), the rule the
+monitors and the report count agreement by.
+
 >>> gold = [GoldRow("a", "x", "x", "x"), GoldRow("b", "y", "y", "y")]
 >>> scores = model_scores(gold, ["x", "x"], min_category_support=1)
 >>> scores.accuracy, scores.teacher_agreement, scores.worst_category
@@ -27,16 +31,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from distillery.answers import same_answer
-from distillery.events import GateMetrics, Json, ModelScores, RoutedScores
+from distillery.answers import Answer, same_answer
+from distillery.events import GateMetrics, ModelScores, RoutedScores
 from distillery.taskspec import GateSpec
 from trainer.extraction import field_f1
 
 EPS = 1e-9
 """Slack on every comparison, so 0.80 >= 0.81 - 0.01 holds despite float rounding."""
-
-Answer = str | Json
-
 
 @dataclass(frozen=True)
 class GoldRow:

@@ -27,10 +27,10 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 
-from distillery.answers import same_answer
+from distillery.answers import Answer, same_answer
 from distillery.events import RoutedScores
 from trainer.calibrate import calibrate_routed
-from trainer.gate import Answer, GoldRow
+from trainer.gate import GoldRow
 
 MIN_FOLDS, MAX_FOLDS = 2, 5
 ROWS_PER_FOLD = 100
