@@ -41,6 +41,7 @@ import pydantic
 from aiokafka import ConsumerRecord
 
 from distillery import topics as names
+from distillery.answers import category_of, same_answer
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import (
@@ -56,7 +57,6 @@ from distillery.events import (
 from distillery.settings import Settings
 from distillery.validation import parse_inference
 from monitors.alarm import Position
-from monitors.answers import answers_agree, category_of
 from monitors.checkpoint import CheckpointStore
 from monitors.metrics import Ops, TaskStats
 from monitors.reference import Reference, reference_from_rows
@@ -218,7 +218,7 @@ class Handlers:
             if record.source in _TEACHER_SOURCES:
                 agree = None
                 if record.source in _SAMPLED_SOURCES and record.student_output is not None:
-                    agree = answers_agree(record.student_output, record.label)
+                    agree = same_answer(record.student_output, record.label)
                 stats.on_teacher(agree=agree, t_ms=record.ts_ms, level=monitor.agreement.estimate,
                                  cost_usd=record.cost_usd)
             else:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitors.answers import category_of
+from distillery.answers import category_of
 from monitors.signals import vocabulary_of
 
 

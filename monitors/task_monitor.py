@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from distillery.adapter_book import AdapterBook, AdapterRecord
+from distillery.answers import category_of, same_answer
 from distillery.errors import InvalidInputError
 from distillery.events import (
     AdapterPublished,
@@ -57,7 +58,6 @@ from distillery.events import (
     TrainJob,
 )
 from monitors.alarm import AlarmGate, Position, build_drift_event
-from monitors.answers import answers_agree, category_of
 from monitors.reference import Reference
 from monitors.signals import (
     CHAR_CLASSES,
@@ -285,7 +285,7 @@ class TaskMonitor:
                 return []
             agree = None
             if record.source in _SAMPLED_SOURCES and record.student_output is not None:
-                agree = answers_agree(record.student_output, record.label)
+                agree = same_answer(record.student_output, record.label)
             return self.observe_teacher(rejected=False, agree=agree, position=position, event_ts_ms=record.ts_ms)
         if isinstance(record, ReviewItem):
             return self.observe_teacher(rejected=True, position=position, event_ts_ms=record.ts_ms)

@@ -48,6 +48,7 @@ import openai
 from aiohttp import web
 
 from distillery.access import UNREADABLE_BODY, input_too_long
+from distillery.answers import encode
 from distillery.errors import ConfigError, InvalidInputError, TeacherError
 from distillery.settings import Settings
 from serving.router import ChatResult, Router, RouteResult
@@ -112,19 +113,6 @@ def last_user_text(messages: Sequence[Any]) -> str | None:
     return None
 
 
-def answer_text(answer: Any) -> str:
-    """The student's answer as message content: the label, or compact JSON for an extraction.
-
-    >>> answer_text("fuel"), answer_text({"a": 1, "b": "é"}), answer_text(None)
-    ('fuel', '{"a":1,"b":"é"}', '')
-    """
-    if answer is None:
-        return ""
-    if isinstance(answer, str):
-        return answer
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-
-
 def marker(result: RouteResult) -> dict[str, Any]:
     """The body's ``distillery`` object: who answered and why."""
     return {"route": result.route, "reason": result.reason, "confidence": result.confidence,
@@ -143,7 +131,7 @@ def student_completion(result: RouteResult, model: str, prompt_tokens: int, comp
         "system_fingerprint": result.adapter_id,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": answer_text(result.answer), "refusal": None},
+            "message": {"role": "assistant", "content": encode(result.answer) or "", "refusal": None},
             "logprobs": None,
             "finish_reason": "stop",
         }],
@@ -312,7 +300,7 @@ class OpenAIFront:
         if out.completion is not None:
             return {**out.completion, MARKER: marker(result)}
         prompt = out.served.student_prompt if out.served is not None else ""
-        prompt_tokens, completion_tokens = self.tokens.count(prompt, text, answer_text(result.answer))
+        prompt_tokens, completion_tokens = self.tokens.count(prompt, text, encode(result.answer) or "")
         return {**student_completion(result, model, prompt_tokens, completion_tokens), MARKER: marker(result)}
 
     async def _stream(self, request: web.Request, payload: dict[str, Any], include_usage: bool,

@@ -24,6 +24,7 @@ from typing import Any
 import pydantic
 
 from distillery.adapter_book import AdapterBook
+from distillery.answers import encode
 from distillery.artifacts import ArtifactStore
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import (
@@ -51,7 +52,6 @@ from streams.restore import Fetched, backfill, inference_marks, positions, save_
 from streams.restore import apply as apply_restore
 from streams.reviewed import apply_decisions
 from streams.rows import (
-    as_text,
     event_row,
     example_row,
     gold_record,
@@ -307,7 +307,7 @@ class Pipeline:
             if decision.outcome is Outcome.PRODUCTION_LABEL:
                 # the router sent it up because the student was unsure: a hard input, not a random draw
                 source = "router_escalation" if ev.route == "teacher" else "production"
-                self._judge(work, spec, ev, text, src, as_text(ev.output) or "", None, source,
+                self._judge(work, spec, ev, text, src, encode(ev.output) or "", None, source,
                             spec.teacher.model, cost=0.0, batch=False)
             elif decision.outcome is Outcome.CALL_TEACHER:
                 work.to_label.append((ev, text, decision, src))
@@ -392,7 +392,7 @@ class Pipeline:
             work.batch.events.append(event_row(ev, text, spec, "gold", src))
             r = got.result
             answer = judge(spec, r.text, None).label if r is not None else None
-            row = gold_row(ev, text, spec, teacher_label=as_text(answer),
+            row = gold_row(ev, text, spec, teacher_label=encode(answer),
                            teacher_confidence=r.confidence if r else None)
             work.batch.gold.append(row)
             work.gold.append(gold_record(row, task) if r is None else gold_record(

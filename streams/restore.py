@@ -51,11 +51,12 @@ from typing import Any
 import pyarrow as pa
 import pydantic
 
+from distillery.answers import encode
 from distillery.events import BatchPending, GoldExample, LabeledExample, ReviewItem, TrainJob
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from streams.reviewed import apply_decisions
-from streams.rows import WINDOW_MS, as_text
+from streams.rows import WINDOW_MS
 from streams.source import Source
 from streams.store.db import (
     EVENT_COLS,
@@ -148,7 +149,7 @@ class _Rows:
 
 
 def _event(event_id: str, text: str, outcome: str, ts_ms: int, output: Any = None) -> tuple[Any, ...]:
-    return (event_id, text, as_text(output), None, None, None, None, outcome, ts_ms, ts_ms, None, None, None, None)
+    return (event_id, text, encode(output), None, None, None, None, outcome, ts_ms, ts_ms, None, None, None, None)
 
 
 def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
@@ -162,11 +163,11 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
         return None
     if kind == "labeled":
         ex = LabeledExample.model_validate_json(value)
-        label = as_text(ex.label)
+        label = encode(ex.label)
         category = ex.label if isinstance(ex.label, str) else None
         rows.examples[(ex.event_id, ex.source)] = (
             ex.event_id, ex.input, label, category, ex.source, ex.teacher_model, ex.teacher_confidence,
-            as_text(ex.student_output), split_for(ex.input, spec.retrain.eval_fraction), ex.ts_ms // WINDOW_MS,
+            encode(ex.student_output), split_for(ex.input, spec.retrain.eval_fraction), ex.ts_ms // WINDOW_MS,
             ex.ts_ms)
         rows.events[ex.event_id] = _event(ex.event_id, ex.input, "labeled", ex.ts_ms, ex.student_output)
         rows.resolved[ex.event_id] = "labeled"
@@ -180,7 +181,7 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
             status, outcome = "error", "review"
         else:
             status = outcome = "rejected" if it.reason.startswith("rejected: ") else "review"
-        rows.review[it.event_id] = (it.event_id, it.input, it.reason, as_text(it.teacher_output),
+        rows.review[it.event_id] = (it.event_id, it.input, it.reason, encode(it.teacher_output),
                                     it.teacher_confidence, status, it.ts_ms)
         rows.events[it.event_id] = _event(it.event_id, it.input, outcome, it.ts_ms, it.student_output)
         rows.resolved[it.event_id] = outcome

@@ -20,9 +20,9 @@ distillery.errors.ReviewError: answer: 'tea' is not one of the 2 labels of task 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from distillery.answers import encode
 from distillery.errors import ReviewError
 from distillery.taskspec import TaskSpec
 from streams.filters import parse_answer
@@ -32,7 +32,7 @@ def check_answer(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | d
     """The canonical answer (a label, a JSON object or text), or :class:`ReviewError` saying what is wrong."""
     if answer is None:
         raise ReviewError(f"answer: missing for task {spec.name!r}; send the corrected answer")
-    text = answer if isinstance(answer, str) else json.dumps(answer)
+    text = encode(answer)
     label, reason, detail = parse_answer(spec, text)
     if label is not None:
         return label

@@ -35,13 +35,14 @@ from typing import Any
 
 import pydantic
 
+from distillery.answers import encode
 from distillery.errors import ReviewError
 from distillery.events import DeadLetter, ReviewDecision
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
 from streams.review_answers import check_answer
-from streams.rows import WINDOW_MS, as_text, category_of
+from streams.rows import WINDOW_MS, category_of
 from streams.source import Source
 from streams.store.db import TaskStore, split_for
 
@@ -152,7 +153,7 @@ def _statements(spec: TaskSpec, decision: ReviewDecision, item: Item, answer: st
     status = [("UPDATE review SET status = ? WHERE event_id = ?", [STATUS[decision.decision], item.event_id])]
     if answer is None:
         return status
-    label = as_text(answer)
+    label = encode(answer)
     category = category_of(spec, answer) or (label if spec.kind == "classification" else None)
     if decision.decision == "promote_gold":
         return [*status,

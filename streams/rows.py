@@ -7,10 +7,10 @@ decides *what* happened and these say *how it is written down*.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from distillery.answers import encode
 from distillery.errors import scrub_credentials
 from distillery.events import GoldExample, InferenceEvent, LabeledExample, LabelSource, ReviewItem
 from distillery.taskspec import TaskSpec
@@ -19,13 +19,6 @@ from streams.source import Source
 
 WINDOW_MS = 15 * 60_000
 """Time windows of labelled examples (per-category counts are kept per window)."""
-
-
-def as_text(value: str | dict[str, Any] | None) -> str | None:
-    """A label or output as stored text (objects as compact JSON)."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def category_of(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | None:
@@ -39,7 +32,7 @@ def event_row(event: InferenceEvent, text: str, spec: TaskSpec, outcome: str,
               source: Source | None) -> tuple[Any, ...]:
     usage = event.usage
     return (
-        event.event_id, text, as_text(event.output), event.model, event.route, event.confidence,
+        event.event_id, text, encode(event.output), event.model, event.route, event.confidence,
         category_of(spec, event.output), outcome, event.ts_ms(), int(time.time() * 1000),
         source.partition if source else None, source.offset if source else None,
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
@@ -50,9 +43,9 @@ def example_row(event: InferenceEvent, text: str, label: str | dict[str, Any], s
                 source: LabelSource, teacher_model: str | None, confidence: float | None,
                 split: str) -> tuple[Any, ...]:
     now = int(time.time() * 1000)
-    student = as_text(event.output) if event.route == "student" else None
+    student = encode(event.output) if event.route == "student" else None
     category = label if isinstance(label, str) else None
-    return (event.event_id, text, as_text(label), category, source, teacher_model, confidence, student, split,
+    return (event.event_id, text, encode(label), category, source, teacher_model, confidence, student, split,
             now // WINDOW_MS, now)
 
 
@@ -83,14 +76,14 @@ def review_record(event: InferenceEvent, text: str, reason: str, teacher_output:
 
 def pinned_teacher_answer(event: InferenceEvent, spec: TaskSpec) -> str | None:
     """The teacher's answer a gold event already carries (production ran on the teacher)."""
-    return as_text(event.output) if event.output is not None and event.model == spec.teacher.model else None
+    return encode(event.output) if event.output is not None and event.model == spec.teacher.model else None
 
 
 def gold_row(event: InferenceEvent, text: str, spec: TaskSpec, *, teacher_label: str | None,
              teacher_confidence: float | None) -> tuple[Any, ...]:
     """A ground-truth event joins the frozen gold set, with the teacher's answer pinned once."""
     assert event.label is not None
-    label = as_text(event.label)
+    label = encode(event.label)
     origin = str((event.metadata or {}).get("gold_source", "event"))
     return (event.event_id, text, label, category_of(spec, event.label) or label, origin, teacher_label,
             teacher_confidence, int(time.time() * 1000))

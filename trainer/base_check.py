@@ -29,7 +29,8 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 
-from trainer.gate import GoldRow, same
+from distillery.answers import same_answer
+from trainer.gate import GoldRow
 from trainer.predict import Prediction
 
 Z_BOUND = 4.0
@@ -71,7 +72,7 @@ def score_base_until_beaten(gold: Sequence[GoldRow], candidate_accuracy: float,
         got = score([gold[i].input for i in rows])
         done.extend(rows)
         answers.extend(got)
-        right += sum(same(p.answer, gold[i].label) for p, i in zip(got, rows, strict=True))
+        right += sum(same_answer(p.answer, gold[i].label) for p, i in zip(got, rows, strict=True))
         if wilson_upper(right, len(done), z) < candidate_accuracy:
             break
     return done, answers

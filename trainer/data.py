@@ -9,7 +9,10 @@ was taught on.
 
 >>> prompt_messages("Categorise.", "STARBUCKS 1234")[1]
 {'role': 'user', 'content': 'STARBUCKS 1234'}
->>> answer_text({"amount": 3, "currency": "EUR"})
+
+The label is the answer as stored (:func:`distillery.answers.encode`), trimmed:
+
+>>> answers.encode({"currency": "EUR", "amount": 3})
 '{"amount":3,"currency":"EUR"}'
 """
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distillery import answers
 from distillery.errors import TrainingError
 
 log = logging.getLogger(__name__)
@@ -52,13 +56,6 @@ class Snapshot:
 
     train: list[Example]
     held_out: list[Example]
-
-
-def answer_text(label: Any) -> str:
-    """The answer as the student writes it: a label verbatim, JSON compact with sorted keys."""
-    if isinstance(label, dict | list):
-        return json.dumps(label, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return str(label).strip()
 
 
 HUMAN_SOURCE = "human"
@@ -100,16 +97,16 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
         text, label = row["input"], row["label"]
         if kind == "extraction" and isinstance(label, str):
             label = _json_or_none(label)
-        if not isinstance(text, str) or not text.strip() or label is None or not answer_text(label):
+        if not isinstance(text, str) or not text.strip() or label is None or not answers.encode(label).strip():
             dropped += 1
             continue
-        answer = answer_text(label)
+        answer = answers.encode(label).strip()
         category = row["category"] or (answer if isinstance(label, str) else "")
         confidence = row.get("teacher_confidence")
         confidence = float(confidence) if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0 else None
         source = row.get("source")
         teacher = row.get("teacher_label")
-        teacher = answer_text(teacher) if isinstance(teacher, str) and teacher.strip() else None
+        teacher = teacher.strip() if isinstance(teacher, str) and teacher.strip() else None
         example = Example(str(row["event_id"]), text, answer, str(category), confidence,
                           source=str(source) if source is not None else None, teacher_label=teacher)
         if row["split"] != TRAIN_SPLIT:

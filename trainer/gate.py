@@ -15,6 +15,10 @@ inputs, and the per-category rules read its per-category accuracy.
 ``min_accuracy`` and ``beats_base`` stay on the student alone: they ask whether
 the student learned anything, not whether the system is good enough.
 
+An answer is right when :func:`distillery.answers.same_answer` says so (labels
+ignoring case and surrounding spaces, objects field by field), the rule the
+monitors and the report count agreement by.
+
 >>> gold = [GoldRow("a", "x", "x", "x"), GoldRow("b", "y", "y", "y")]
 >>> scores = model_scores(gold, ["x", "x"], min_category_support=1)
 >>> scores.accuracy, scores.teacher_agreement, scores.worst_category
@@ -27,16 +31,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from distillery.events import GateMetrics, Json, ModelScores, RoutedScores
+from distillery.answers import Answer, same_answer
+from distillery.events import GateMetrics, ModelScores, RoutedScores
 from distillery.taskspec import GateSpec
-from trainer.data import answer_text
-from trainer.extraction import exact_match, field_f1
+from trainer.extraction import field_f1
 
 EPS = 1e-9
 """Slack on every comparison, so 0.80 >= 0.81 - 0.01 holds despite float rounding."""
-
-Answer = str | Json
-
 
 @dataclass(frozen=True)
 class GoldRow:
@@ -60,22 +61,13 @@ class GateDecision:
         return not self.failed
 
 
-def same(answer: Answer | None, truth: Answer | None) -> bool:
-    """An answer matches: a label verbatim after trimming, a JSON object field by field."""
-    if answer is None or truth is None:
-        return False
-    if isinstance(truth, dict):
-        return exact_match(answer, truth)
-    return answer_text(answer) == answer_text(truth)
-
-
 def model_scores(
     gold: Sequence[GoldRow], predictions: Sequence[Answer | None], *, min_category_support: int
 ) -> ModelScores:
     """Accuracy vs ground truth, agreement with the teacher, and per-category accuracy."""
     if len(predictions) != len(gold):
         raise ValueError(f"predictions: {len(predictions)} answers for {len(gold)} gold rows; one per row")
-    hits = [same(p, g.label) for p, g in zip(predictions, gold, strict=True)]
+    hits = [same_answer(p, g.label) for p, g in zip(predictions, gold, strict=True)]
     pinned = [(p, g.teacher) for p, g in zip(predictions, gold, strict=True) if g.teacher is not None]
     by_cat: dict[str, list[bool]] = defaultdict(list)
     for hit, row in zip(hits, gold, strict=True):
@@ -89,7 +81,7 @@ def model_scores(
     return ModelScores(
         n=len(gold),
         accuracy=sum(hits) / len(gold) if gold else 0.0,
-        teacher_agreement=sum(same(p, t) for p, t in pinned) / len(pinned) if pinned else None,
+        teacher_agreement=sum(same_answer(p, t) for p, t in pinned) / len(pinned) if pinned else None,
         f1=f1,
         per_category=per_category,
         worst_category=worst,

@@ -9,7 +9,6 @@ an event carrying the same metrics (and, when rejected, the rules that failed).
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections import Counter
@@ -19,6 +18,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from distillery.answers import decode, same_answer
 from distillery.artifacts import ArtifactStore, fetch, fetch_dir, sha256_file
 from distillery.errors import ArtifactError, TrainingError
 from distillery.events import AdapterPublished, AdapterRejected, ModelScores, TrainJob
@@ -29,7 +29,7 @@ from trainer.base_check import score_base_until_beaten
 from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
-from trainer.gate import GateDecision, GoldRow, evaluate_gate, model_scores, same
+from trainer.gate import GateDecision, GoldRow, evaluate_gate, model_scores
 from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
 from trainer.head_train import train_head_adapter
@@ -69,25 +69,14 @@ def adapter_id_for(job: TrainJob) -> str:
     return f"{job.job_id}-lora"
 
 
-def _answer(text: str | None) -> Any:
-    if text is None:
-        return None
-    if text.startswith("{"):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text
-
-
 def read_gold(uri: str | None, workdir: Path) -> list[GoldRow]:
     """The frozen gold set of a job (may be empty)."""
     if not uri:
         return []
     path = fetch(uri, workdir / "gold.parquet")
     table = pq.read_table(path).to_pylist()
-    return [GoldRow(input=r["input"], label=_answer(r["label"]), category=str(r["category"]),
-                    teacher=_answer(r.get("teacher_label"))) for r in table]
+    return [GoldRow(input=r["input"], label=decode(r["label"]), category=str(r["category"]),
+                    teacher=decode(r.get("teacher_label"))) for r in table]
 
 
 def judged_answers(base_path: str, adapter: Path | None, spec: TaskSpec, texts: list[str], device: str) -> list[Prediction]:
@@ -118,7 +107,7 @@ def _judge_base(gold: list[GoldRow], candidate_accuracy: float, base_model: _Bas
     """The base model's scores on the gold rows it had to answer (all of them unless clearly beaten)."""
     rows, answers = score_base_until_beaten(gold, candidate_accuracy, lambda todo: cached(todo, base_model))
     if len(rows) < len(gold):
-        right = sum(same(p.answer, gold[i].label) for p, i in zip(answers, rows, strict=True))
+        right = sum(same_answer(p.answer, gold[i].label) for p, i in zip(answers, rows, strict=True))
         log.info("job %s: the base model answered %d of %d gold rows, %d right: clearly beaten, the rest unscored",
                  job_id, len(rows), len(gold), right)
     return model_scores([gold[i] for i in rows], [p.answer for p in answers],
@@ -210,7 +199,7 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
         cand = cache.predict(key(model_identity(adapter_dir)),
                              texts, lambda todo: judged_answers(base_path, adapter_dir, spec, todo, device))
         # the base answers by label likelihood (slow): only until it is clearly beaten (trainer.base_check)
-        cand_accuracy = sum(same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)) / len(gold)
+        cand_accuracy = sum(same_answer(p.answer, g.label) for p, g in zip(cand, gold, strict=True)) / len(gold)
         base_scores = _judge_base(gold, cand_accuracy, _BaseModel(base_path, spec, device),
                                   lambda todo, score: cache.predict(key(f"base:{base_path}"), todo, score),
                                   spec, job.job_id)
@@ -231,9 +220,9 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
             production_confidence=[p.confidence for p in prod] if prod is not None else None,
         )
         # the router's threshold keeps the promise the gate judged (the routing target without a teacher)
-        teacher_ok = [same(g.teacher, g.label) for g in gold] if all(g.teacher is not None for g in gold) else None
+        teacher_ok = [same_answer(g.teacher, g.label) for g in gold] if all(g.teacher is not None for g in gold) else None
         calibration = calibrate_routed([p.confidence for p in cand],
-                                       [same(p.answer, g.label) for p, g in zip(cand, gold, strict=True)],
+                                       [same_answer(p.answer, g.label) for p, g in zip(cand, gold, strict=True)],
                                        teacher_ok, max_below_teacher=spec.gate.max_below_teacher,
                                        target_accuracy=spec.routing.target_accuracy)
         summary = result.summary()

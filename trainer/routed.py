@@ -27,9 +27,10 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 
+from distillery.answers import Answer, same_answer
 from distillery.events import RoutedScores
 from trainer.calibrate import calibrate_routed
-from trainer.gate import Answer, GoldRow, same
+from trainer.gate import GoldRow
 
 MIN_FOLDS, MAX_FOLDS = 2, 5
 ROWS_PER_FOLD = 100
@@ -149,8 +150,8 @@ def routed_scores(
         out-of-fold decisions: ``coverage`` and ``accuracy`` over all rows,
         ``student_accuracy`` on the rows the student answered, ``teacher_accuracy``
         of the teacher alone on all rows, and per-category routed accuracy and
-        coverage. Answers are compared with :func:`trainer.gate.same`, as every
-        other gate figure is.
+        coverage. Answers are compared with :func:`distillery.answers.same_answer`,
+        as every other gate figure is.
     """
     n = len(gold)
     if teacher is None:
@@ -163,8 +164,8 @@ def routed_scores(
     k = folds if folds is not None else folds_for(n)
     if k < MIN_FOLDS:
         raise ValueError(f"folds: {k}; cross-validation needs at least {MIN_FOLDS}")
-    s_ok = [same(a, g.label) for a, g in zip(candidate, gold, strict=True)]
-    t_ok = [same(t, g.label) for t, g in zip(teacher, gold, strict=True)]
+    s_ok = [same_answer(a, g.label) for a, g in zip(candidate, gold, strict=True)]
+    t_ok = [same_answer(t, g.label) for t, g in zip(teacher, gold, strict=True)]
     whole = calibrate_routed(confidences, s_ok, t_ok, max_below_teacher=max_below_teacher)
     answered = out_of_fold_answered(
         confidences, s_ok, t_ok, fold_ids([g.input for g in gold], k, seed=seed),

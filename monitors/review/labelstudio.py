@@ -20,11 +20,11 @@ sends nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from distillery.answers import same_answer
 from distillery.errors import ReviewError
 from distillery.events import ReviewDecision
 from distillery.taskspec import TaskSpec
@@ -100,14 +100,8 @@ def _answer(annotation: dict[str, Any]) -> str | None:
 
 
 def _same(spec: TaskSpec, answer: str, item: QueueItem) -> bool:
-    if spec.kind == "classification":
-        return answer == item.category
-    if spec.kind == "extraction":
-        try:
-            return json.loads(answer) == json.loads(item.teacher_output or "null")
-        except ValueError:
-            return False
-    return answer.strip() == (item.teacher_output or "").strip()
+    """The annotation gives the teacher's answer (its label, for a classification) back."""
+    return same_answer(answer, item.category if spec.kind == "classification" else item.teacher_output)
 
 
 def import_decisions(exported: Any, queue: ReviewQueue) -> Imported:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from distillery.answers import decode, encode
 from distillery.errors import ReviewError
 from distillery.events import (
     AdapterPublished,
@@ -103,12 +104,6 @@ class QueueItem:
 def queue_path(settings: Settings) -> Path:
     """Where a deployment's queue lives: ``DATA_DIR/review/<prefix>queue.sqlite``."""
     return settings.data_dir / "review" / f"{settings.topic_prefix}queue.sqlite"
-
-
-def _text(value: str | dict[str, Any] | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _now() -> int:
@@ -266,8 +261,8 @@ class ReviewQueue:
         cur = con.execute(
             "INSERT OR IGNORE INTO items (task, item_id, origin, reason, input, category, teacher_output, "
             "teacher_confidence, teacher_model, student_output, ts_ms, tier, rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [task, item_id, origin, reason, text, category, _text(teacher_output), confidence, model,
-             _text(student), ts_ms, t, rank])
+            [task, item_id, origin, reason, text, category, encode(teacher_output), confidence, model,
+             encode(student), ts_ms, t, rank])
         decided = con.execute("SELECT decision, reviewer, decided_ms FROM decisions WHERE task = ? AND item_id = ? "
                               "ORDER BY decided_ms DESC LIMIT 1", [task, item_id]).fetchone()
         if decided:  # decided before the item reached us (another tool, or a replay)
@@ -285,7 +280,7 @@ class ReviewQueue:
 
     def _record_decision(self, con: sqlite3.Connection, d: ReviewDecision) -> None:
         con.execute("INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [d.decision_id, d.task, d.item_id, d.decision, _text(d.answer), _text(d.teacher_output),
+                    [d.decision_id, d.task, d.item_id, d.decision, encode(d.answer), encode(d.teacher_output),
                      d.category, d.origin, d.reviewer, d.tool, d.decided_at_ms])
         con.execute("UPDATE items SET state = 'decided', decision = ?, decided_by = ?, decided_ms = ?, "
                     "lease_owner = NULL, lease_until_ms = 0 WHERE task = ? AND item_id = ?",
@@ -429,9 +424,4 @@ class ReviewQueue:
 
 def _parsed(kind: str, answer: Any) -> Any:
     """An extraction answer typed as text is parsed JSON, so the schema check sees the object."""
-    if kind == "extraction" and isinstance(answer, str):
-        try:
-            return json.loads(answer)
-        except ValueError:
-            return answer
-    return answer
+    return decode(answer) if kind == "extraction" and isinstance(answer, str) else answer

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import pydantic
 from aiokafka import ConsumerRecord
 
+from distillery.answers import same_answer
 from distillery.draws import is_student_audit
 from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record, ReviewDecision
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
-from monitors.answers import answers_agree
 from serving.report.model import AnswerCheck, ReportInputs, StoreFacts, TokenAverage, WindowAgreement
 from streams.counters import merge
 from streams.pipeline import store_path
@@ -33,18 +33,6 @@ from streams.store.db import TaskStore
 log = logging.getLogger("distillery.report")
 
 R = TypeVar("R", bound=Record)
-
-
-def _answer(text: str) -> str | dict[str, Any]:
-    """Stored answer text back to what it was: JSON objects were stored as compact JSON."""
-    if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            return text
-        if isinstance(value, dict):
-            return value
-    return text
 
 
 def _usage(row: tuple[Any, ...] | None) -> TokenAverage | None:
@@ -69,7 +57,7 @@ def check_answers(rows: Iterable[tuple[str, str, str | None, str | None]],
         known = gold if gold is not None else teacher
         if known is None:
             continue
-        hit = answers_agree(_answer(output), _answer(known))
+        hit = same_answer(output, known)
         n += 1
         truth += gold is not None
         correct += hit
@@ -121,7 +109,7 @@ def read_store(path: Path, teacher_model: str, audited: Callable[[str], bool] | 
     for window_id, label, student_output in pairs:
         tally = windows.setdefault(int(window_id), [0, 0])
         tally[0] += 1
-        tally[1] += answers_agree(_answer(label), _answer(student_output))
+        tally[1] += same_answer(label, student_output)
     return StoreFacts(
         gold_by_category={str(c): int(n) for c, n in gold_cats},
         answered=check_answers(checked, audited),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.extraction import exact_match, field_f1, flatten, mean_field_f1
+from distillery.answers import flatten
+from trainer.extraction import exact_match, field_f1, mean_field_f1
 
 GOLD = {"amount": 12.5, "payee": {"name": "ACME Corp", "country": "US"}, "tags": ["a", "b"]}
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from distillery.answers import same_answer
 from distillery.events import GateMetrics
 from distillery.taskspec import GateSpec
 from trainer.calibrate import Calibration, calibrate_threshold
-from trainer.gate import GoldRow, evaluate_gate, model_scores, same
+from trainer.gate import GoldRow, evaluate_gate, model_scores
 
 # 10 rows: category a (4 rows), b (4 rows), c (2 rows: below a support of 3)
 TRUTH = ["x", "x", "x", "x", "y", "y", "y", "y", "z", "z"]
@@ -94,8 +95,8 @@ def test_corrupted_candidate_is_rejected_on_several_rules() -> None:
 
 def test_extraction_answers_match_field_by_field() -> None:
     gold = [GoldRow("i", {"amount": 3, "payee": "ACME"}, "k", None)]
-    assert same('{"payee": " acme", "amount": 3}', gold[0].label)
-    assert not same({"amount": 3}, gold[0].label)
+    assert same_answer('{"payee": " acme", "amount": 3}', gold[0].label)
+    assert not same_answer({"amount": 3}, gold[0].label)
     s = model_scores(gold, [{"amount": 3, "payee": "x"}], min_category_support=1)
     assert (s.accuracy, s.f1) == (0.0, 0.5)
 

@@ -77,11 +77,12 @@ def test_in_sample_passes_what_cross_validation_refuses() -> None:
 
 
 def test_answers_compare_as_the_gate_compares_them() -> None:
-    # trainer.gate.same: surrounding spaces do not matter, case does
+    # distillery.answers.same_answer: neither surrounding spaces nor case matter (the gate's old copy
+    # counted "yes" against "Yes" as a miss, where the monitors counted it as agreeing); another word does
     gold = [GoldRow(f"r{i}", "Yes", "c", "Yes") for i in range(4)]
-    r = routed_scores(gold, [" Yes ", "Yes", "yes", "YES"], [0.9, 0.9, 0.9, 0.9], max_below_teacher=1.0,
+    r = routed_scores(gold, [" Yes ", "Yes", "yes", "no"], [0.9, 0.9, 0.9, 0.9], max_below_teacher=1.0,
                       min_category_support=1)
-    assert (r.threshold, r.coverage, r.student_accuracy, r.accuracy) == (0.9, 1.0, 0.5, 0.5)
+    assert (r.threshold, r.coverage, r.student_accuracy, r.accuracy) == (0.9, 1.0, 0.75, 0.75)
 
 
 def test_missing_teacher_answers_count_as_misses() -> None:
