@@ -121,18 +121,14 @@ def build_model_dir(size: str, folder: Path, device: str) -> Path:
 def load_model(folder: Path, *, smoke: bool, upcast: bool, attn: str) -> Any:
     import torch
     from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
+
+    from trainer.loading import nf4_config
 
     if smoke:
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
-    quant = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
     model = AutoModelForCausalLM.from_pretrained(
-        folder, quantization_config=quant, dtype=torch.bfloat16, device_map={"": 0}, attn_implementation=attn
+        folder, quantization_config=nf4_config(), dtype=torch.bfloat16, device_map={"": 0}, attn_implementation=attn
     )
     if upcast:
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)

@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from devkit.sim.transactions import TransactionGenerator
 from distillery.settings import load_settings
-from distillery.sim.transactions import TransactionGenerator
 from distillery.taskspec import DEFAULT_STUDENT
 from trainer.data import Example
 from trainer.head import Classifier, HeadMeta, classify, init_head, load_head

@@ -35,13 +35,13 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from console.demo.runner import gold_rows  # noqa: E402
+from devkit.sim.teacher_model import SimTeacher  # noqa: E402
+from devkit.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.artifacts import ArtifactStore  # noqa: E402
-from distillery.demo.runner import gold_rows  # noqa: E402
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob  # noqa: E402
 from distillery.kafka import ensure_topics, read_topic, send_one  # noqa: E402
 from distillery.settings import Settings, load_settings  # noqa: E402
-from distillery.sim.teacher_model import SimTeacher  # noqa: E402
-from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 
 
 def make_job(s: Settings, work: Path, *, seed: int, n: int, gold: list[Any]) -> TrainJob:
@@ -125,7 +125,7 @@ def main() -> None:
                DISTILLERY_DATA_DIR=str(tmp), DISTILLERY_MODEL_CACHE=str(s.model_dir),
                KAFKA_BOOTSTRAP_SERVERS=s.kafka.bootstrap_servers, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     log = tmp / "trainer.log"
-    proc = subprocess.Popen([sys.executable, "-m", "distillery", "trainer"], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "console", "trainer"], env=env, cwd=ROOT,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     jobs = []
     try:

@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import platform
-import random
 import re
 import sys
 import time
@@ -38,90 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.redact import PLACEHOLDERS, Redactor, luhn_ok
+from devkit.redact_baseline import hostile_shapes, old_redact
+from streams.redact import Redactor
 
 MIB = 1 << 20
 AIM_MS = 100.0
-
-# The patterns as they were before issue #13 (the regression being measured).
-OLD_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-OLD_CARD = re.compile(
-    r"(?<![\d#])(?:\d{13,19}|\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}|\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{5})(?!\d)"
-)
-OLD_SSN = re.compile(r"(?<![\d#])\d{3}-\d{2}-\d{4}(?![\d-])")
-OLD_PHONE = re.compile(
-    r"(?<![\w#])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"
-    r"|(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}|1?\d{10})(?![\w-])"
-)
-OLD_MAYBE = re.compile(r"@|\d(?:\D*\d){5}")
-
-
-def old_redact(text: str) -> str:
-    """The redactor before issue #13 (built-in rules only)."""
-
-    def sub(rx: re.Pattern[str], kind: str, text: str, check: Callable[[str], bool] | None = None) -> str:
-        return rx.sub(lambda m: m.group(0) if check and not check(m.group(0)) else PLACEHOLDERS[kind], text)
-
-    if OLD_MAYBE.search(text):
-        text = sub(OLD_EMAIL, "email", text)
-        text = sub(OLD_CARD, "card", text, lambda m: luhn_ok(re.sub(r"[ -]", "", m)))
-        text = sub(OLD_SSN, "ssn", text)
-        text = sub(OLD_PHONE, "phone", text)
-    return text
-
-
-def _fill(unit: str, n: int, prefix: str = "123456 ") -> str:
-    """``n`` characters of ``unit`` repeated, after a prefix that defeats the no-PII fast path."""
-    return (prefix + unit * (n // len(unit) + 1))[:n]
-
-
-def shapes(n: int) -> dict[str, str]:
-    """The worst shapes found for each rule, ``n`` characters each (seeded)."""
-    rng = random.Random(13)
-    return {
-        "local_run_no_at": _fill("a", n),
-        "many_at": _fill("a@", n),
-        "only_at": _fill("@", n),
-        "dots_after_at": "x@b" + _fill(".b", n - 3, ""),
-        "local_dots_then_at": _fill("a.", n - 1) + "@",
-        "digits": _fill("1", n),
-        "digit_letter": _fill("1a", n),
-        "digit_space": _fill("1 ", n),
-        "digit_dash": _fill("1-", n),
-        "digit_dot": _fill("1.", n),
-        "plus_25_digits": _fill("+" + "1" * 25 + " ", n),
-        "plus_30_digits": _fill("+" + "1" * 30 + " ", n),
-        "plus_groups": _fill("+1 22 33 44 55 66 77 88 99 ", n),
-        "plus_dash_groups": _fill("+12-345-678-901-234-567-", n),
-        "paren_groups": _fill("+1 (234) ", n),
-        "nanp_almost": _fill("1 (206) 555-01", n),
-        "ssn_almost": _fill("123-45-678", n),
-        "cards": _fill("4111 1111 1111 1111 ", n),
-        "random_phone_chars": "".join(rng.choice("0123456789 .-()+") for _ in range(n)),
-        "random_email_chars": "".join(rng.choice("ab1.@-_%+") for _ in range(n)),
-        "mixed_unicode": "".join(rng.choice("a1 @.-+(\u0661\u00a0\u200b\U0001f600") for _ in range(n)),
-        # digit-dense shapes beside the first ones (a digit between each separator kind, runs, near misses)
-        "digit_hash": _fill("1#", n),
-        "digit_paren": _fill("1(", n),
-        "digit_slash": _fill("1/", n),
-        "digit_plus": _fill("1+", n),
-        "plus_run": _fill("+", n),
-        "digit_pairs": _fill("12", n),
-        "triples_space": _fill("123 ", n),
-        "triples_dash": _fill("123-", n),
-        "paren_triples": _fill("(123) ", n),
-        "ssn_spaced_almost": _fill("123 45 678", n),
-        "groups_of_4": _fill("1234 ", n),
-        "groups_of_4_dash": _fill("1234-", n),
-        "zero_groups": _fill("00 ", n),
-        "national_groups": _fill("01 23 45 67 89 12 ", n),
-        "dotted_card_groups": _fill("4111.1111.", n),
-        "nine_digit_runs": _fill("123456789 ", n),
-        "phones": _fill("(206) 555-0199 ", n),
-        "iban_groups": _fill("DE89 ABCD ", n),
-        "iban_run": _fill("de89" + "a1" * 20 + " ", n),
-    }
-
 
 def best_ms(fn: Callable[[], Any], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
     best = math.inf
@@ -143,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     red = Redactor()
     baseline_rx = re.compile(r"\d+")
     t_start = time.perf_counter()
-    big, half = shapes(MIB), shapes(MIB // 2)
+    big, half = hostile_shapes(MIB), hostile_shapes(MIB // 2)
     rows: dict[str, dict[str, Any]] = {}
     for name, text in big.items():
         new_ms = best_ms(lambda text=text: red(text), repeat)  # type: ignore[misc]
@@ -153,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         base_ms = best_ms(lambda text=text: baseline_rx.subn("0", text), repeat)  # type: ignore[misc]
         old: dict[str, float] = {}
         for n in old_sizes:
-            small = shapes(n)[name]
+            small = hostile_shapes(n)[name]
             old[str(n)] = best_ms(lambda small=small: old_redact(small), 1)  # type: ignore[misc]
         a, b = old[str(old_sizes[-2])], old[str(old_sizes[-1])]
         exponent = math.log2(b / a) if a > 0.5 and b > 0 else 1.0
@@ -168,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "old_ms": old,
             "old_exponent": round(exponent, 2),
             "old_ms_1mib_extrapolated": round(old_1mib, 1),
-            "same_output_at_16k": red(shapes(16 * 1024)[name]).text == old_redact(shapes(16 * 1024)[name]),
+            "same_output_at_16k": red(hostile_shapes(16 * 1024)[name]).text == old_redact(hostile_shapes(16 * 1024)[name])[0],
         }
         print(f"{name:22s} new {new_ms:8.1f} ms (cpu {cpu_ms:6.1f}, half {half_ms:6.1f})  baseline {base_ms:6.1f} ms  "
               f"old {old} ms, ~{old_1mib / 1000:,.1f} s at 1 MiB", flush=True)

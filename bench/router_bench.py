@@ -20,7 +20,7 @@ requests over wall time.
 
 The student is the task's built-in base model (``transactions``; converted on
 first use, about 30 s) with a random LoRA adapter of the task's shape
-(:mod:`serving.adapters.tiny`), or with ``--tiny`` the tiny random test model on
+(:mod:`devkit.tiny_adapters`), or with ``--tiny`` the tiny random test model on
 the toy task, to check that the benchmark runs.
 
 Run::
@@ -52,14 +52,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see di
 import openai  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from devkit.sim.transactions import TransactionGenerator  # noqa: E402
+from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from distillery.events import AdapterPublished, GateMetrics, ModelScores, Record  # noqa: E402
 from distillery.settings import HttpSettings, Settings, load_settings  # noqa: E402
-from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
 from distillery.webguard import Guard  # noqa: E402
 from serving.adapters.fetch import LocalAdapter  # noqa: E402
 from serving.adapters.inprocess import InProcessServer  # noqa: E402
-from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from serving.http import make_app  # noqa: E402
 from serving.router import Router  # noqa: E402
 from trainer.student import resolve_base_model  # noqa: E402
@@ -85,7 +85,7 @@ class CountingSink:
 def student(settings: Settings, tiny: bool, tmp: Path) -> tuple[str, str, TaskSpec, list[str]]:
     """(base model name, its path, task spec, request texts)."""
     if tiny:
-        from trainer.tiny import build_tiny_model
+        from devkit.tiny_student import build_tiny_model
 
         base = str(build_tiny_model(tmp / "tiny", toy_texts(96, 1) + TOY_LABELS + [TOY_PROMPT], seed=0))
         return base, base, toy_spec("toy"), toy_texts(256, seed=5)

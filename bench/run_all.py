@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -85,7 +86,7 @@ def main() -> None:
         cmd = [sys.executable, str(ROOT / "bench" / script), "--out", str(out)] + (["--quick"] if args.quick else [])
         print(f"\n=== {name}: {' '.join(cmd[1:])}", flush=True)
         started = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT)
+        proc = subprocess.run(cmd, cwd=ROOT, env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ})  # as the console sets it
         took = time.monotonic() - started
         result: object = json.loads(out.read_text()) if out.exists() and proc.returncode == 0 else None
         summary[name] = {"exit_code": proc.returncode, "seconds": round(took, 1), "result": result}

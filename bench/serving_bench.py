@@ -8,7 +8,7 @@
    (Kafka delivery, the request in flight finishing on the old adapter). The
    student is the real SmolLM2-135M on the ``transactions`` task (43 labels)
    with adapters of the task's LoRA shape; ``--quick`` uses the tiny test model.
-   Adapters are random LoRA weights (:mod:`serving.adapters.tiny`): a swap does
+   Adapters are random LoRA weights (:mod:`devkit.tiny_adapters`): a swap does
    not care how they were trained.
 2. **Router overhead.** ``Router.route`` against a fake server returning a fixed
    prediction (no model), beside calling that server directly: the difference is
@@ -42,17 +42,17 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
 
+from devkit.sim.transactions import TransactionGenerator  # noqa: E402
+from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from distillery.artifacts import ArtifactStore  # noqa: E402
 from distillery.events import AdapterPublished, GateMetrics, ModelScores  # noqa: E402
 from distillery.kafka import ensure_topics, make_producer, send_record  # noqa: E402
 from distillery.settings import Settings, load_settings  # noqa: E402
-from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
 from distillery_capture import KafkaEmitter  # noqa: E402
 from monitors.signals import vocabulary_of  # noqa: E402
 from serving.adapters.inprocess import InProcessServer  # noqa: E402
 from serving.adapters.subscriber import AdapterSubscriber, SwapNote  # noqa: E402
-from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402
 from serving.router import Router  # noqa: E402
 from trainer.card import adapter_sha256  # noqa: E402
 from trainer.predict import Prediction  # noqa: E402
@@ -63,7 +63,7 @@ from trainer.student import resolve_base_model  # noqa: E402
 def student(settings: Settings, tiny: bool, models: Path, tmp: Path) -> tuple[str, str, TaskSpec, list[str]]:
     """(base model name, its path, task spec, request texts) for the swap trials."""
     if tiny:
-        from trainer.tiny import build_tiny_model
+        from devkit.tiny_student import build_tiny_model
 
         base = str(build_tiny_model(tmp / "tiny", toy_texts(96, 1) + TOY_LABELS + [TOY_PROMPT], seed=0))
         return base, base, toy_spec("toy"), toy_texts(32, seed=5)

@@ -38,10 +38,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devkit.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.events import InferenceEvent  # noqa: E402
 from distillery.kafka import ensure_topics  # noqa: E402
 from distillery.settings import load_settings  # noqa: E402
-from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from streams.pipeline import store_path  # noqa: E402
 
 
@@ -102,7 +102,7 @@ async def per_message_loop(bootstrap: str, topic: str, n: int) -> float:
 
 def worker_rate(settings_env: dict[str, str], db: Path, n: int, log: Path) -> float:
     """Events/s of one streams worker, from the stamps it wrote: first stored row to last."""
-    proc = subprocess.Popen([sys.executable, "-m", "distillery", "streams", "--loglevel", "warning"],
+    proc = subprocess.Popen([sys.executable, "-m", "console", "streams", "--loglevel", "warning"],
                             env=settings_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         deadline = time.monotonic() + 600

@@ -29,9 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devkit.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.events import InferenceEvent  # noqa: E402
 from distillery.settings import load_settings  # noqa: E402
-from distillery.sim.transactions import TransactionGenerator  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
 from streams.redact import Redactor  # noqa: E402
 from streams.sampling import Outcome, TaskSampler  # noqa: E402
@@ -81,7 +81,7 @@ async def _throughput(base_url: str, concurrency: int, n: int) -> dict[str, Any]
 
 
 def throughput(concurrencies: list[int], n: int) -> list[dict[str, Any]]:
-    cmd = [sys.executable, "-m", "distillery.sim.teacher_server", "--latency-s", str(LATENCY_S)]
+    cmd = [sys.executable, "-m", "devkit.sim.teacher_server", "--latency-s", str(LATENCY_S)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

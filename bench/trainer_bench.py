@@ -62,13 +62,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from devkit.sim.statements import CATEGORIES, make_examples
 from distillery.settings import load_settings
 from distillery.taskspec import DEFAULT_STUDENT, StudentSpec, TaskSpec
 from trainer.data import Example, encode
 from trainer.loading import load_base, load_tokenizer
 from trainer.scoring import score_labels
 from trainer.student import resolve_base_model
-from trainer.synthetic import CATEGORIES, make_examples
 from trainer.train import train_adapter
 
 SYSTEM_PROMPT = "Categorise the bank transaction."

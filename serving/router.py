@@ -5,7 +5,7 @@ task and its ``router_threshold`` (calibrated on the gold set for
 ``RoutingSpec.target_accuracy``), checks whether the input is out of the
 adapter's training distribution (:mod:`serving.vocabulary`), asks the student
 when it is not, and escalates to the task's teacher when the student's
-confidence is below the threshold (:mod:`serving.routing` has the rule).
+confidence is below the threshold (:mod:`serving.escalation` has the rule).
 
 Every request becomes one ``InferenceEvent`` with ``route`` set, offered to the
 emitter (a :class:`distillery_capture.KafkaEmitter` on ``inference.events``; it
@@ -45,7 +45,7 @@ from distillery.errors import ConfigError, InvalidInputError, ServingError, Teac
 from distillery.events import MAX_ID_CHARS, AdapterPublished, InferenceEvent, Record, Usage, new_id, now_ms
 from distillery.settings import Settings
 from serving.batching import BatchStats, MicroBatcher
-from serving.routing import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision, unseen_bound
+from serving.escalation import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision, unseen_bound
 from serving.vocabulary import SnapshotVocabulary, unseen_share
 from streams.completions import TeacherResult
 from trainer.predict import Prediction

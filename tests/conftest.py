@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the console sets it for workers (see console/__init__.py)
+
 import uuid
 from pathlib import Path
 

@@ -44,23 +44,30 @@ def load_tokenizer(path: str) -> Any:
     return tokenizer
 
 
+def nf4_config() -> Any:
+    """QLoRA's 4-bit quantisation of the frozen base: NF4, double-quantised, bf16 compute."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
 def load_base(
     path: str, device: str, *, for_training: bool = False, gradient_checkpointing: bool = True
 ) -> tuple[Any, Quantization]:
     """The base model on ``device``: 4-bit NF4 on CUDA, fp32 on the CPU."""
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     if device == "cuda":
-        quant = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
         model = AutoModelForCausalLM.from_pretrained(
             path,
-            quantization_config=quant,
+            quantization_config=nf4_config(),
             dtype=torch.bfloat16,
             device_map={"": 0},
             attn_implementation="sdpa",

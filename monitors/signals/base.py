@@ -142,19 +142,10 @@ class AdwinSignal(Signal):
         not count in ``events_seen`` and a cut inside the reference is forgotten.
         """
         self.restart()
-        det = self.detector
         for x in values:
-            v = self.encode(x)
-            if det.drift_detected:
-                self._n = 0
-                self._sum = 0.0
-            det.update(v)
-            self._n += 1
-            self._sum += v
-        if det.drift_detected:
-            self.detector = det.clone()
-            self._n = 0
-            self._sum = 0.0
+            self._feed(self.encode(x))
+        if self.detector.drift_detected:
+            self.restart()
 
     def encode(self, x: float) -> float:
         """Map an observation into [0, 1]; identity for shares, rates and 0/1 outcomes."""
@@ -164,16 +155,20 @@ class AdwinSignal(Signal):
         """Map an encoded mean back to the signal's units."""
         return v
 
-    def update(self, x: float) -> bool:
-        v = self.encode(x)
-        det = self.detector
-        if det.drift_detected:
+    def _feed(self, v: float) -> None:
+        """One encoded value into the detector and the window's before-level sums."""
+        if self.detector.drift_detected:
             # river resets ADWIN on this update; restart the before-level sums with it
             self._n = 0
             self._sum = 0.0
-        det.update(v)
+        self.detector.update(v)
         self._n += 1
         self._sum += v
+
+    def update(self, x: float) -> bool:
+        v = self.encode(x)
+        self._feed(v)
+        det = self.detector
         self.events_seen += 1
         pos = self._pos
         self._recent[pos] = v

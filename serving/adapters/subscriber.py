@@ -21,7 +21,7 @@ that raised would crash-loop every replica.
 
 It also reads ``drift.events`` the same way, keeping the time of each task's
 latest alarm (:meth:`AdapterSubscriber.drift_since`): the router is more careful
-with a student whose adapter predates the last alarm (:mod:`serving.routing`).
+with a student whose adapter predates the last alarm (:mod:`serving.escalation`).
 """
 
 from __future__ import annotations

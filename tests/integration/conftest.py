@@ -89,7 +89,7 @@ def spawn_worker(tmp_path: Path) -> Iterator:
 
     def spawn(settings: Settings, *args: str, config: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "distillery", *args], env=worker_env(settings, config, **env),
+        proc = subprocess.Popen([sys.executable, "-m", "console", *args], env=worker_env(settings, config, **env),
                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         proc.log_path = log.name  # type: ignore[attr-defined]
         procs.append(proc)

@@ -24,12 +24,12 @@ from pathlib import Path
 import openai
 import pytest
 
-from distillery.cli.replay_cmd import produce, synthetic_rows
+from console.replay_cmd import produce, synthetic_rows
+from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.transactions import TransactionGenerator
 from distillery.events import AdapterPublished, AdapterRejected, DeadLetter, DriftEvent
 from distillery.kafka import read_topic
 from distillery.settings import Settings
-from distillery.sim.teacher_server import SimTeacherServer
-from distillery.sim.transactions import TransactionGenerator
 from serving.report.build import build_report
 from serving.report.data import collect
 from streams.app import ingest_group

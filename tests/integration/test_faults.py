@@ -25,13 +25,13 @@ import duckdb
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devkit.sim.teacher_model import SimTeacher
+from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.transactions import TransactionGenerator
+from devkit.sim.wire import Reply
 from distillery.events import DeadLetter, InferenceEvent, LabeledExample
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
-from distillery.sim.teacher_model import SimTeacher
-from distillery.sim.teacher_server import SimTeacherServer
-from distillery.sim.transactions import TransactionGenerator
-from distillery.sim.wire import Reply
 from streams.pipeline import store_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ class CountingTeacher:
 def broker_cli(*args: str) -> str:
     """``distillery kafka ...`` on the session's local broker (the one ``make test`` started)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    proc = subprocess.run([sys.executable, "-m", "distillery", "kafka", *args], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "console", "kafka", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout

@@ -23,6 +23,8 @@ from typing import Any
 import duckdb
 from aiokafka import TopicPartition
 
+from devkit.sim.teacher_model import SimTeacher
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.artifacts import ArtifactStore
 from distillery.events import (
     INT32_MAX,
@@ -37,8 +39,6 @@ from distillery.events import (
 )
 from distillery.kafka import admin, producer, read_topic
 from distillery.settings import Settings
-from distillery.sim.teacher_model import SimTeacher
-from distillery.sim.teacher_server import SimTeacherServer
 from monitors.app import group_id as monitors_group
 from serving.adapters.fetch import LocalAdapter
 from serving.adapters.subscriber import AdapterSubscriber

@@ -21,14 +21,14 @@ import pytest
 from aiokafka import TopicPartition
 from pydantic import SecretStr
 
+from devkit.localkafka.broker import LocalBroker
+from devkit.localkafka.tls import client_cert, local_pki
+from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.transactions import TransactionGenerator
 from distillery.errors import BrokerAuthError, BrokerUnavailableError
 from distillery.events import AdapterRejected, InferenceEvent, TrainJob
 from distillery.kafka import check_broker, consumer, ensure_topics, make_producer, read_topic, send_record
-from distillery.localkafka.broker import LocalBroker
-from distillery.localkafka.tls import client_cert, local_pki
 from distillery.settings import KafkaSettings, Settings
-from distillery.sim.teacher_server import SimTeacherServer
-from distillery.sim.transactions import TransactionGenerator
 from distillery_capture import CaptureStats, KafkaEmitter
 from monitors.app import group_id as monitors_group
 from streams.app import ingest_group

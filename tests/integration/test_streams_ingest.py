@@ -10,9 +10,9 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.events import DeadLetter
 from distillery.kafka import read_topic
-from distillery.sim.teacher_server import SimTeacherServer
 
 GOOD = [json.dumps({"event_id": f"ok-{i}", "task": "transactions", "input": f"SHELL OIL {i} AUSTIN TX"}).encode()
         for i in range(20)]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from distillery.sim.teacher_server import SimTeacherServer
+from devkit.sim.teacher_server import SimTeacherServer
 
 KEY = "health-key-0123456789abcdef"
 

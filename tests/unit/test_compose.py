@@ -14,7 +14,7 @@ import jsonschema
 import yaml
 from click.testing import CliRunner
 
-from distillery.cli import cli
+from console import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

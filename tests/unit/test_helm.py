@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
-from distillery.cli import cli
+from console import cli
 from distillery.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

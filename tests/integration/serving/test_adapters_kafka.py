@@ -20,9 +20,11 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from console.adapters_cmd import adapters as adapters_command
+from console.common import Context
+from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts
+from devkit.tiny_student import build_tiny_model
 from distillery.artifacts import ArtifactStore
-from distillery.cli.adapters_cmd import adapters as adapters_command
-from distillery.cli.common import Context
 from distillery.events import (
     AdapterPublished,
     GateMetrics,
@@ -35,11 +37,9 @@ from distillery.settings import Settings
 from distillery.taskspec import StudentSpec
 from serving.adapters.inprocess import InProcessServer
 from serving.adapters.subscriber import AdapterSubscriber
-from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts
 from trainer.card import adapter_sha256
 from trainer.loading import load_tokenizer, load_with_adapter
 from trainer.predict import predict
-from trainer.tiny import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TEXTS = toy_texts(6, seed=5)

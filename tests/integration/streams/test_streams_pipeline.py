@@ -16,11 +16,11 @@ import duckdb
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.transactions import TransactionGenerator
 from distillery.events import DeadLetter, InferenceEvent, LabeledExample, TrainJob
 from distillery.kafka import read_topic
 from distillery.settings import Settings
-from distillery.sim.teacher_server import SimTeacherServer
-from distillery.sim.transactions import TransactionGenerator
 from streams.pipeline import store_path
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
 from distillery.kafka import make_producer, send_record
-from distillery.sim.teacher_server import SimTeacherServer
 from streams.adapter_reader import AdapterReader
 from streams.app import prune_snapshots
 from streams.counters import DAY_MS, Counters, merge

@@ -23,9 +23,9 @@ import duckdb
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.events import InferenceEvent
 from distillery.settings import Settings
-from distillery.sim.teacher_server import SimTeacherServer
 from streams.app import ingest_group
 from streams.pipeline import store_path
 from streams.restore_kafka import partition_for

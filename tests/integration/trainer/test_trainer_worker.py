@@ -17,12 +17,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from devkit.sim.transactions import TransactionGenerator
+from devkit.tiny_student import build_tiny_model
 from distillery.artifacts import ArtifactStore
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob
 from distillery.kafka import make_producer, read_topic, send_record
 from distillery.settings import Settings
-from distillery.sim.transactions import TransactionGenerator
-from trainer.tiny import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[3]
 

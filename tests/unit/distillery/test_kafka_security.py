@@ -175,7 +175,7 @@ def test_capture_emitter_takes_the_same_security(tmp_path: Path) -> None:
 def test_config_show_prints_the_kafka_secrets_only_as_set(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from distillery.cli import cli
+    from console import cli
 
     path = tmp_path / "d.toml"
     path.write_text("[kafka]\n")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, toy_spec, toy_texts
+from devkit.tiny_student import build_tiny_model
 from distillery.artifacts import ArtifactStore, sha256_file
 from distillery.errors import IntegrityError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
@@ -15,14 +17,12 @@ from distillery.manifest import publish_adapter
 from distillery.settings import load_settings
 from serving.adapters.fetch import fetch_adapter
 from serving.adapters.inprocess import InProcessServer
-from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, toy_spec, toy_texts
 from trainer.card import adapter_sha256
 from trainer.data import Example
 from trainer.head import HEAD_WEIGHTS
 from trainer.head_train import train_head_adapter
 from trainer.job import judged_answers
 from trainer.predict import predict
-from trainer.tiny import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 import serving.adapters.inprocess as inprocess
+from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts
+from devkit.tiny_student import build_tiny_model
 from distillery.errors import ServingError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings, load_settings
 from serving.adapters.fetch import LocalAdapter
 from serving.adapters.inprocess import InProcessServer
-from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts
 from trainer.loading import load_tokenizer, load_with_adapter
 from trainer.predict import Prediction, predict
-from trainer.tiny import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the model hub
 ROOT = Path(__file__).resolve().parents[3]

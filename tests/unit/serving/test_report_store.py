@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from distillery.cli.common import Context
-from distillery.cli.report_cmd import report as report_command
+from console.common import Context
+from console.report_cmd import report as report_command
 from distillery.events import (
     AdapterPublished,
     AdapterRejected,

@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from router_fakes import FakeStudent
 
+from devkit.tiny_adapters import toy_spec
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.health import Readiness
 from distillery.settings import HttpSettings
 from distillery.webguard import Guard
-from serving.adapters.tiny import toy_spec
 from serving.http import make_app
 from serving.router import Router
 

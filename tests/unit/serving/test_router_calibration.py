@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from devkit.tiny_adapters import toy_spec
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
-from serving.adapters.tiny import toy_spec
 from serving.router import Router
 from streams.completions import TeacherResult
 from trainer.calibrate import calibrate_threshold

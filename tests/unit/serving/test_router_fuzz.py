@@ -35,11 +35,11 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from router_fakes import FakeStudent, Sink
 
+from devkit.tiny_adapters import toy_spec
 from distillery.errors import TeacherUnavailableError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import HttpSettings
 from distillery.webguard import Guard
-from serving.adapters.tiny import toy_spec
 from serving.http import make_app
 from serving.openai_api import EVENT_ID_HEADER
 from serving.router import Router

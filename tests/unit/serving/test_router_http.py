@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient, TestServer
 from router_fakes import FakeStudent
 
+from devkit.tiny_adapters import toy_spec
 from distillery.errors import TeacherUnavailableError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
-from serving.adapters.tiny import toy_spec
 from serving.http import make_app
 from serving.router import Router
 from streams.completions import TeacherResult

@@ -13,11 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from router_fakes import FakeStudent, Sink
 
+from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.wire import Reply
+from devkit.tiny_adapters import toy_spec
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import ServingSettings, Settings
-from distillery.sim.teacher_server import SimTeacherServer
-from distillery.sim.wire import Reply
-from serving.adapters.tiny import toy_spec
 from serving.http import make_app
 from serving.router import Router
 from streams.circuit import CircuitBreaker
@@ -252,11 +252,11 @@ async def test_the_route_endpoint_still_answers(world: World) -> None:
 
 
 def test_student_usage_counts_with_a_private_copy_of_the_servers_tokenizer(tmp_path: Any) -> None:
-    from serving.adapters.tiny import TOY_LABELS, TOY_PROMPT, toy_texts
+    from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, toy_texts
+    from devkit.tiny_student import build_tiny_model
     from serving.openai_api import StudentTokens
     from trainer.data import encode_prompt
     from trainer.loading import load_tokenizer
-    from trainer.tiny import build_tiny_model
 
     base = build_tiny_model(tmp_path / "tiny", toy_texts(32, 1) + TOY_LABELS + [TOY_PROMPT], seed=0)
 

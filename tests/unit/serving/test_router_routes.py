@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from router_fakes import Sink
 
+from devkit.tiny_adapters import toy_spec
 from distillery.artifacts import ArtifactStore
 from distillery.errors import InvalidInputError, TeacherUnavailableError
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
-from serving.adapters.tiny import toy_spec
 from serving.router import Router
 from serving.vocabulary import SnapshotVocabulary
 from streams.completions import TeacherResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distillery.sim.transactions import TransactionGenerator
+from devkit.sim.transactions import TransactionGenerator
 from distillery.taskspec import TaskSpec
 from streams.dedupe import Deduper, normalise
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from devkit.sim.teacher_model import SimTeacher
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.settings import load_settings
-from distillery.sim.teacher_model import SimTeacher
-from distillery.sim.teacher_server import SimTeacherServer
 from distillery.taskspec import TaskSpec
 from streams.circuit import CircuitBreaker
 from streams.cost import cost_usd

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.sim.teacher_server import SimTeacherServer
 from distillery.errors import TeacherError
 from distillery.settings import load_settings
-from distillery.sim.teacher_server import SimTeacherServer
 from streams.cost import cost_usd
 from streams.teacher import RetryPolicy, TeacherClient
 from streams.teacher_batch import BatchLabeler

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from trainer_toy import LABELS, SYSTEM_PROMPT, toy_examples
 
-from trainer.tiny import build_tiny_model
+from devkit.tiny_student import build_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the model hub
 

@@ -166,7 +166,7 @@ def test_a_prefix_cache_runs_each_prompt_past_the_shared_prefix_and_gives_the_sa
 
 def test_tuning_the_top_layers_adapts_only_them_and_leaves_the_layers_below_untouched(
         tmp_path: Path) -> None:
-    from trainer.tiny import build_tiny_model
+    from devkit.tiny_student import build_tiny_model
 
     texts = [e.input for e in toy_examples(96, seed=1)] + LABELS + [SYSTEM_PROMPT]
     base = str(build_tiny_model(tmp_path / "base", texts, layers=3, seed=0))

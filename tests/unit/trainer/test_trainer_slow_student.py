@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from devkit.sim.statements import CATEGORIES, corrupt, make_examples
 from distillery.taskspec import DEFAULT_STUDENT, GateSpec, StudentSpec, TaskSpec
 from trainer.calibrate import calibrate_threshold
 from trainer.gate import GoldRow, evaluate_gate
 from trainer.loading import load_tokenizer, load_with_adapter
 from trainer.scoring import LabelScore, score_labels
 from trainer.student import CONVERSION_MARKER, resolve_base_model
-from trainer.synthetic import CATEGORIES, corrupt, make_examples
 from trainer.train import train_adapter
 
 SYSTEM_PROMPT = "Categorise the bank transaction."
