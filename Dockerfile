@@ -18,6 +18,8 @@ COPY streams ./streams
 COPY monitors ./monitors
 COPY trainer ./trainer
 COPY serving ./serving
+COPY console ./console
+COPY devkit ./devkit
 COPY schemas ./schemas
 COPY distillery.toml ./distillery.toml
 # `--build-arg EXTRAS=names` adds the named-entity pass (Presidio and spaCy; the spaCy pipeline is yours to add)

@@ -92,7 +92,7 @@ def test_published_ports_bind_the_hosts_loopback_unless_told_otherwise() -> None
 def test_the_image_holds_every_package_and_the_built_in_student() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
-    packages = ["distillery", "streams", "monitors", "trainer", "serving"]
+    packages = ["distillery", "streams", "monitors", "trainer", "serving", "console", "devkit"]
     assert f"include = {json.dumps([p + '*' for p in packages])}" in pyproject.replace("', '", '", "')
     for package in packages:
         assert f"COPY {package} ./{package}\n" in dockerfile, package
