@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from typing import Any
 
 import click
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from console.common import Context, fail
 from distillery.events import AdapterControl
+from distillery.runner import run_until_signal
 from distillery.settings import Settings
 
 
@@ -65,19 +65,16 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int 
     serving = ctx.settings.serving
     port = serving.port if port is None else port
     try:
-        asyncio.run(_watch(ctx.settings, list(tasks) or None, vllm_url, port, host or serving.host))
+        run_until_signal(lambda stop: _watch(ctx.settings, list(tasks) or None, vllm_url, port,
+                                             host or serving.host, stop))
     except KeyboardInterrupt:
         pass
 
 
-async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | None, port: int, host: str) -> None:
+async def _watch(settings: Settings, tasks: list[str] | None, vllm_url: str | None, port: int, host: str,
+                 stop: asyncio.Event) -> None:
     from serving.adapters.display import format_note
     from serving.adapters.subscriber import AdapterSubscriber, AdapterTarget, SwapNote
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
     console = _console()
 
