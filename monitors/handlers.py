@@ -41,7 +41,7 @@ import pydantic
 from aiokafka import ConsumerRecord
 
 from distillery import topics as names
-from distillery.answers import category_of, same_answer
+from distillery.answers import category_of
 from distillery.artifacts import fetch
 from distillery.errors import DistilleryError
 from distillery.events import (
@@ -61,7 +61,7 @@ from monitors.checkpoint import CheckpointStore
 from monitors.metrics import Ops, TaskStats
 from monitors.reference import Reference, reference_from_rows
 from monitors.signals import CategoryMix, NewCategory
-from monitors.task_monitor import _SAMPLED_SOURCES, _TEACHER_SOURCES, TaskMonitor
+from monitors.task_monitor import TEACHER_SOURCES, TaskMonitor, student_agreed
 from streams.redact import Redactor
 
 log = logging.getLogger("distillery.monitors")
@@ -215,11 +215,8 @@ class Handlers:
             stats.on_inference(category_of(record.output), t_ms=record.ts_ms() or now,
                                distance=monitor.category_mix.estimate)
         elif isinstance(record, LabeledExample):
-            if record.source in _TEACHER_SOURCES:
-                agree = None
-                if record.source in _SAMPLED_SOURCES and record.student_output is not None:
-                    agree = same_answer(record.student_output, record.label)
-                stats.on_teacher(agree=agree, t_ms=record.ts_ms, level=monitor.agreement.estimate,
+            if record.source in TEACHER_SOURCES:
+                stats.on_teacher(agree=student_agreed(record), t_ms=record.ts_ms, level=monitor.agreement.estimate,
                                  cost_usd=record.cost_usd)
             else:
                 stats.counts[f"labeled_{record.source}"] += 1

@@ -77,8 +77,26 @@ from monitors.signals import (
 STATE_FORMAT = 2
 """Version of :meth:`TaskMonitor.state_dict`'s layout."""
 
-_TEACHER_SOURCES = frozenset({"teacher", "teacher_batch", "router_escalation"})
+TEACHER_SOURCES = frozenset({"teacher", "teacher_batch", "router_escalation"})
+"""Label sources that are the teacher's answers (the rest: production labels, ground truth)."""
 _SAMPLED_SOURCES = frozenset({"teacher", "teacher_batch"})
+
+
+def student_agreed(record: LabeledExample) -> bool | None:
+    """Whether the student's answer matched a sampled teacher label; None when there is nothing to compare.
+
+    Only labels of sampled traffic count (an escalation reached the teacher because the
+    student was unsure, so it would bias agreement down), and only when the event
+    carried the student's answer.
+
+    >>> ex = LabeledExample(task="t", event_id="e", input="x", label="fuel", source="teacher",
+    ...                     student_output="Fuel", ts_ms=1)
+    >>> student_agreed(ex), student_agreed(ex.model_copy(update={"source": "router_escalation"}))
+    (True, None)
+    """
+    if record.source not in _SAMPLED_SOURCES or record.student_output is None:
+        return None
+    return same_answer(record.student_output, record.label)
 _REFERENCED = ("category_mix", "new_category", "unseen_token_share")
 """Signals whose reference is the serving adapter's data (the others watch the live stream's own level)."""
 _JOBS_KEPT = 64
@@ -281,12 +299,10 @@ class TaskMonitor:
             return self.observe_input(record.input_text(), category=category_of(record.output),
                                       confidence=record.confidence, position=position, event_ts_ms=record.ts_ms())
         if isinstance(record, LabeledExample):
-            if record.source not in _TEACHER_SOURCES:
+            if record.source not in TEACHER_SOURCES:
                 return []
-            agree = None
-            if record.source in _SAMPLED_SOURCES and record.student_output is not None:
-                agree = same_answer(record.student_output, record.label)
-            return self.observe_teacher(rejected=False, agree=agree, position=position, event_ts_ms=record.ts_ms)
+            return self.observe_teacher(rejected=False, agree=student_agreed(record), position=position,
+                                        event_ts_ms=record.ts_ms)
         if isinstance(record, ReviewItem):
             return self.observe_teacher(rejected=True, position=position, event_ts_ms=record.ts_ms)
         return self.observe_dead_letter(position=position, event_ts_ms=record.ts_ms)
