@@ -65,14 +65,14 @@ from distillery.kafka_security import faust_options
 from distillery.settings import Settings
 from distillery.topics import Topics
 from streams.adapter_reader import AdapterReader
-from streams.consumer import Batch, BatchConsumer, Raw, group_consumer
+from streams.consumer import Batch, BatchConsumer, group_consumer
 from streams.counters import Counters
 from streams.counters_topic import resume as resume_counters
 from streams.pipeline import Outputs, Pipeline
 from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
-from streams.source import Source
-from streams.teacher import TeacherClient
+from streams.source import Raw, Source
+from streams.teacher.client import TeacherClient
 
 log = logging.getLogger("distillery.streams")
 

@@ -39,11 +39,8 @@ from distillery.events import (
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
-from streams.completions import TeacherResult
 from streams.counters import Counters
-from streams.filters import judge
 from streams.ingest import triage
-from streams.labeller import label_all
 from streams.names import NameRedactor, hide_names
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
@@ -63,16 +60,18 @@ from streams.rows import (
 )
 from streams.sampling import Decision, Outcome, Sampler
 from streams.snapshot_retention import RetentionPolicy, doomed, in_use
-from streams.source import Source
+from streams.source import Raw, Source
 from streams.store.db import StoreBatch, TaskStore, split_for
 from streams.store.snapshot import Pruned, delete_snapshots, export, mark_published, snapshot_rows
-from streams.teacher import TeacherClient
-from streams.teacher_batch import FINAL, BatchLabeler
+from streams.teacher.batch import FINAL, BatchLabeler
+from streams.teacher.client import TeacherClient
+from streams.teacher.completions import TeacherResult
+from streams.teacher.filters import judge
+from streams.teacher.labeler import label_all
 from streams.triggers import retrain_reason
 
 log = logging.getLogger("distillery.streams")
 
-Raw = tuple[bytes | None, bytes | None, Source]
 
 RECENT_IDS = 500_000
 PRUNE_EVERY_S = 3600.0

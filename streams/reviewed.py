@@ -42,12 +42,11 @@ from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
 from streams.review_answers import check_answer
 from streams.rows import WINDOW_MS, as_text, category_of
-from streams.source import Source
+from streams.source import Raw, Source
 from streams.store.db import TaskStore, split_for
 
 log = logging.getLogger("distillery.streams")
 
-Raw = tuple[bytes | None, bytes | None, Source]
 
 STATUS = {"accept": "accepted", "correct": "corrected", "skip": "skipped", "promote_gold": "gold"}
 """The review row's status after each decision."""

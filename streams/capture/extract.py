@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillery.events import ChatMessage, InferenceEvent, Json, Usage
-from streams.confidence import TokenChoice, sequence_confidence
+from streams.teacher.confidence import TokenChoice, sequence_confidence
 
 _ROLES = {"system", "user", "assistant", "tool", "developer"}
 _ROLE_ALIASES = {"function": "tool"}  # the deprecated function-result role carries a tool result

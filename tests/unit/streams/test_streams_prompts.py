@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distillery.settings import load_settings
 from distillery.taskspec import StudentSpec, TaskSpec, TeacherSpec
-from streams.prompts import (
+from streams.teacher.prompts import (
     decode_input,
     encode_input,
     request_chars,

@@ -18,8 +18,8 @@ import re
 import pytest
 
 from distillery.settings import load_settings
-from streams.filters import judge, strip_fences
 from streams.redact import _CARD_MORE, _IBAN, _NATIONAL_PHONE, _SSN_MORE, PLACEHOLDERS, Redactor, luhn_ok
+from streams.teacher.filters import judge, strip_fences
 
 MIB = 1 << 20
 

@@ -15,9 +15,9 @@ from distillery.settings import load_settings
 from distillery.sim.teacher_model import SimTeacher
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.taskspec import TaskSpec
-from streams.circuit import CircuitBreaker
-from streams.cost import cost_usd
-from streams.teacher import RetryPolicy, TeacherClient
+from streams.teacher.circuit import CircuitBreaker
+from streams.teacher.client import RetryPolicy, TeacherClient
+from streams.teacher.cost import cost_usd
 
 ROOT = Path(__file__).resolve().parents[3]
 FAST = RetryPolicy(base_s=0.001, cap_s=0.01, max_retry_after_s=1.0)

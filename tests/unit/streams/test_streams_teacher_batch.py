@@ -10,9 +10,9 @@ import pytest
 from distillery.errors import TeacherError
 from distillery.settings import load_settings
 from distillery.sim.teacher_server import SimTeacherServer
-from streams.cost import cost_usd
-from streams.teacher import RetryPolicy, TeacherClient
-from streams.teacher_batch import BatchLabeler
+from streams.teacher.batch import BatchLabeler
+from streams.teacher.client import RetryPolicy, TeacherClient
+from streams.teacher.cost import cost_usd
 
 ROOT = Path(__file__).resolve().parents[3]
 FAST = RetryPolicy(base_s=0.001, cap_s=0.01)

@@ -13,7 +13,7 @@ Extraction and free text (:func:`sequence_confidence`): the geometric mean of
 the token probabilities, since the joint probability of a long JSON answer is
 tiny whether or not it is right.
 
->>> from streams.labels import LabelSet
+>>> from streams.teacher.labels import LabelSet
 >>> labels = LabelSet(["coffee_shops", "restaurants", "fast_food"])
 >>> toks = [TokenChoice("coffee", math.log(0.7), (("coffee", math.log(0.7)), ("Coffee", math.log(0.1)),
 ...                                             ("rest", math.log(0.2)))),
@@ -30,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from streams.labels import LabelSet, normalise_label
+from streams.teacher.labels import LabelSet, normalise_label
 
 
 @dataclass(frozen=True)
