@@ -42,7 +42,7 @@ from distillery.events import InferenceEvent  # noqa: E402
 from distillery.kafka import ensure_topics  # noqa: E402
 from distillery.settings import load_settings  # noqa: E402
 from distillery.sim.transactions import TransactionGenerator  # noqa: E402
-from streams.pipeline import store_path  # noqa: E402
+from streams.store.db import store_path  # noqa: E402
 
 
 async def produce(bootstrap: str, topic: str, n: int) -> None:

@@ -77,8 +77,7 @@ def import_(ctx: Context, file: Path, task_name: str | None, input_col: str, lab
 @click.pass_obj
 def show(ctx: Context, task_name: str | None) -> None:
     """Gold-set size per category, and how often the pinned teacher answer is right."""
-    from streams.pipeline import store_path
-    from streams.store.db import TaskStore
+    from streams.store.db import TaskStore, store_path
 
     s = ctx.settings
     for task in [task_name] if task_name else sorted(s.tasks):

@@ -27,8 +27,7 @@ from distillery.settings import Settings
 from monitors.answers import answers_agree
 from serving.report.model import AnswerCheck, ReportInputs, StoreFacts, TokenAverage, WindowAgreement
 from streams.counters import merge
-from streams.pipeline import store_path
-from streams.store.db import TaskStore
+from streams.store.db import TaskStore, store_path
 
 log = logging.getLogger("distillery.report")
 

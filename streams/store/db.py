@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from distillery.errors import ArtifactError
+from distillery.settings import Settings
 from streams.dedupe import normalise
 from streams.store.schema import create
 
@@ -197,6 +198,11 @@ class TaskStore:
             rows = con.execute("SELECT e.event_id FROM events e JOIN ids USING (event_id)").fetchall()
         return {r[0] for r in rows}
 
+    def source_of(self, event_id: str) -> tuple[int, int] | None:
+        """The Kafka partition and offset the event was read at; ``None`` when unknown."""
+        rows = self.query("SELECT kafka_partition, kafka_offset FROM events WHERE event_id = ? LIMIT 1", [event_id])
+        return (rows[0][0], rows[0][1]) if rows and rows[0][0] is not None else None
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query and return all rows."""
         with self.connect() as con:
@@ -205,3 +211,8 @@ class TaskStore:
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
+
+
+def store_path(settings: Settings, task: str) -> Path:
+    """The task's DuckDB file."""
+    return settings.data_dir / "store" / f"{settings.topic_prefix}{task}.duckdb"

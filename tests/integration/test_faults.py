@@ -32,7 +32,7 @@ from distillery.sim.teacher_model import SimTeacher
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
 from distillery.sim.wire import Reply
-from streams.pipeline import store_path
+from streams.store.db import store_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK = "transactions"

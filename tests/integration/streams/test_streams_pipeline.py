@@ -21,7 +21,7 @@ from distillery.kafka import read_topic
 from distillery.settings import Settings
 from distillery.sim.teacher_server import SimTeacherServer
 from distillery.sim.transactions import TransactionGenerator
-from streams.pipeline import store_path
+from streams.store.db import store_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PII = ["jane.doe@example.com", "+1 (415) 555-0142", "4111 1111 1111 1111"]
