@@ -81,7 +81,7 @@ MAX_FETCH_BYTES = 8 * 1024 * 1024
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
-    """A topic read and written as bytes: validation is ours, so bad input never kills an agent."""
+    """A topic read and written as bytes: validation is ours, so bad input never kills the worker."""
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 

@@ -36,7 +36,7 @@ from streams.teacher.labeler import Labeled
 
 @dataclass
 class Outputs:
-    """What a batch produced, for the agent to write to Kafka."""
+    """What a batch produced, for the worker to write to Kafka."""
 
     deadletters: list[DeadLetter] = field(default_factory=list)
     labeled: list[LabeledExample] = field(default_factory=list)
