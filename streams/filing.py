@@ -15,15 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from distillery.events import (
-    BatchPending,
-    DeadLetter,
-    GoldExample,
-    InferenceEvent,
-    LabeledExample,
-    ReviewItem,
-    TrainJob,
-)
+from distillery import events
 from distillery.taskspec import TaskSpec
 from streams.counters import Counters
 from streams.rows import event_row, example_row, labeled_record, review_record, review_row
@@ -38,12 +30,12 @@ from streams.teacher.labeler import Labeled
 class Outputs:
     """What a batch produced, for the worker to write to Kafka."""
 
-    deadletters: list[DeadLetter] = field(default_factory=list)
-    labeled: list[LabeledExample] = field(default_factory=list)
-    review: list[ReviewItem] = field(default_factory=list)
-    jobs: list[TrainJob] = field(default_factory=list)
-    gold: list[GoldExample] = field(default_factory=list)
-    pending: list[BatchPending] = field(default_factory=list)
+    deadletters: list[events.DeadLetter] = field(default_factory=list)
+    labeled: list[events.LabeledExample] = field(default_factory=list)
+    review: list[events.ReviewItem] = field(default_factory=list)
+    jobs: list[events.TrainJob] = field(default_factory=list)
+    gold: list[events.GoldExample] = field(default_factory=list)
+    pending: list[events.BatchPending] = field(default_factory=list)
     outbox: dict[str, list[str]] = field(default_factory=dict)
     """Per task, the outbox rows of ``labeled``, ``review`` and ``gold``: deleted once Kafka has them
     (:meth:`streams.pipeline.Pipeline.acked`)."""
@@ -54,13 +46,13 @@ class TaskWork:
     """One task's share of a batch: the rows to store and the records to publish with them."""
 
     batch: StoreBatch = field(default_factory=StoreBatch)
-    to_label: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
-    to_pin: list[tuple[InferenceEvent, str, Source]] = field(default_factory=list)
-    to_queue: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
-    labeled: list[LabeledExample] = field(default_factory=list)
-    review: list[ReviewItem] = field(default_factory=list)
-    gold: list[GoldExample] = field(default_factory=list)
-    pending: list[BatchPending] = field(default_factory=list)
+    to_label: list[tuple[events.InferenceEvent, str, Decision, Source]] = field(default_factory=list)
+    to_pin: list[tuple[events.InferenceEvent, str, Source]] = field(default_factory=list)
+    to_queue: list[tuple[events.InferenceEvent, str, Decision, Source]] = field(default_factory=list)
+    labeled: list[events.LabeledExample] = field(default_factory=list)
+    review: list[events.ReviewItem] = field(default_factory=list)
+    gold: list[events.GoldExample] = field(default_factory=list)
+    pending: list[events.BatchPending] = field(default_factory=list)
 
 
 class Filing:
@@ -70,8 +62,8 @@ class Filing:
         self.counters = counters
         self.sampler = sampler
 
-    def teacher_answer(self, work: TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source | None,
-                       decision: Decision | None, got: Labeled) -> str:
+    def teacher_answer(self, work: TaskWork, spec: TaskSpec, ev: events.InferenceEvent, text: str,
+                       src: Source | None, decision: Decision | None, got: Labeled) -> str:
         """File the teacher's answer (or its failure) on one event; return the event's outcome.
 
         One teacher call is counted. A failure becomes a review item with the
@@ -108,9 +100,9 @@ class Filing:
             work.batch.resolved[ev.event_id] = status
         return status
 
-    def answer(self, work: TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source | None, answer: str,
-               confidence: float | None, source: str, model: str | None, *, cost: float, batch: bool,
-               tokens: tuple[int, int] = (0, 0)) -> str:
+    def answer(self, work: TaskWork, spec: TaskSpec, ev: events.InferenceEvent, text: str, src: Source | None,
+               answer: str, confidence: float | None, source: str, model: str | None, *, cost: float,
+               batch: bool, tokens: tuple[int, int] = (0, 0)) -> str:
         """File one answer as an example or a review item; return the event's outcome.
 
         ``src`` is ``None`` for an event already stored (a batch result): its row is updated by the caller.
@@ -142,11 +134,12 @@ def stage(task: str, work: TaskWork, out: Outputs) -> None:
     """The batch's records into its outputs and into the outbox rows written with it."""
     now = int(time.time() * 1000)
     ids = out.outbox.setdefault(task, [])
-    kinds: tuple[tuple[str, Sequence[LabeledExample | ReviewItem | GoldExample | BatchPending]], ...] = (
+    Published = events.LabeledExample | events.ReviewItem | events.GoldExample | events.BatchPending
+    kinds: tuple[tuple[str, Sequence[Published]], ...] = (
         ("labeled", work.labeled), ("review", work.review), ("gold", work.gold), ("pending", work.pending))
     for kind, records in kinds:
         for rec in records:
-            record_id = f"{kind}:{rec.gold_id if isinstance(rec, GoldExample) else rec.event_id}"
+            record_id = f"{kind}:{rec.gold_id if isinstance(rec, events.GoldExample) else rec.event_id}"
             work.batch.outbox.append((record_id, kind, rec.key(), rec.to_json(), now))
             ids.append(record_id)
     out.labeled.extend(work.labeled)
