@@ -68,7 +68,8 @@ from streams.adapter_reader import AdapterReader
 from streams.consumer import Batch, BatchConsumer, group_consumer
 from streams.counters import Counters
 from streams.counters_topic import resume as resume_counters
-from streams.pipeline import Outputs, Pipeline
+from streams.filing import Outputs
+from streams.pipeline import Pipeline
 from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
 from streams.source import Raw, Source
