@@ -16,7 +16,7 @@ from streams.teacher.prompts import (
     teacher_system_prompt,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def demo() -> TaskSpec:
