@@ -22,6 +22,7 @@ from streams.rows import event_row, example_row, labeled_record, review_record, 
 from streams.sampling import Decision, Sampler
 from streams.source import Source
 from streams.store.db import StoreBatch, split_for
+from streams.teacher.completions import TeacherResult
 from streams.teacher.filters import judge
 from streams.teacher.labeler import Labeled
 
@@ -87,9 +88,7 @@ class Filing:
             self.counters.incr(task, "review")
             status = "review"
         else:
-            self.counters.incr(task, "spend_usd", r.cost_usd)
-            work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
-                                     r.model, int(time.time() * 1000)))
+            self.spent(work, ev, r)
             status = self.answer(work, spec, ev, text, src, r.text, r.confidence,
                                  "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
                                  batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
@@ -99,6 +98,12 @@ class Filing:
         if src is None:
             work.batch.resolved[ev.event_id] = status
         return status
+
+    def spent(self, work: TaskWork, ev: events.InferenceEvent, r: TeacherResult) -> None:
+        """Record what a teacher answer on ``ev`` cost: a ``spend`` row and the ``spend_usd`` counter."""
+        self.counters.incr(ev.task, "spend_usd", r.cost_usd)
+        work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
+                                 r.model, int(time.time() * 1000)))
 
     def answer(self, work: TaskWork, spec: TaskSpec, ev: events.InferenceEvent, text: str, src: Source | None,
                answer: str, confidence: float | None, source: str, model: str | None, *, cost: float,

@@ -347,10 +347,8 @@ class Pipeline:
                 completion_tokens=r.completion_tokens, batch=r.batch))
             if r is not None:
                 self.counters.incr(task, "teacher_calls")
-                self.counters.incr(task, "spend_usd", r.cost_usd)
+                self.filing.spent(work, ev, r)
                 self.sampler.task(task).budget.charge(r.cost_usd)
-                work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
-                                         r.model, int(time.time() * 1000)))
 
     # ---------------------------------------------------------- batch labels
     async def poll_batches(self) -> Outputs:
