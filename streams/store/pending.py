@@ -44,14 +44,8 @@ def in_job(store: TaskStore, batch_id: str) -> list[tuple[str, str]]:
 
 def mark_sent(store: TaskStore, batch_id: str, event_ids: Sequence[str], outbox: Sequence[Sequence[Any]]) -> None:
     """Note the job the events went in and stage its ``outbox`` rows, in one transaction."""
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
-                            [[batch_id, event_id] for event_id in event_ids])
-            if outbox:
-                con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", [list(r) for r in outbox])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as con:
+        con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
+                        [[batch_id, event_id] for event_id in event_ids])
+        if outbox:
+            con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", [list(r) for r in outbox])

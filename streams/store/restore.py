@@ -66,37 +66,31 @@ def merge(store: TaskStore, tables: Mapping[str, list[tuple[Any, ...]]], resolve
     """Add the rows of ``tables`` (name -> rows in :data:`TABLES` column order) the store lacks, and give the
     ``resolved`` waits (event id -> outcome) their outcome, in one transaction."""
     done = Merged(added={})
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name, cols, new_only in TABLES:
-                table_rows = tables.get(name) or []
-                if not table_rows:
-                    continue
-                s = _staged(cols, table_rows, _TYPES)  # noqa: F841 - read by name in the SQL below
-                before = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                if name == "spend":
-                    added = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM s WHERE NOT EXISTS "
-                                        "(SELECT 1 FROM spend t WHERE t.event_id = s.event_id)").fetchone()
-                    done.spend_usd = float(added[0]) if added else 0.0
-                con.execute(f"INSERT INTO {name} SELECT * FROM s WHERE {new_only}")
-                after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                if name == "pending":  # a job submitted since the store last saw the event
-                    con.execute("UPDATE pending SET batch_id = s.batch_id FROM s WHERE pending.event_id = s.event_id "
-                                "AND pending.batch_id IS NULL AND s.batch_id IS NOT NULL")
-                if name == "snapshots":  # the job reached Kafka: whoever exported it, it counts as sent
-                    con.execute("UPDATE snapshots SET published = true WHERE job_id IN (SELECT job_id FROM s)")
-                if name in ("examples", "review", "gold", "pending") and before and after:
-                    done.added[name] = int(after[0]) - int(before[0])
-            if resolved:  # waits a label or review item ended (read now, or earlier and stored)
-                r = pa.table({"event_id": list(resolved), "outcome": list(resolved.values())})  # noqa: F841
-                con.execute("DELETE FROM pending WHERE event_id IN (SELECT event_id FROM r)")
-                con.execute("UPDATE events SET outcome = r.outcome FROM r WHERE events.event_id = r.event_id "
-                            "AND events.outcome = 'pending_batch'")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as con:
+        for name, cols, new_only in TABLES:
+            table_rows = tables.get(name) or []
+            if not table_rows:
+                continue
+            s = _staged(cols, table_rows, _TYPES)  # noqa: F841 - read by name in the SQL below
+            before = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            if name == "spend":
+                added = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM s WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM spend t WHERE t.event_id = s.event_id)").fetchone()
+                done.spend_usd = float(added[0]) if added else 0.0
+            con.execute(f"INSERT INTO {name} SELECT * FROM s WHERE {new_only}")
+            after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            if name == "pending":  # a job submitted since the store last saw the event
+                con.execute("UPDATE pending SET batch_id = s.batch_id FROM s WHERE pending.event_id = s.event_id "
+                            "AND pending.batch_id IS NULL AND s.batch_id IS NOT NULL")
+            if name == "snapshots":  # the job reached Kafka: whoever exported it, it counts as sent
+                con.execute("UPDATE snapshots SET published = true WHERE job_id IN (SELECT job_id FROM s)")
+            if name in ("examples", "review", "gold", "pending") and before and after:
+                done.added[name] = int(after[0]) - int(before[0])
+        if resolved:  # waits a label or review item ended (read now, or earlier and stored)
+            r = pa.table({"event_id": list(resolved), "outcome": list(resolved.values())})  # noqa: F841
+            con.execute("DELETE FROM pending WHERE event_id IN (SELECT event_id FROM r)")
+            con.execute("UPDATE events SET outcome = r.outcome FROM r WHERE events.event_id = r.event_id "
+                        "AND events.outcome = 'pending_batch'")
     return done
 
 
@@ -132,13 +126,7 @@ def has_meta(store: TaskStore, key: str) -> bool:
 
 def stage_outbox(store: TaskStore, rows: Sequence[Sequence[Any]], meta_entry: tuple[str, str]) -> None:
     """Put ``rows`` (``OUTBOX_COLS`` order) in the outbox and set one ``meta`` entry, in one transaction."""
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if rows:
-                con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", [list(r) for r in rows])
-            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta_entry))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as con:
+        if rows:
+            con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", [list(r) for r in rows])
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta_entry))

@@ -44,18 +44,12 @@ class ReviewWrite:
 
 def write_reviews(store: TaskStore, writes: Sequence[ReviewWrite]) -> None:
     """Write the decisions in order, in one transaction."""
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for w in writes:
-                con.execute("UPDATE review SET status = ? WHERE event_id = ?", [w.status, w.event_id])
-                if w.gold is not None:
-                    con.execute("DELETE FROM examples WHERE event_id = ?", [w.event_id])
-                    con.execute("INSERT OR REPLACE INTO gold VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(w.gold))
-                if w.example is not None:
-                    con.execute("DELETE FROM examples WHERE event_id = ? AND source = 'human'", [w.event_id])
-                    con.execute("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(w.example))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as con:
+        for w in writes:
+            con.execute("UPDATE review SET status = ? WHERE event_id = ?", [w.status, w.event_id])
+            if w.gold is not None:
+                con.execute("DELETE FROM examples WHERE event_id = ?", [w.event_id])
+                con.execute("INSERT OR REPLACE INTO gold VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(w.gold))
+            if w.example is not None:
+                con.execute("DELETE FROM examples WHERE event_id = ? AND source = 'human'", [w.event_id])
+                con.execute("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(w.example))
