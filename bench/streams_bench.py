@@ -39,10 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devkit.sim.transactions import TransactionGenerator  # noqa: E402
+from distillery.errors import ArtifactError  # noqa: E402
 from distillery.events import InferenceEvent  # noqa: E402
 from distillery.kafka import ensure_topics  # noqa: E402
 from distillery.settings import load_settings  # noqa: E402
-from streams.pipeline import store_path  # noqa: E402
+from streams.store.db import TaskStore, store_path  # noqa: E402
+from streams.store.reads import ingest_stamps  # noqa: E402
 
 
 async def produce(bootstrap: str, topic: str, n: int) -> None:
@@ -112,14 +114,8 @@ def worker_rate(settings_env: dict[str, str], db: Path, n: int, log: Path) -> fl
             row = None
             if db.exists():
                 try:
-                    con = duckdb.connect(str(db), read_only=True)
-                    try:
-                        row = con.execute(
-                            "SELECT count(*), min(ingested_ms), max(ingested_ms), count(*) FILTER "
-                            "(WHERE ingested_ms < (SELECT min(ingested_ms) + 50 FROM events)) FROM events").fetchone()
-                    finally:
-                        con.close()
-                except duckdb.Error:
+                    row = ingest_stamps(TaskStore(db, read_only=True))
+                except (duckdb.Error, ArtifactError):
                     row = None  # the writer holds the file right now
             if row and row[0] >= n:
                 # the first batch's rows are stamped at its end: count only the events after it

@@ -2,7 +2,7 @@
 
 Usage: ``python bench/teacher_bench.py [--quick] [--out bench/results/teacher.json]``
 
-* **throughput**: labels per second through :class:`streams.teacher.TeacherClient`
+* **throughput**: labels per second through :class:`streams.teacher.client.TeacherClient`
   against the simulated OpenAI-compatible server answering in 50 ms (in a process
   of its own, so it does not share the client's GIL), beside the ideal
   ``concurrency / latency``; run by ``concurrency`` workers so latencies are per request;
@@ -35,7 +35,7 @@ from distillery.settings import load_settings  # noqa: E402
 from distillery.taskspec import TaskSpec  # noqa: E402
 from streams.redact import Redactor  # noqa: E402
 from streams.sampling import Outcome, TaskSampler  # noqa: E402
-from streams.teacher import TeacherClient  # noqa: E402
+from streams.teacher.client import TeacherClient  # noqa: E402
 
 LATENCY_S = 0.05
 

@@ -77,8 +77,8 @@ def import_(ctx: Context, file: Path, task_name: str | None, input_col: str, lab
 @click.pass_obj
 def show(ctx: Context, task_name: str | None) -> None:
     """Gold-set size per category, and how often the pinned teacher answer is right."""
-    from streams.pipeline import store_path
-    from streams.store.db import TaskStore
+    from streams.store.db import TaskStore, store_path
+    from streams.store.reads import gold_by_category
 
     s = ctx.settings
     for task in [task_name] if task_name else sorted(s.tasks):
@@ -86,9 +86,7 @@ def show(ctx: Context, task_name: str | None) -> None:
         if not path.exists():
             console.print(f"{task}: no store yet ({path})")
             continue
-        rows = TaskStore(path, read_only=True).query(
-            "SELECT category, count(*), avg(CASE WHEN teacher_label = label THEN 1.0 ELSE 0.0 END) "
-            "FROM gold GROUP BY category ORDER BY 2 DESC")
+        rows = gold_by_category(TaskStore(path, read_only=True))
         table = Table(title=f"gold set: {task}")
         for col in ("category", "examples", "teacher right"):
             table.add_column(col)

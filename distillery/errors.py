@@ -47,8 +47,8 @@ class TeacherUnavailableError(TeacherError, ConnectionError):
     """The teacher endpoint is down or the circuit breaker is open."""
 
 
-class BudgetExhaustedError(DistilleryError, RuntimeError):
-    """The task's teacher budget for this hour or day is spent."""
+class MalformedResponseError(TeacherError, ValueError):
+    """The teacher endpoint answered 2xx with a body that is not a usable chat completion."""
 
 
 class ArtifactError(DistilleryError, OSError):

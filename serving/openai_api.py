@@ -8,7 +8,7 @@
   (:class:`~serving.router.Router`); its answer is a ``chat.completion`` whose
   ``model`` is the request's and whose content is the label (compact JSON for
   an extraction). Otherwise the caller's own messages and parameters go to the
-  task's teacher model (:meth:`streams.teacher.TeacherClient.forward`: retries,
+  task's teacher model (:meth:`streams.teacher.client.TeacherClient.forward`: retries,
   backoff, circuit breaker, redaction) and the teacher's completion comes back
   as it is.
 * ``GET /v1/models`` (and ``/v1/models/{id}``): ``distillery:TASK`` for each

@@ -47,7 +47,7 @@ from distillery.settings import Settings
 from serving.batching import BatchStats, MicroBatcher
 from serving.escalation import DEFAULT_MAX_UNSEEN, Reason, confidence_decision, pre_decision, unseen_bound
 from serving.vocabulary import SnapshotVocabulary, unseen_share
-from streams.completions import TeacherResult
+from streams.teacher.completions import TeacherResult
 from trainer.predict import Prediction
 
 log = logging.getLogger("distillery.serving")
@@ -72,7 +72,7 @@ class EventSink(Protocol):
 
 
 class Teacher(Protocol):
-    """What the router needs of a teacher (:class:`streams.teacher.TeacherClient`)."""
+    """What the router needs of a teacher (:class:`streams.teacher.client.TeacherClient`)."""
 
     async def label(self, text: str) -> TeacherResult: ...
 
@@ -80,7 +80,7 @@ class Teacher(Protocol):
 
 
 class ForwardingTeacher(Teacher, Protocol):
-    """A teacher that also takes a caller's own chat request (:meth:`streams.teacher.TeacherClient.forward`)."""
+    """A teacher that also takes a caller's own chat request (:meth:`streams.teacher.client.TeacherClient.forward`)."""
 
     async def forward(self, body: dict[str, Any]) -> tuple[dict[str, Any], TeacherResult]: ...
 
@@ -415,7 +415,7 @@ def lone_surrogate(text: str) -> int | None:
 
 def _default_teacher(settings: Settings) -> Callable[[str], Teacher]:
     def make(task: str) -> Teacher:
-        from streams.teacher import TeacherClient
+        from streams.teacher.client import TeacherClient
 
         return TeacherClient.from_settings(settings, task)
 

@@ -41,11 +41,10 @@ from aiokafka.structs import ConsumerRecord
 from distillery.health import Readiness, consumer_lag, judge
 from distillery.kafka import consumer
 from distillery.kafka_preflight import Cluster
-from streams.source import Source
+from streams.source import Raw, Source
 
 log = logging.getLogger("distillery.streams")
 
-Raw = tuple[bytes | None, bytes | None, Source]
 
 
 @dataclass(frozen=True)

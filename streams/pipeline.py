@@ -1,4 +1,4 @@
-"""One batch of raw inference events in; rows, labels, reviews and jobs out.
+"""The online path: one batch of raw inference events in; rows, labels, reviews and jobs out.
 
 The streams worker hands each batch here, writes what comes back to Kafka, and
 only then commits the batch's offsets, so offsets are committed after the DuckDB
@@ -7,26 +7,25 @@ transaction that holds the rows (and after the records are produced).
 Every valid event ends in the ``events`` table with its outcome: sampled and
 labelled, sent to review, skipped by rate, duplicate or budget, taken from
 production, or a gold example. Invalid ones become dead letters.
+
+Elsewhere, by job: the bookkeeping an answer makes (:mod:`streams.filing`,
+shared with the Batch API path), the Batch API jobs' reconciliation
+(:mod:`streams.teacher.batch_poll`), the retrain trigger (:mod:`streams.triggers`)
+and every SQL statement (:mod:`streams.store`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pydantic
 
 from distillery.adapter_book import AdapterBook
 from distillery.answers import encode
 from distillery.artifacts import ArtifactStore
-from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import (
     BatchPending,
     DeadLetter,
@@ -39,40 +38,30 @@ from distillery.events import (
 )
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
-from distillery.validation import describe_errors
-from streams.completions import TeacherResult
 from streams.counters import Counters
-from streams.filters import judge
+from streams.filing import Filing, Outputs, TaskWork, stage
 from streams.ingest import triage
-from streams.labeller import label_all
 from streams.names import NameRedactor, hide_names
 from streams.recent import RecentIds
 from streams.redact import Redactor, redact_event
 from streams.restore import Fetched, backfill, inference_marks, positions, save_positions
 from streams.restore import apply as apply_restore
 from streams.reviewed import apply_decisions
-from streams.rows import (
-    event_row,
-    example_row,
-    gold_record,
-    gold_row,
-    labeled_record,
-    pinned_teacher_answer,
-    review_record,
-    review_row,
-)
+from streams.rows import event_row, gold_record, gold_row, pinned_teacher_answer
 from streams.sampling import Decision, Outcome, Sampler
 from streams.snapshot_retention import RetentionPolicy, doomed, in_use
-from streams.source import Source
-from streams.store.db import StoreBatch, TaskStore, split_for
-from streams.store.snapshot import Pruned, delete_snapshots, export, mark_published, snapshot_rows
-from streams.teacher import TeacherClient
-from streams.teacher_batch import FINAL, BatchLabeler
-from streams.triggers import retrain_reason
+from streams.source import Raw, Source
+from streams.store.db import TaskStore, store_path
+from streams.store.snapshot import Pruned, delete_snapshots, mark_published, snapshot_rows
+from streams.teacher.batch import BatchLabeler
+from streams.teacher.batch_poll import poll_batches
+from streams.teacher.client import TeacherClient
+from streams.teacher.filters import judge
+from streams.teacher.labeler import label_all
+from streams.triggers import retrain
 
 log = logging.getLogger("distillery.streams")
 
-Raw = tuple[bytes | None, bytes | None, Source]
 
 RECENT_IDS = 500_000
 PRUNE_EVERY_S = 3600.0
@@ -83,32 +72,6 @@ RESTORE_DEDUPE_SEED = 50_000
 
 READER_TURN_S = 0.1
 """How long the writer leaves a store closed when it lets go, so readers can get in."""
-
-
-@dataclass
-class Outputs:
-    """What a batch produced, for the agent to write to Kafka."""
-
-    deadletters: list[DeadLetter] = field(default_factory=list)
-    labeled: list[LabeledExample] = field(default_factory=list)
-    review: list[ReviewItem] = field(default_factory=list)
-    jobs: list[TrainJob] = field(default_factory=list)
-    gold: list[GoldExample] = field(default_factory=list)
-    pending: list[BatchPending] = field(default_factory=list)
-    outbox: dict[str, list[str]] = field(default_factory=dict)
-    """Per task, the outbox rows of ``labeled``, ``review`` and ``gold``: deleted once Kafka has them (:meth:`Pipeline.acked`)."""
-
-
-@dataclass
-class _TaskWork:
-    batch: StoreBatch = field(default_factory=StoreBatch)
-    to_label: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
-    to_pin: list[tuple[InferenceEvent, str, Source]] = field(default_factory=list)
-    to_queue: list[tuple[InferenceEvent, str, Decision, Source]] = field(default_factory=list)
-    labeled: list[LabeledExample] = field(default_factory=list)
-    review: list[ReviewItem] = field(default_factory=list)
-    gold: list[GoldExample] = field(default_factory=list)
-    pending: list[BatchPending] = field(default_factory=list)
 
 
 Restorer = Callable[[str, dict[tuple[str, int], int]], Awaitable[Fetched]]
@@ -125,6 +88,7 @@ class Pipeline:
         self.settings = settings
         self.counters = counters
         self.sampler = Sampler(settings.tasks)
+        self.filing = Filing(counters, self.sampler)
         self.redactors = {t: Redactor.for_task(spec) for t, spec in settings.tasks.items()}
         self.names = NameRedactor.from_settings(settings.streams.names)
         """The named-entity pass on teacher-bound inputs (``[streams.names]``); ``None`` when off."""
@@ -280,7 +244,7 @@ class Pipeline:
             if src.offset > marks.get(src.partition, -1):
                 marks[src.partition] = src.offset
         self.counters.incr(task, "redelivered", len(items) - len(first) + len(known))
-        work = _TaskWork()
+        work = TaskWork()
         redactor = self.redactors[task]
         for event_id, (ev, src) in first.items():
             if event_id in known:
@@ -307,7 +271,7 @@ class Pipeline:
             if decision.outcome is Outcome.PRODUCTION_LABEL:
                 # the router sent it up because the student was unsure: a hard input, not a random draw
                 source = "router_escalation" if ev.route == "teacher" else "production"
-                self._judge(work, spec, ev, text, src, encode(ev.output) or "", None, source,
+                self.filing.answer(work, spec, ev, text, src, encode(ev.output) or "", None, source,
                             spec.teacher.model, cost=0.0, batch=False)
             elif decision.outcome is Outcome.CALL_TEACHER:
                 work.to_label.append((ev, text, decision, src))
@@ -330,15 +294,15 @@ class Pipeline:
             await self._label(task, spec, work)
         if work.to_pin:
             await self._pin(task, spec, work)
-        self._stage(task, work, out)
+        stage(task, work, out)
         if len(work.batch):
             store.write(work.batch)
         self._maybe_prune(task, store)
-        job = self._maybe_trigger(task, spec, store)
+        job = self.trigger(task, spec, store)
         if job is not None:
             out.jobs.append(job)
 
-    async def _hide_names(self, task: str, work: _TaskWork) -> None:
+    async def _hide_names(self, task: str, work: TaskWork) -> None:
         """The named-entity pass on this batch's teacher-bound events, in one call off the event loop.
 
         Only the events going to the teacher pay for it (online, Batch API, gold to
@@ -363,29 +327,13 @@ class Pipeline:
         work.to_queue = [(ev, text, d, src) for (ev, text, _), (_, _, d, src)
                          in zip(hidden[n + p:], work.to_queue, strict=True)]
 
-    async def _label(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
+    async def _label(self, task: str, spec: TaskSpec, work: TaskWork) -> None:
         texts = [text for _, text, _, _ in work.to_label]
         results = await label_all(self.teacher(task), texts, stop=self.stop)
         for (ev, text, decision, src), got in zip(work.to_label, results, strict=True):
-            self.counters.incr(task, "teacher_calls")
-            if got.result is None:
-                self.sampler.settle(decision, 0.0, labelled=False)
-                work.batch.review.append(review_row(ev, text, got.error or "teacher_error", None, None, "error"))
-                work.batch.events.append(event_row(ev, text, spec, "review", src))
-                work.review.append(review_record(ev, text, got.error or "teacher_error", None, spec.teacher.model, None))
-                self.counters.incr(task, "review")
-                continue
-            r = got.result
-            self.counters.incr(task, "spend_usd", r.cost_usd)
-            work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
-                                     r.model, int(time.time() * 1000)))
-            status = self._judge(work, spec, ev, text, src, r.text, r.confidence,
-                                 "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
-                                 batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
-            self.sampler.settle(decision, r.cost_usd, labelled=status == "labeled",
-                                prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+            self.filing.teacher_answer(work, spec, ev, text, src, decision, got)
 
-    async def _pin(self, task: str, spec: TaskSpec, work: _TaskWork) -> None:
+    async def _pin(self, task: str, spec: TaskSpec, work: TaskWork) -> None:
         """Pin the teacher's answer on new gold inputs (scored once, frozen): the eval build's cost."""
         results = await label_all(self.teacher(task), [text for _, text, _ in work.to_pin], stop=self.stop)
         for (ev, text, src), got in zip(work.to_pin, results, strict=True):
@@ -400,240 +348,15 @@ class Pipeline:
                 completion_tokens=r.completion_tokens, batch=r.batch))
             if r is not None:
                 self.counters.incr(task, "teacher_calls")
-                self.counters.incr(task, "spend_usd", r.cost_usd)
+                self.filing.spent(work, ev, r)
                 self.sampler.task(task).budget.charge(r.cost_usd)
-                work.batch.spend.append((ev.event_id, r.cost_usd, r.prompt_tokens, r.completion_tokens, r.batch,
-                                         r.model, int(time.time() * 1000)))
-
-    def _judge(self, work: _TaskWork, spec: TaskSpec, ev: InferenceEvent, text: str, src: Source | None, answer: str,
-               confidence: float | None, source: str, model: str | None, *, cost: float, batch: bool,
-               tokens: tuple[int, int] = (0, 0)) -> str:
-        """File one answer as an example or a review item; return the event's outcome.
-
-        ``src`` is ``None`` for an event already stored (a batch result): its row is updated by the caller.
-        """
-        verdict = judge(spec, answer, confidence)
-        task = ev.task
-        if verdict.accepted and verdict.label is not None:
-            split = split_for(text, spec.retrain.eval_fraction)
-            work.batch.examples.append(example_row(ev, text, verdict.label, spec, source=source,  # type: ignore[arg-type]
-                                                   teacher_model=model, confidence=confidence, split=split))
-            if src is not None:
-                work.batch.events.append(event_row(ev, text, spec, "labeled", src))
-            work.labeled.append(labeled_record(ev, text, verdict.label, source=source,  # type: ignore[arg-type]
-                                               teacher_model=model, confidence=confidence, cost_usd=cost,
-                                               prompt_tokens=tokens[0], completion_tokens=tokens[1]))
-            self.counters.incr(task, "labeled")
-            return "labeled"
-        status = "review" if verdict.status.value == "review" else "rejected"
-        reason = verdict.describe() if status == "review" else f"rejected: {verdict.describe()}"
-        work.batch.review.append(review_row(ev, text, reason, answer, confidence, status))
-        if src is not None:
-            work.batch.events.append(event_row(ev, text, spec, status, src))
-        work.review.append(review_record(ev, text, reason, answer, model, confidence, cost))
-        self.counters.incr(task, status)
-        return status
 
     # ---------------------------------------------------------- batch labels
     async def poll_batches(self) -> Outputs:
-        """Submit waiting events as Batch API jobs, and take in the jobs that finished.
-
-        Nothing here may stop the worker, and no waiting event is dropped:
-
-        * an outage (the teacher unavailable, its breaker open) while submitting,
-          retrieving or downloading leaves everything as it is: logged, counted
-          (``batch_errors``) and tried again at the next poll;
-        * a job that cannot give labels (it ended failed, expired or cancelled
-          with no output file, its output is unreadable, or the endpoint refuses
-          the job or no longer knows it), and any event a finished job did not
-          answer, is labelled online instead (``batch_online``), at full price:
-          each event then gets its own answer or, when the teacher refuses it,
-          a review item with the error, as in the online path. Dead-lettering
-          them would be wrong: the events are valid, only the job failed;
-        * a pending event the contract no longer accepts (stored by an older
-          worker) is dead-lettered with the reason (stage ``batch``).
-        """
-        out = Outputs()
-        for task in sorted(self.owned):
-            spec = self.settings.task(task)
-            if not spec.teacher.batch:
-                continue
-            store = self.store(task)
-            labeler = self.labeler_factory(self.teacher(task))
-            await self._submit_waiting(task, spec, store, labeler, out)
-            for (batch_id,) in store.query("SELECT DISTINCT batch_id FROM pending WHERE batch_id IS NOT NULL"):
-                await self._take_in(task, spec, store, labeler, batch_id, out)
-            job = self._maybe_trigger(task, spec, store)
-            if job is not None:
-                out.jobs.append(job)
-        return out
-
-    def _batch_error(self, task: str, what: str, exc: BaseException, then: str) -> None:
-        self.counters.incr(task, "batch_errors")
-        log.warning("task %s: Batch API %s failed (%s: %s); %s", task, what, type(exc).__name__,
-                    str(exc)[:300], then)
-
-    async def _submit_waiting(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler,
-                              out: Outputs) -> None:
-        waiting = store.query("SELECT event_id, input FROM pending WHERE batch_id IS NULL LIMIT 5000")
-        if not waiting:
-            return
-        try:
-            batch_id = await labeler.submit(dict(waiting))
-        except TeacherUnavailableError as exc:
-            self._batch_error(task, "submit", exc, f"{len(waiting)} events wait for the next poll")
-            return
-        except TeacherError as exc:
-            self._batch_error(task, "submit", exc, f"{len(waiting)} events are labelled online instead")
-            rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id IS NULL LIMIT 5000")
-            await self._resolve(task, spec, store, rows, {}, out)
-            return
-        now = int(time.time() * 1000)
-        sent = dict(waiting)
-        submitted = [BatchPending(task=task, event_id=event_id, input=sent[event_id], event_json=event_json,
-                                  batch_id=batch_id, ts_ms=now)
-                     for event_id, event_json in store.query(
-                         "SELECT event_id, event_json FROM pending WHERE batch_id IS NULL")
-                     if event_id in sent]
-        ids = out.outbox.setdefault(task, [])
-        with store.connect() as con:  # the job's id and its records for distill.pending, in one transaction
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.executemany("UPDATE pending SET batch_id = ? WHERE event_id = ?",
-                                [[batch_id, event_id] for event_id, _ in waiting])
-                records = [[f"pending:{rec.event_id}:{batch_id}", "pending", rec.key(), rec.to_json(), now]
-                           for rec in submitted]
-                if records:
-                    con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", records)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        out.pending.extend(submitted)
-        ids.extend(str(r[0]) for r in records)
-        log.info("task %s: %d events sent as Batch API job %s", task, len(waiting), batch_id)
-
-    async def _take_in(self, task: str, spec: TaskSpec, store: TaskStore, labeler: BatchLabeler, batch_id: str,
-                       out: Outputs) -> None:
-        """Collect one job if it is finished; its events get their labels (online where the job gave none)."""
-        results: dict[str, TeacherResult] = {}
-        try:
-            batch = await labeler.retrieve(batch_id)
-            if batch.status not in FINAL:
-                return
-            ids = [r[0] for r in store.query("SELECT event_id FROM pending WHERE batch_id = ?", [batch_id])]
-            outcome = await labeler.collect(batch, ids)
-        except TeacherUnavailableError as exc:
-            self._batch_error(task, f"job {batch_id}", exc, "it is polled again later")
-            return
-        except TeacherError as exc:
-            self._batch_error(task, f"job {batch_id}", exc, "its events are labelled online instead")
-            self.counters.incr(task, "batch_failed")
-            status = "failed"
-        else:
-            results, status = outcome.results, outcome.status
-            for event_id, why in list(outcome.errors.items())[:5]:
-                log.info("task %s: Batch API job %s has no label for %s (%s); labelled online", task, batch_id,
-                         event_id, why[:200])
-        rows = store.query("SELECT event_id, event_json FROM pending WHERE batch_id = ?", [batch_id])
-        if await self._resolve(task, spec, store, rows, results, out):
-            log.info("task %s: Batch API job %s %s, %d labels from the job, %d online", task, batch_id, status,
-                     len(results), sum(1 for r in rows if r[0] not in results))
-
-    async def _resolve(self, task: str, spec: TaskSpec, store: TaskStore, rows: Sequence[tuple[Any, ...]],
-                       results: dict[str, TeacherResult], out: Outputs) -> bool:
-        """Give every pending event in ``rows`` its outcome: a job's result, else an online label.
-
-        Written in one transaction; False (nothing written, the rows stay pending) when
-        the worker is stopping during a teacher outage.
-        """
-        work = _TaskWork()
-        online: list[tuple[InferenceEvent, str, Decision | None]] = []
-        for event_id, event_json in rows:
-            try:
-                ev = InferenceEvent.model_validate_json(event_json)
-            except pydantic.ValidationError as err:
-                out.deadletters.append(self._stale_pending(task, store, event_id, event_json, err))
-                work.batch.resolved[event_id] = "deadlettered"
-                self.pending_decisions.pop(event_id, None)
-                self.counters.incr(task, "deadlettered")
-                continue
-            text = self.redactors[task](ev.input_text()).text
-            decision = self.pending_decisions.pop(event_id, None)
-            result = results.get(event_id)
-            if result is None:
-                online.append((ev, text, decision))
-                continue
-            self._take_label(work, task, spec, ev, text, decision, result)
-        if online:
-            self.counters.incr(task, "batch_online", len(online))
-            try:
-                got = await label_all(self.teacher(task), [text for _, text, _ in online], stop=self.stop)
-            except TeacherUnavailableError as exc:  # stopping during an outage: the rows stay pending
-                self._batch_error(task, "online fallback", exc, "the events stay pending")
-                return False
-            for (ev, text, decision), labelled in zip(online, got, strict=True):
-                self.counters.incr(task, "teacher_calls")
-                if labelled.result is None:
-                    reason = labelled.error or "teacher_error"
-                    if decision is not None:
-                        self.sampler.settle(decision, 0.0, labelled=False)
-                    work.batch.review.append(review_row(ev, text, reason, None, None, "error"))
-                    work.review.append(review_record(ev, text, reason, None, spec.teacher.model, None))
-                    work.batch.resolved[ev.event_id] = "review"
-                    self.counters.incr(task, "review")
-                else:
-                    self._take_label(work, task, spec, ev, text, decision, labelled.result)
-        self._stage(task, work, out)
-        store.write(work.batch)
-        return True
-
-    def _take_label(self, work: _TaskWork, task: str, spec: TaskSpec, ev: InferenceEvent, text: str,
-                    decision: Decision | None, result: TeacherResult) -> None:
-        """File a label for an event already stored as ``pending_batch`` (its row's outcome is updated)."""
-        work.batch.spend.append((ev.event_id, result.cost_usd, result.prompt_tokens, result.completion_tokens,
-                                 result.batch, result.model, int(time.time() * 1000)))
-        self.counters.incr(task, "teacher_calls")
-        self.counters.incr(task, "spend_usd", result.cost_usd)
-        status = self._judge(work, spec, ev, text, None, result.text, result.confidence,
-                             "teacher_batch" if result.batch else "teacher", result.model, cost=result.cost_usd,
-                             batch=result.batch, tokens=(result.prompt_tokens, result.completion_tokens))
-        work.batch.resolved[ev.event_id] = status
-        if decision is not None:
-            self.sampler.settle(decision, result.cost_usd, labelled=status == "labeled",
-                                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
-
-    def _stale_pending(self, task: str, store: TaskStore, event_id: str, event_json: str,
-                       err: pydantic.ValidationError) -> DeadLetter:
-        """The dead letter of a pending event the contract no longer accepts."""
-        where = store.query("SELECT kafka_partition, kafka_offset FROM events WHERE event_id = ? LIMIT 1",
-                            [event_id])
-        partition, offset = where[0] if where and where[0][0] is not None else (-1, -1)
-        raw = event_json.encode("utf-8", "backslashreplace")
-        problems = describe_errors(err, _loads_or_none(event_json))
-        log.warning("task %s: pending event %s no longer valid, dead-lettered: %s", task, event_id,
-                    "; ".join(problems)[:300])
-        return DeadLetter.carrying(raw, task.encode(), task=task, reason="invalid", problems=problems,
-                                   source_topic=self.settings.topics.inference, source_partition=partition,
-                                   source_offset=offset, event_id=event_id, stage="batch")
+        """Submit waiting events as Batch API jobs and take in finished ones (:mod:`streams.teacher.batch_poll`)."""
+        return await poll_batches(self)
 
     # ----------------------------------------------------------------- outbox
-    def _stage(self, task: str, work: _TaskWork, out: Outputs) -> None:
-        """The batch's records into its outputs and into the outbox rows written with it."""
-        now = int(time.time() * 1000)
-        ids = out.outbox.setdefault(task, [])
-        kinds: tuple[tuple[str, Sequence[LabeledExample | ReviewItem | GoldExample | BatchPending]], ...] = (
-            ("labeled", work.labeled), ("review", work.review), ("gold", work.gold), ("pending", work.pending))
-        for kind, records in kinds:
-            for rec in records:
-                record_id = f"{kind}:{rec.gold_id if isinstance(rec, GoldExample) else rec.event_id}"
-                work.batch.outbox.append((record_id, kind, rec.key(), rec.to_json(), now))
-                ids.append(record_id)
-        out.labeled.extend(work.labeled)
-        out.review.extend(work.review)
-        out.gold.extend(work.gold)
-        out.pending.extend(work.pending)
-
     def _leftovers(self, task: str, store: TaskStore, out: Outputs) -> None:
         """Records a previous owner stored but may not have published: they go out with this batch."""
         rows = store.outbox()
@@ -735,27 +458,14 @@ class Pipeline:
             store.close()
 
     # -------------------------------------------------------------- triggers
-    def _maybe_trigger(self, task: str, spec: TaskSpec, store: TaskStore) -> TrainJob | None:
-        row = store.query(
-            "SELECT count(*) FILTER (WHERE split = 'train'), "
-            "(SELECT max(created_ms) FROM snapshots WHERE published), "
-            "count(*) FILTER (WHERE ingested_ms > coalesce((SELECT max(created_ms) FROM snapshots "
-            "WHERE published), 0)) FROM examples"
-        )[0]
-        total, last_job_ms, new = int(row[0] or 0), row[1], int(row[2] or 0)
-        now = int(time.time() * 1000)
-        reason = retrain_reason(spec.retrain, total=total, new=new, now_ms=now, last_job_ms=last_job_ms,
-                                drift_ms=self.drift_ms.get(task))
-        if reason is None:
+    def trigger(self, task: str, spec: TaskSpec, store: TaskStore) -> TrainJob | None:
+        """The train job to send now, if a retrain trigger fires (:func:`streams.triggers.retrain`)."""
+        snap = retrain(store, self.artifacts, task, spec, now_ms=int(time.time() * 1000),
+                       drift_ms=self.drift_ms.get(task))
+        if snap is None:
             return None
-        snap = export(store, self.artifacts, task, reason=reason, mask_digits=spec.kind == "classification")
         if snap.new:
             self.snapshots_pruned_at.pop(task, None)  # a new copy in the store: retention runs at the next pass
-        published = store.scalar("SELECT published FROM snapshots WHERE job_id = ?", [snap.job.job_id])
-        if published:
-            return None  # same data as a job already sent: a repeated trigger starts nothing
-        log.info("task %s: retrain (%s) on %d train / %d eval examples -> job %s", task, reason,
-                 snap.job.n_train, snap.job.n_eval, snap.job.job_id)
         self.counters.incr(task, "train_jobs")
         return snap.job
 
@@ -763,14 +473,3 @@ class Pipeline:
         """The job's event is on Kafka: later triggers count from now."""
         mark_published(self.store(job.task), job.job_id)
 
-
-def _loads_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-def store_path(settings: Settings, task: str) -> Path:
-    """The task's DuckDB file."""
-    return settings.data_dir / "store" / f"{settings.topic_prefix}{task}.duckdb"

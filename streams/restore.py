@@ -44,11 +44,9 @@ decided again by the new owner.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 import pydantic
 
 from distillery.answers import encode
@@ -59,15 +57,10 @@ from streams.reviewed import apply_decisions
 from streams.rows import WINDOW_MS
 from streams.source import Source
 from streams.store.db import (
-    EVENT_COLS,
-    EXAMPLE_COLS,
-    GOLD_COLS,
-    PENDING_COLS,
-    REVIEW_COLS,
-    SPEND_COLS,
     TaskStore,
     split_for,
 )
+from streams.store.restore import TABLES, backfill_rows, has_meta, merge, meta, put_meta, stage_outbox
 
 log = logging.getLogger("distillery.streams")
 
@@ -123,7 +116,7 @@ MARK_PREFIX = "inference_mark:"
 def positions(store: TaskStore) -> dict[tuple[str, int], int]:
     """Where the last restore of this store stopped, per ``(topic, partition)``."""
     out: dict[tuple[str, int], int] = {}
-    for key, value in store.query("SELECT key, value FROM meta WHERE key LIKE 'restore:%'"):
+    for key, value in meta(store, "restore:"):
         topic, _, partition = str(key).removeprefix("restore:").rpartition(":")
         out[(topic, int(partition))] = int(value)
     return out
@@ -132,7 +125,7 @@ def positions(store: TaskStore) -> dict[tuple[str, int], int]:
 def inference_marks(store: TaskStore) -> dict[int, int]:
     """Per ``inference.events`` partition, the last offset a previous owner may have labelled."""
     return {int(str(k).removeprefix(MARK_PREFIX)): int(v)
-            for k, v in store.query(f"SELECT key, value FROM meta WHERE key LIKE '{MARK_PREFIX}%'")}
+            for k, v in meta(store, MARK_PREFIX)}
 
 
 @dataclass
@@ -205,32 +198,6 @@ def rows_of(spec: TaskSpec, kind: str, value: bytes, rows: _Rows) -> str | None:
     raise ValueError(f"kind: {kind!r} is not a topic a store is rebuilt from; expected one of {KINDS}")
 
 
-def _staged(cols: Sequence[str], rows: list[tuple[Any, ...]], types: dict[str, pa.DataType]) -> pa.Table:
-    return pa.table({c: pa.array([r[i] for r in rows], types.get(c)) for i, c in enumerate(cols)})
-
-
-SNAPSHOT_COLS = ("job_id", "sha256", "uri", "gold_uri", "n_train", "n_eval", "reason", "created_ms", "published")
-
-_TYPES = {"model": pa.string(), "route": pa.string(), "confidence": pa.float64(), "category": pa.string(),
-          "output": pa.string(), "kafka_partition": pa.int32(), "kafka_offset": pa.int64(),
-          "prompt_tokens": pa.int32(), "completion_tokens": pa.int32(), "teacher_model": pa.string(),
-          "teacher_confidence": pa.float64(), "student_output": pa.string(), "teacher_output": pa.string(),
-          "teacher_label": pa.string(), "cost_usd": pa.float64(), "batch": pa.bool_(), "label": pa.string(),
-          "batch_id": pa.string(), "event_json": pa.string(),
-          "gold_uri": pa.string(), "n_train": pa.int32(), "n_eval": pa.int32(), "created_ms": pa.int64()}
-
-_INSERTS = (
-    ("events", EVENT_COLS, "NOT EXISTS (SELECT 1 FROM events t WHERE t.event_id = s.event_id)"),
-    ("examples", EXAMPLE_COLS, "NOT EXISTS (SELECT 1 FROM examples t WHERE t.event_id = s.event_id "
-                               "AND t.source = s.source)"),
-    ("review", REVIEW_COLS, "NOT EXISTS (SELECT 1 FROM review t WHERE t.event_id = s.event_id)"),
-    ("gold", GOLD_COLS, "NOT EXISTS (SELECT 1 FROM gold t WHERE t.gold_id = s.gold_id)"),
-    ("spend", SPEND_COLS, "NOT EXISTS (SELECT 1 FROM spend t WHERE t.event_id = s.event_id)"),
-    ("pending", PENDING_COLS, "NOT EXISTS (SELECT 1 FROM pending t WHERE t.event_id = s.event_id)"),
-    ("snapshots", SNAPSHOT_COLS, "NOT EXISTS (SELECT 1 FROM snapshots t WHERE t.job_id = s.job_id)"),
-)
-
-
 def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> Restored:
     """Apply what was read to the store and save the new read positions; return what was new.
 
@@ -254,37 +221,10 @@ def apply(settings: Settings, task: str, store: TaskStore, fetched: Fetched) -> 
             done.inputs.append(text)
     for event_id in rows.resolved:
         rows.pending.pop(event_id, None)
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name, cols, new_only in _INSERTS:
-                table_rows = list(getattr(rows, name).values())
-                if not table_rows:
-                    continue
-                s = _staged(cols, table_rows, _TYPES)  # noqa: F841 - read by name in the SQL below
-                before = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                if name == "spend":
-                    added = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM s WHERE NOT EXISTS "
-                                        "(SELECT 1 FROM spend t WHERE t.event_id = s.event_id)").fetchone()
-                    done.spend_usd = float(added[0]) if added else 0.0
-                con.execute(f"INSERT INTO {name} SELECT * FROM s WHERE {new_only}")
-                after = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-                if name == "pending":  # a job submitted since the store last saw the event
-                    con.execute("UPDATE pending SET batch_id = s.batch_id FROM s WHERE pending.event_id = s.event_id "
-                                "AND pending.batch_id IS NULL AND s.batch_id IS NOT NULL")
-                if name == "snapshots":  # the job reached Kafka: whoever exported it, it counts as sent
-                    con.execute("UPDATE snapshots SET published = true WHERE job_id IN (SELECT job_id FROM s)")
-                if name in ("examples", "review", "gold", "pending") and before and after:
-                    setattr(done, name, int(after[0]) - int(before[0]))
-            if rows.resolved:  # waits a label or review item ended (read now, or earlier and stored)
-                r = pa.table({"event_id": list(rows.resolved), "outcome": list(rows.resolved.values())})  # noqa: F841
-                con.execute("DELETE FROM pending WHERE event_id IN (SELECT event_id FROM r)")
-                con.execute("UPDATE events SET outcome = r.outcome FROM r WHERE events.event_id = r.event_id "
-                            "AND events.outcome = 'pending_batch'")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    merged = merge(store, {name: list(getattr(rows, name).values()) for name, _, _ in TABLES}, rows.resolved)
+    done.spend_usd = merged.spend_usd
+    for name, n in merged.added.items():
+        setattr(done, name, n)
     if decisions:
         applied = apply_decisions(settings, lambda _task: store, decisions)
         done.decisions = applied.applied
@@ -297,21 +237,18 @@ def save_positions(store: TaskStore, ends: dict[tuple[str, int], int]) -> None:
     if not ends:
         return
     old = positions(store)
-    values = [[meta_key(topic, partition), str(max(end, old.get((topic, partition), 0)))]
+    values = [(meta_key(topic, partition), str(max(end, old.get((topic, partition), 0))))
               for (topic, partition), end in ends.items()]
-    with store.connect() as con:
-        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values)
+    put_meta(store, values)
 
 
 def _save_positions(store: TaskStore, fetched: Fetched) -> None:
-    values = [[meta_key(topic, partition), str(end)] for (topic, partition), end in fetched.ends.items()]
+    values = [(meta_key(topic, partition), str(end)) for (topic, partition), end in fetched.ends.items()]
     if fetched.inference_mark is not None:
         partition, offset = fetched.inference_mark
         old = inference_marks(store).get(partition, -1)
-        values.append([f"{MARK_PREFIX}{partition}", str(max(old, offset))])
-    if values:
-        with store.connect() as con:
-            con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values)
+        values.append((f"{MARK_PREFIX}{partition}", str(max(old, offset))))
+    put_meta(store, values)
 
 
 BACKFILL_KEY = "published:gold_pending"
@@ -326,14 +263,9 @@ def backfill(store: TaskStore, task: str) -> int:
     it is read back. Gold rows a person promoted are left out: their decision is
     on ``distill.reviewed``.
     """
-    if store.scalar("SELECT count(*) FROM meta WHERE key = ?", [BACKFILL_KEY]):
+    if has_meta(store, BACKFILL_KEY):
         return 0
-    gold = store.query(
-        "SELECT g.gold_id, g.input, g.label, g.category, g.source, g.teacher_label, g.teacher_confidence, "
-        "g.added_ms, s.model, coalesce(s.cost_usd, 0), coalesce(s.prompt_tokens, 0), "
-        "coalesce(s.completion_tokens, 0), coalesce(s.batch, false) "
-        "FROM gold g LEFT JOIN spend s ON s.event_id = g.gold_id WHERE g.source <> 'human' ORDER BY g.added_ms")
-    waiting = store.query("SELECT event_id, input, event_json, batch_id, created_ms FROM pending ORDER BY created_ms")
+    gold, waiting = backfill_rows(store)
     records: list[tuple[str, GoldExample | BatchPending]] = []
     for row in gold:
         records.append((f"gold:{row[0]}", GoldExample(
@@ -344,16 +276,6 @@ def backfill(store: TaskStore, task: str) -> int:
         records.append((f"pending:{event_id}:{batch_id or ''}", BatchPending(
             task=task, event_id=event_id, input=text, event_json=event_json, batch_id=batch_id, ts_ms=created)))
     kind = {GoldExample: "gold", BatchPending: "pending"}
-    with store.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if records:
-                con.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)",
-                                [[record_id, kind[type(rec)], rec.key(), rec.to_json(), rec.ts_ms]
-                                 for record_id, rec in records])
-            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [BACKFILL_KEY, str(len(records))])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    stage_outbox(store, [(record_id, kind[type(rec)], rec.key(), rec.to_json(), rec.ts_ms)
+                         for record_id, rec in records], (BACKFILL_KEY, str(len(records))))
     return len(records)

@@ -1,6 +1,6 @@
 """What a person's answer must be to become ground truth (pure).
 
-The same rule the teacher's answers meet (:func:`streams.filters.parse_answer`),
+The same rule the teacher's answers meet (:func:`streams.teacher.filters.parse_answer`),
 minus confidence: a classification answer must name a label of the set (the
 forgiving match: ``Coffee Shops`` is ``coffee_shops``), an extraction answer
 must be one JSON object valid against the task's ``output_schema``, a text
@@ -25,7 +25,7 @@ from typing import Any
 from distillery.answers import encode
 from distillery.errors import ReviewError
 from distillery.taskspec import TaskSpec
-from streams.filters import parse_answer
+from streams.teacher.filters import parse_answer
 
 
 def check_answer(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | dict[str, Any]:

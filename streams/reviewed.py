@@ -43,12 +43,12 @@ from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
 from streams.review_answers import check_answer
 from streams.rows import WINDOW_MS, category_of
-from streams.source import Source
+from streams.source import Raw, Source
 from streams.store.db import TaskStore, split_for
+from streams.store.review import ReviewWrite, find_item_row, write_reviews
 
 log = logging.getLogger("distillery.streams")
 
-Raw = tuple[bytes | None, bytes | None, Source]
 
 STATUS = {"accept": "accepted", "correct": "corrected", "skip": "skipped", "promote_gold": "gold"}
 """The review row's status after each decision."""
@@ -75,15 +75,8 @@ class Applied:
 
 def find_item(store: TaskStore, item_id: str) -> Item | None:
     """The item as the store holds it: a review row first, else a (teacher) example, else a gold row."""
-    rows = store.query("SELECT event_id, input, teacher_output, teacher_confidence, NULL FROM review "
-                       "WHERE event_id = ?", [item_id])
-    if not rows:
-        rows = store.query("SELECT event_id, input, label, teacher_confidence, student_output FROM examples "
-                           "WHERE event_id = ? ORDER BY (source = 'human') LIMIT 1", [item_id])
-    if not rows:
-        rows = store.query("SELECT gold_id, input, teacher_label, teacher_confidence, NULL FROM gold "
-                           "WHERE gold_id = ?", [item_id])
-    return Item(*rows[0]) if rows else None
+    row = find_item_row(store, item_id)
+    return Item(*row) if row is not None else None
 
 
 def resolve(spec: TaskSpec, decision: ReviewDecision, item: Item) -> str | dict[str, Any] | None:
@@ -106,7 +99,7 @@ def apply_decisions(settings: Settings, store_for: Any, raws: Sequence[Raw]) -> 
     """Apply a batch's decisions; ``store_for(task)`` gives the task's :class:`TaskStore`."""
     out = Applied()
     now = int(time.time() * 1000)
-    writes: dict[str, list[tuple[str, list[Any]]]] = {}
+    writes: dict[str, list[ReviewWrite]] = {}
     for value, key, src in raws:
         try:
             decision = ReviewDecision.model_validate_json(value or b"")
@@ -133,40 +126,28 @@ def apply_decisions(settings: Settings, store_for: Any, raws: Sequence[Raw]) -> 
             out.deadletters.append(_letter(settings, value, key, src, "review_refused", [str(exc)],
                                            task=decision.task, event_id=decision.item_id))
             continue
-        writes.setdefault(decision.task, []).extend(_statements(spec, decision, item, answer, now))
+        writes.setdefault(decision.task, []).append(_write(spec, decision, item, answer, now))
         out.applied += 1
-    for task, statements in writes.items():
-        with store_for(task).connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for sql, params in statements:
-                    con.execute(sql, params)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+    for task, task_writes in writes.items():
+        write_reviews(store_for(task), task_writes)
     return out
 
 
-def _statements(spec: TaskSpec, decision: ReviewDecision, item: Item, answer: str | dict[str, Any] | None,
-                now: int) -> list[tuple[str, list[Any]]]:
-    status = [("UPDATE review SET status = ? WHERE event_id = ?", [STATUS[decision.decision], item.event_id])]
+def _write(spec: TaskSpec, decision: ReviewDecision, item: Item, answer: str | dict[str, Any] | None,
+           now: int) -> ReviewWrite:
+    status = STATUS[decision.decision]
     if answer is None:
-        return status
+        return ReviewWrite(item.event_id, status)
     label = encode(answer)
     category = category_of(spec, answer) or (label if spec.kind == "classification" else None)
     if decision.decision == "promote_gold":
-        return [*status,
-                ("DELETE FROM examples WHERE event_id = ?", [item.event_id]),
-                ("INSERT OR REPLACE INTO gold VALUES (?, ?, ?, ?, 'human', ?, ?, ?)",
-                 [item.event_id, item.input, label, category or label, item.teacher_output,
-                  item.teacher_confidence, now])]
+        return ReviewWrite(item.event_id, status, gold=(
+            item.event_id, item.input, label, category or label, "human", item.teacher_output,
+            item.teacher_confidence, now))
     split = split_for(item.input, spec.retrain.eval_fraction)
-    return [*status,
-            ("DELETE FROM examples WHERE event_id = ? AND source = 'human'", [item.event_id]),
-            ("INSERT INTO examples VALUES (?, ?, ?, ?, 'human', ?, NULL, ?, ?, ?, ?)",
-             [item.event_id, item.input, label, category, decision.reviewer, item.student_output, split,
-              now // WINDOW_MS, now])]
+    return ReviewWrite(item.event_id, status, example=(
+        item.event_id, item.input, label, category, "human", decision.reviewer, None, item.student_output, split,
+        now // WINDOW_MS, now))
 
 
 def _task_of(key: bytes | None) -> str:

@@ -14,8 +14,8 @@ from distillery.answers import encode
 from distillery.errors import scrub_credentials
 from distillery.events import GoldExample, InferenceEvent, LabeledExample, LabelSource, ReviewItem
 from distillery.taskspec import TaskSpec
-from streams.labels import label_set
 from streams.source import Source
+from streams.teacher.labels import label_set
 
 WINDOW_MS = 15 * 60_000
 """Time windows of labelled examples (per-category counts are kept per window)."""

@@ -43,9 +43,9 @@ from distillery.errors import UnknownTaskError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
 from streams.budget import Budget, BudgetTransition, Reservation
-from streams.cost import CostEstimator
 from streams.dedupe import Deduper
-from streams.prompts import INPUT_CLOSE, INPUT_OPEN, teacher_system_prompt
+from streams.teacher.cost import CostEstimator
+from streams.teacher.prompts import INPUT_CLOSE, INPUT_OPEN, teacher_system_prompt
 
 
 class Outcome(StrEnum):

@@ -15,3 +15,7 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+Raw = tuple[bytes | None, bytes | None, Source]
+"""One message as read: its value, its key and where it was read."""

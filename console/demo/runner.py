@@ -130,7 +130,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
     asyncio.run(ensure_topics(settings))
     follower = Follower(settings, state)
     port = free_port()
-    from streams.prompts import teacher_system_prompt
+    from streams.teacher.prompts import teacher_system_prompt
 
     # the router and the ops page want a key, as in production: the configured one, or one for this run
     key = settings.api_keys[0].get_secret_value() if settings.api_keys else secrets.token_urlsafe(32)

@@ -63,7 +63,7 @@ def task_name(text: str) -> str:
 
 def label_set_of(rows: Sequence[Row], *, label_col: str, source: str) -> list[str]:
     """The distinct labels of ``rows`` in first-seen order, or a :class:`ConfigError` naming the column."""
-    from streams.labels import normalise_label
+    from streams.teacher.labels import normalise_label
 
     labels = list(dict.fromkeys(r.label for r in rows if r.label is not None))
     if not labels:
@@ -134,7 +134,7 @@ def replay_task(settings: Settings, rows: Sequence[Row], *, task: str | None = N
         No label column, fewer than two labels, more than :data:`MAX_LABELS`, two
         labels that match alike, or (no ``--task``) a file stem naming a declared task.
     """
-    from streams.labels import label_set
+    from streams.teacher.labels import label_set
 
     if task is not None and task in settings.tasks:
         spec = settings.tasks[task]

@@ -35,8 +35,8 @@ from distillery.events import (
 )
 from distillery.settings import Settings
 from monitors.review.priority import audit_rate, audited, tier, worst_categories
-from streams.labels import label_set
 from streams.review_answers import check_answer
+from streams.teacher.labels import label_set
 
 AUDITED_SOURCES = frozenset({"teacher", "teacher_batch", "production", "router_escalation"})
 """Labels that are some teacher's answer (ground truth is never audited)."""

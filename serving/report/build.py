@@ -54,7 +54,7 @@ from serving.report.model import (
     TaskReport,
     TrainingSpend,
 )
-from streams.cost import CostEstimator, tokens_from_chars
+from streams.teacher.cost import CostEstimator, tokens_from_chars
 
 MIN_ROUTED_EVENTS = 100
 """Routed events needed before their student share replaces the gate's calibrated coverage."""

@@ -27,8 +27,8 @@ from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
 from serving.report.model import AnswerCheck, ReportInputs, StoreFacts, TokenAverage, WindowAgreement
 from streams.counters import merge
-from streams.pipeline import store_path
-from streams.store.db import TaskStore
+from streams.store.db import TaskStore, store_path
+from streams.store.reads import report_rows
 
 log = logging.getLogger("distillery.report")
 
@@ -39,10 +39,6 @@ def _usage(row: tuple[Any, ...] | None) -> TokenAverage | None:
     if not row or not row[0]:
         return None
     return TokenAverage(int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0))
-
-
-TEACHER_SOURCES = "('teacher', 'teacher_batch')"
-"""Example sources whose label is not the student's own answer (``production`` on a student-routed event is)."""
 
 
 def check_answers(rows: Iterable[tuple[str, str, str | None, str | None]],
@@ -74,53 +70,24 @@ def read_store(path: Path, teacher_model: str, audited: Callable[[str], bool] | 
     """
     if not path.exists():
         return StoreFacts()
-    with TaskStore(path, read_only=True).connect() as con:
-        ev = con.execute(
-            "SELECT count(*), min(coalesce(ts_ms, ingested_ms)), max(coalesce(ts_ms, ingested_ms)), "
-            "avg(length(input)), count(*) FILTER (WHERE route = 'student'), "
-            "count(*) FILTER (WHERE route = 'teacher') FROM events").fetchone()
-        teacher = con.execute(
-            "SELECT count(*), avg(prompt_tokens), avg(completion_tokens) FROM events WHERE prompt_tokens > 0 "
-            "AND (route = 'teacher' OR (route IS NULL AND model = ?))", [teacher_model]).fetchone()
-        student = con.execute(
-            "SELECT count(*), avg(prompt_tokens), avg(completion_tokens) FROM events "
-            "WHERE prompt_tokens > 0 AND route = 'student'").fetchone()
-        spend = con.execute(
-            "SELECT count(*), coalesce(sum(cost_usd), 0), avg(prompt_tokens), avg(completion_tokens) "
-            "FROM spend").fetchone()
-        gold = con.execute("SELECT count(*) FROM gold").fetchone()
-        gold_added = [int(r[0]) for r in con.execute("SELECT added_ms FROM gold WHERE added_ms IS NOT NULL "
-                                                     "ORDER BY added_ms").fetchall()]
-        gold_cats = con.execute("SELECT category, count(*) FROM gold WHERE category IS NOT NULL "
-                                "GROUP BY category").fetchall()
-        # what the student answered on routed traffic, beside the known answer for the same event:
-        # ground truth (the gold table) first, else the teacher's label (the examples table)
-        checked = con.execute(
-            "SELECT e.event_id, e.output, g.label, x.label FROM events e "
-            "LEFT JOIN gold g ON g.gold_id = e.event_id "
-            f"LEFT JOIN examples x ON x.event_id = e.event_id AND x.source IN {TEACHER_SOURCES} "
-            "WHERE e.route = 'student' AND e.output IS NOT NULL "
-            "AND (g.label IS NOT NULL OR x.label IS NOT NULL)").fetchall()
-        pairs = con.execute(
-            "SELECT window_id, label, student_output FROM examples "
-            "WHERE student_output IS NOT NULL AND label IS NOT NULL ORDER BY window_id").fetchall()
-    assert ev is not None and spend is not None and gold is not None  # aggregates always return a row
+    rows = report_rows(TaskStore(path, read_only=True), teacher_model)
+    ev, spend = rows.events, rows.spend
     windows: dict[int, list[int]] = {}
-    for window_id, label, student_output in pairs:
+    for window_id, label, student_output in rows.pairs:
         tally = windows.setdefault(int(window_id), [0, 0])
         tally[0] += 1
         tally[1] += same_answer(label, student_output)
     return StoreFacts(
-        gold_by_category={str(c): int(n) for c, n in gold_cats},
-        answered=check_answers(checked, audited),
+        gold_by_category={str(c): int(n) for c, n in rows.gold_by_category},
+        answered=check_answers(rows.answered, audited),
         events_seen=int(ev[0]), first_ms=ev[1], last_ms=ev[2],
         avg_input_chars=float(ev[3]) if ev[3] is not None else None,
-        teacher_usage=_usage(teacher), student_usage=_usage(student),
+        teacher_usage=_usage(rows.teacher_usage), student_usage=_usage(rows.student_usage),
         routed_student=int(ev[4]), routed_teacher=int(ev[5]),
         labelling_calls=int(spend[0]), labelling_usd=float(spend[1]),
         labelling_usage=_usage((spend[0], spend[2], spend[3])),
-        gold_count=int(gold[0]),
-        gold_added_ms=tuple(gold_added),
+        gold_count=rows.gold_count,
+        gold_added_ms=tuple(rows.gold_added_ms),
         agreement=tuple(WindowAgreement(w, n, a) for w, (n, a) in sorted(windows.items())),
     )
 

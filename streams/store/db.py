@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from distillery.errors import ArtifactError
+from distillery.settings import Settings
 from streams.dedupe import normalise
 from streams.store.schema import create
 
@@ -115,6 +116,18 @@ class TaskStore:
             self._opened = time.monotonic()
         yield self._con
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection inside one transaction: committed at the end, rolled back on an error."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
     def release_if_due(self) -> bool:
         """Close a connection held longer than ``hold_s``; True when it did."""
         if self._con is not None and time.monotonic() - self._opened >= self.hold_s:
@@ -129,29 +142,23 @@ class TaskStore:
 
     def write(self, batch: StoreBatch) -> None:
         """Insert a batch in one transaction; rows whose key exists already are ignored."""
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name, cols, rows, keyed in (
-                    ("events", EVENT_COLS, batch.events, False),
-                    ("examples", EXAMPLE_COLS, batch.examples, False),
-                    ("review", REVIEW_COLS, batch.review, True),
-                    ("gold", GOLD_COLS, batch.gold, True),
-                    ("spend", SPEND_COLS, batch.spend, True),
-                    ("pending", PENDING_COLS, batch.pending, True),
-                    ("outbox", OUTBOX_COLS, batch.outbox, True),
-                ):
-                    if rows:
-                        staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
-                        verb = "INSERT OR IGNORE" if keyed else "INSERT"  # see schema: unkeyed hot tables
-                        con.execute(f"{verb} INTO {name} SELECT * FROM staged")
-                for event_id, outcome in batch.resolved.items():
-                    con.execute("UPDATE events SET outcome = ? WHERE event_id = ?", [outcome, event_id])
-                    con.execute("DELETE FROM pending WHERE event_id = ?", [event_id])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.transaction() as con:
+            for name, cols, rows, keyed in (
+                ("events", EVENT_COLS, batch.events, False),
+                ("examples", EXAMPLE_COLS, batch.examples, False),
+                ("review", REVIEW_COLS, batch.review, True),
+                ("gold", GOLD_COLS, batch.gold, True),
+                ("spend", SPEND_COLS, batch.spend, True),
+                ("pending", PENDING_COLS, batch.pending, True),
+                ("outbox", OUTBOX_COLS, batch.outbox, True),
+            ):
+                if rows:
+                    staged = _table(cols, rows)  # noqa: F841 - read by name in the SQL below
+                    verb = "INSERT OR IGNORE" if keyed else "INSERT"  # see schema: unkeyed hot tables
+                    con.execute(f"{verb} INTO {name} SELECT * FROM staged")
+            for event_id, outcome in batch.resolved.items():
+                con.execute("UPDATE events SET outcome = ? WHERE event_id = ?", [outcome, event_id])
+                con.execute("DELETE FROM pending WHERE event_id = ?", [event_id])
 
     def high_water(self) -> dict[int, int]:
         """The highest stored Kafka offset per partition: anything above it is new for sure."""
@@ -197,6 +204,11 @@ class TaskStore:
             rows = con.execute("SELECT e.event_id FROM events e JOIN ids USING (event_id)").fetchall()
         return {r[0] for r in rows}
 
+    def source_of(self, event_id: str) -> tuple[int, int] | None:
+        """The Kafka partition and offset the event was read at; ``None`` when unknown."""
+        rows = self.query("SELECT kafka_partition, kafka_offset FROM events WHERE event_id = ? LIMIT 1", [event_id])
+        return (rows[0][0], rows[0][1]) if rows and rows[0][0] is not None else None
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query and return all rows."""
         with self.connect() as con:
@@ -205,3 +217,8 @@ class TaskStore:
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
+
+
+def store_path(settings: Settings, task: str) -> Path:
+    """The task's DuckDB file."""
+    return settings.data_dir / "store" / f"{settings.topic_prefix}{task}.duckdb"

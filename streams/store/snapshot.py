@@ -122,6 +122,23 @@ def mark_published(store: TaskStore, job_id: str) -> None:
         con.execute("UPDATE snapshots SET published = true WHERE job_id = ?", [job_id])
 
 
+def is_published(store: TaskStore, job_id: str) -> bool:
+    """Whether the job's event already reached Kafka (:func:`mark_published`)."""
+    return bool(store.scalar("SELECT published FROM snapshots WHERE job_id = ?", [job_id]))
+
+
+def example_counts(store: TaskStore) -> tuple[int, int | None, int]:
+    """What the retrain triggers count: (train-split examples, when the last job was published or
+    ``None``, examples added since then)."""
+    row = store.query(
+        "SELECT count(*) FILTER (WHERE split = 'train'), "
+        "(SELECT max(created_ms) FROM snapshots WHERE published), "
+        "count(*) FILTER (WHERE ingested_ms > coalesce((SELECT max(created_ms) FROM snapshots "
+        "WHERE published), 0)) FROM examples"
+    )[0]
+    return int(row[0] or 0), row[1], int(row[2] or 0)
+
+
 def snapshot_rows(store: TaskStore) -> list[SnapshotRow]:
     """Every row of the store's ``snapshots`` table, oldest first."""
     rows = store.query("SELECT job_id, uri, gold_uri, created_ms, published FROM snapshots ORDER BY created_ms, job_id")

@@ -33,8 +33,7 @@ from distillery.settings import Settings
 from serving.report.build import build_report
 from serving.report.data import collect
 from streams.app import ingest_group
-from streams.pipeline import store_path
-from streams.store.db import TaskStore
+from streams.store.db import TaskStore, store_path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE = ROOT / "var" / "models"

@@ -32,7 +32,7 @@ from devkit.sim.wire import Reply
 from distillery.events import DeadLetter, InferenceEvent, LabeledExample
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
-from streams.pipeline import store_path
+from streams.store.db import store_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK = "transactions"

@@ -42,7 +42,7 @@ from distillery.settings import Settings
 from monitors.app import group_id as monitors_group
 from serving.adapters.fetch import LocalAdapter
 from serving.adapters.subscriber import AdapterSubscriber
-from streams.pipeline import store_path
+from streams.store.db import store_path
 
 TASK = "transactions"
 KEY = TASK.encode()

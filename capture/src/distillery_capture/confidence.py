@@ -4,7 +4,7 @@ The geometric mean of the token probabilities (:func:`sequence_confidence`): the
 joint probability of a long answer is tiny whether or not it is right, the mean
 per token is not. The capture SDK sets ``InferenceEvent.confidence`` with it;
 Distillery's teacher uses it for extraction and free text (and, for labels, the
-chain-rule confidence in ``streams.confidence`` built on :class:`TokenChoice`).
+chain-rule confidence in ``streams.teacher.confidence`` built on :class:`TokenChoice`).
 
 >>> import math
 >>> round(sequence_confidence([TokenChoice("{", math.log(0.5)), TokenChoice("}", math.log(0.5))]), 6)

@@ -21,7 +21,7 @@ from devkit.sim.transactions import TransactionGenerator
 from distillery.events import DeadLetter, InferenceEvent, LabeledExample, TrainJob
 from distillery.kafka import read_topic
 from distillery.settings import Settings
-from streams.pipeline import store_path
+from streams.store.db import store_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PII = ["jane.doe@example.com", "+1 (415) 555-0142", "4111 1111 1111 1111"]

@@ -27,8 +27,8 @@ from devkit.sim.teacher_server import SimTeacherServer
 from distillery.events import InferenceEvent
 from distillery.settings import Settings
 from streams.app import ingest_group
-from streams.pipeline import store_path
 from streams.restore_kafka import partition_for
+from streams.store.db import store_path
 
 TASK = "transactions"
 REWIND = 30

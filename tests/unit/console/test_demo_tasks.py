@@ -14,7 +14,7 @@ from distillery.errors import ConfigError
 from distillery.replay import Row
 from distillery.settings import Settings, load_settings
 from distillery.taskspec import TaskSpec
-from streams.prompts import teacher_system_prompt
+from streams.teacher.prompts import teacher_system_prompt
 
 ROOT = Path(__file__).resolve().parents[3]
 

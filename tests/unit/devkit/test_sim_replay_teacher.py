@@ -12,7 +12,7 @@ from devkit.sim.teacher_model import ReplayTeacher, SimTeacher
 from devkit.sim.teacher_server import SimTeacherServer
 from devkit.sim.transactions import TransactionGenerator
 from distillery.taskspec import TaskSpec
-from streams.prompts import teacher_request
+from streams.teacher.prompts import teacher_request
 
 LABELS = ["refund", "billing", "bug", "other"]
 TRUTH = {f"ticket {i}: {LABELS[i % 4]} please": LABELS[i % 4] for i in range(4000)}

@@ -17,8 +17,7 @@ from serving.report.model import CategoryRow, ReportInputs, StoreFacts, TaskRepo
 from serving.report.render_html import render_page
 from serving.report.render_json import to_json
 from serving.report.render_terminal import render
-from streams.pipeline import store_path
-from streams.store.db import StoreBatch, TaskStore
+from streams.store.db import StoreBatch, TaskStore, store_path
 
 TASK = "transactions"
 T0 = 1_700_000_000_000

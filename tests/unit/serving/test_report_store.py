@@ -28,8 +28,7 @@ from distillery.settings import Settings
 from serving.report.build import build_report
 from serving.report.data import TopicRecords, gather, read_store
 from serving.report.render_terminal import render
-from streams.pipeline import store_path
-from streams.store.db import StoreBatch, TaskStore
+from streams.store.db import StoreBatch, TaskStore, store_path
 
 TASK = "transactions"
 T0 = 1_700_000_000_000

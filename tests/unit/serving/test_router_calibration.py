@@ -9,7 +9,7 @@ from devkit.tiny_adapters import toy_spec
 from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
 from serving.router import Router
-from streams.completions import TeacherResult
+from streams.teacher.completions import TeacherResult
 from trainer.calibrate import calibrate_threshold
 from trainer.predict import Prediction
 

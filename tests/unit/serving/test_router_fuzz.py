@@ -43,7 +43,7 @@ from distillery.webguard import Guard
 from serving.http import make_app
 from serving.openai_api import EVENT_ID_HEADER
 from serving.router import Router
-from streams.completions import TeacherResult
+from streams.teacher.completions import TeacherResult
 from trainer.predict import Prediction
 
 PROFILE = fuzz_profile("router", 2_000)

@@ -11,7 +11,7 @@ from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
 from serving.http import make_app
 from serving.router import Router
-from streams.completions import TeacherResult
+from streams.teacher.completions import TeacherResult
 from trainer.predict import Prediction
 
 

@@ -20,8 +20,8 @@ from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import ServingSettings, Settings
 from serving.http import make_app
 from serving.router import Router
-from streams.circuit import CircuitBreaker
-from streams.teacher import RetryPolicy, TeacherClient
+from streams.teacher.circuit import CircuitBreaker
+from streams.teacher.client import RetryPolicy, TeacherClient
 
 FAST = RetryPolicy(base_s=0.001, cap_s=0.002, max_retry_after_s=0.01)
 MODEL = "distillery:toy"

@@ -17,8 +17,8 @@ from distillery.events import AdapterPublished, GateMetrics, ModelScores
 from distillery.settings import Settings
 from serving.router import Router
 from serving.vocabulary import SnapshotVocabulary
-from streams.completions import TeacherResult
 from streams.sampling import Outcome, TaskSampler
+from streams.teacher.completions import TeacherResult
 from trainer.predict import Prediction
 
 VOCAB = frozenset({"apple", "pear", "iron", "gold", "crow", "swan"})

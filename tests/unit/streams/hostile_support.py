@@ -18,8 +18,8 @@ from aiokafka.structs import ConsumerRecord
 
 from distillery.errors import TeacherError
 from distillery.settings import Settings, load_settings
-from streams.completions import TeacherResult
-from streams.teacher_batch import BatchOutcome
+from streams.teacher.batch import BatchOutcome
+from streams.teacher.completions import TeacherResult
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -6,7 +6,7 @@ import pytest
 
 from distillery.taskspec import SamplingSpec, TaskSpec, TeacherSpec
 from streams.budget import Budget
-from streams.cost import CostEstimator, cost_usd, tokens_from_chars
+from streams.teacher.cost import CostEstimator, cost_usd, tokens_from_chars
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, the start of an hour and a day
 

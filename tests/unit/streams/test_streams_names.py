@@ -21,12 +21,13 @@ from hostile_support import FakeLabeler, FakeTeacher, settings_for
 from distillery.errors import ConfigError
 from distillery.events import ChatMessage, InferenceEvent
 from distillery.settings import NamesSettings, Settings
-from streams.completions import TeacherResult
 from streams.counters import Counters
 from streams.names import NameRedactor, hide_names
-from streams.pipeline import Pipeline, store_path
+from streams.pipeline import Pipeline
 from streams.redact import Redactor
 from streams.source import Source
+from streams.store.db import store_path
+from streams.teacher.completions import TeacherResult
 
 NAMES = ("JANE DOE", "JOHN SMITH")
 

@@ -69,8 +69,8 @@ async def test_event_rows_past_their_retention_are_deleted_and_the_high_water_ma
     from hostile_support import FakeTeacher
 
     from distillery.events import InferenceEvent
-    from streams.pipeline import store_path
     from streams.source import Source
+    from streams.store.db import store_path
 
     settings = settings_for(tmp_path)
     teacher = FakeTeacher(list(settings.task("transactions").labels))

@@ -19,8 +19,8 @@ import pytest
 
 from devkit.redact_baseline import hostile_shapes, old_redact
 from distillery.settings import load_settings
-from streams.filters import judge, strip_fences
 from streams.redact import _CARD_MORE, _IBAN, _NATIONAL_PHONE, _SSN_MORE, Redactor
+from streams.teacher.filters import judge, strip_fences
 
 MIB = 1 << 20
 

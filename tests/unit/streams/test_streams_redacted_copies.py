@@ -16,8 +16,9 @@ from hostile_support import FakeTeacher, settings_for
 from distillery.errors import TeacherError
 from distillery.events import InferenceEvent
 from streams.counters import Counters
-from streams.pipeline import Pipeline, store_path
+from streams.pipeline import Pipeline
 from streams.source import Source
+from streams.store.db import store_path
 
 PII = ("jane.doe@mail.com", "206-555-0199", "GB82 WEST 1234 5698 7654 32", "sk-proj-", "abcd")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distillery.settings import load_settings
 from distillery.taskspec import StudentSpec, TaskSpec, TeacherSpec
-from streams.prompts import (
+from streams.teacher.prompts import (
     decode_input,
     encode_input,
     request_chars,
@@ -16,7 +16,7 @@ from streams.prompts import (
     teacher_system_prompt,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def demo() -> TaskSpec:

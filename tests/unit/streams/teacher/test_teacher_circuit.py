@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distillery.errors import TeacherUnavailableError
-from streams.circuit import CircuitBreaker
+from streams.teacher.circuit import CircuitBreaker
 
 
 class Clock:

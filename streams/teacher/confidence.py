@@ -14,7 +14,7 @@ Extraction and free text (:func:`sequence_confidence`, the capture SDK's
 probabilities, since the joint probability of a long JSON answer is tiny
 whether or not it is right.
 
->>> from streams.labels import LabelSet
+>>> from streams.teacher.labels import LabelSet
 >>> labels = LabelSet(["coffee_shops", "restaurants", "fast_food"])
 >>> toks = [TokenChoice("coffee", math.log(0.7), (("coffee", math.log(0.7)), ("Coffee", math.log(0.1)),
 ...                                             ("rest", math.log(0.2)))),
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 # The token record and the free-text confidence are the capture SDK's (it sets an event's
 # confidence with them); re-exported here beside the label confidence built on them.
 from distillery_capture.confidence import TokenChoice, sequence_confidence  # noqa: F401 - re-exported
-from streams.labels import LabelSet, normalise_label
+from streams.teacher.labels import LabelSet, normalise_label
 
 
 def label_confidence(tokens: Sequence[TokenChoice], labels: LabelSet, chosen: str) -> float | None:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from distillery.errors import TeacherError, TeacherUnavailableError
-from streams.completions import TeacherResult
-from streams.teacher import TeacherClient
+from streams.teacher.client import TeacherClient
+from streams.teacher.completions import TeacherResult
 
 log = logging.getLogger("distillery.streams.teacher")
 
@@ -23,22 +23,22 @@ OUTAGE_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
-class Labelled:
+class Labeled:
     """The teacher's result for one input, or why there is none."""
 
     result: TeacherResult | None
     error: str | None = None
 
 
-async def label_all(client: TeacherClient, texts: Sequence[str], *, stop: asyncio.Event | None = None) -> list[Labelled]:
+async def label_all(client: TeacherClient, texts: Sequence[str], *, stop: asyncio.Event | None = None) -> list[Labeled]:
     """Label every text (concurrency bounded by the client); wait out outages."""
     outage_logged = False
 
-    async def one(text: str) -> Labelled:
+    async def one(text: str) -> Labeled:
         nonlocal outage_logged
         while True:
             try:
-                return Labelled(await client.label(text))
+                return Labeled(await client.label(text))
             except TeacherUnavailableError as exc:
                 if not outage_logged:
                     log.warning("teacher unavailable, holding the batch until it answers: %s", exc)
@@ -47,7 +47,7 @@ async def label_all(client: TeacherClient, texts: Sequence[str], *, stop: asynci
                     raise
                 await asyncio.sleep(OUTAGE_POLL_S)
             except TeacherError as exc:
-                return Labelled(None, f"teacher_error: {exc}"[:500])
+                return Labeled(None, f"teacher_error: {exc}"[:500])
 
     results = list(await asyncio.gather(*(one(t) for t in texts)))
     if outage_logged:

@@ -10,7 +10,7 @@ Rejected, with a reason code:
 * ``empty``: nothing at all.
 
 Review (``low_confidence``): a well-formed answer whose confidence (see
-:mod:`streams.confidence`) is under ``TeacherSpec.min_confidence``. An answer
+:mod:`streams.teacher.confidence`) is under ``TeacherSpec.min_confidence``. An answer
 without a confidence (endpoint gave no logprobs) is accepted: there is nothing to
 doubt it with, and sending everything to review would stall the task.
 
@@ -34,7 +34,7 @@ from jsonschema import validators
 
 from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
-from streams.labels import label_set
+from streams.teacher.labels import label_set
 
 _REFUSAL = re.compile(  # possessive spaces: nothing after them starts with a space, so none is given back
     r"\b(?:i\s*+(?:can['\u2019]?t|cannot|can not|am unable|['\u2019]m unable|won['\u2019]?t|am not able)"

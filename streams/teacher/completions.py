@@ -1,8 +1,8 @@
 """Reading a chat completion into a :class:`TeacherResult` (online and Batch API alike).
 
 Pure: no I/O. A completion without a first choice holding text content is
-*malformed*; the label is parsed with :func:`streams.filters.parse_answer` and the
-confidence comes from the logprobs (:mod:`streams.confidence`) when present.
+*malformed*; the label is parsed with :func:`streams.teacher.filters.parse_answer` and the
+confidence comes from the logprobs (:mod:`streams.teacher.confidence`) when present.
 
 >>> retry_after({"retry-after": "2"}), retry_after({"retry-after-ms": "150"}), retry_after({})
 (2.0, 0.15, None)
@@ -19,17 +19,13 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 
-from distillery.errors import TeacherError
+from distillery.errors import MalformedResponseError
 from distillery.events import INT32_MAX
 from distillery.taskspec import TaskSpec
-from streams.confidence import TokenChoice, label_confidence, sequence_confidence
-from streams.cost import cost_usd
-from streams.filters import parse_answer
-from streams.labels import label_set
-
-
-class MalformedResponse(TeacherError):
-    """The endpoint answered 2xx with a body that is not a usable chat completion."""
+from streams.teacher.confidence import TokenChoice, label_confidence, sequence_confidence
+from streams.teacher.cost import cost_usd
+from streams.teacher.filters import parse_answer
+from streams.teacher.labels import label_set
 
 
 @dataclass(frozen=True)
@@ -121,15 +117,15 @@ def result_from_completion(
     attempts: int,
     batch: bool = False,
 ) -> TeacherResult:
-    """The :class:`TeacherResult` of ``completion``; :class:`MalformedResponse` if unusable."""
+    """The :class:`TeacherResult` of ``completion``; :class:`MalformedResponseError` if unusable."""
     choices = getattr(completion, "choices", None)
     if not choices:
-        raise MalformedResponse("the response has no choices")
+        raise MalformedResponseError("the response has no choices")
     choice = choices[0]
     message = getattr(choice, "message", None)
     text = getattr(message, "content", None)
     if not isinstance(text, str):
-        raise MalformedResponse("choices[0].message.content is missing or not text")
+        raise MalformedResponseError("choices[0].message.content is missing or not text")
     label, _, _ = parse_answer(spec, text)
     tokens = _tokens(choice)
     confidence: float | None = None

@@ -15,11 +15,11 @@ from devkit.sim.teacher_server import SimTeacherServer
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.settings import load_settings
 from distillery.taskspec import TaskSpec
-from streams.circuit import CircuitBreaker
-from streams.cost import cost_usd
-from streams.teacher import RetryPolicy, TeacherClient
+from streams.teacher.circuit import CircuitBreaker
+from streams.teacher.client import RetryPolicy, TeacherClient
+from streams.teacher.cost import cost_usd
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 FAST = RetryPolicy(base_s=0.001, cap_s=0.01, max_retry_after_s=1.0)
 PII = ["jane.doe@example.com", "4111 1111 1111 1111", "(206) 555-0199"]
 

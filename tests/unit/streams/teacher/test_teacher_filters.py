@@ -8,9 +8,9 @@ import pytest
 
 from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec, TeacherSpec
-from streams.confidence import TokenChoice, label_confidence, sequence_confidence
-from streams.filters import Status, is_refusal, judge
-from streams.labels import LabelSet, normalise_label
+from streams.teacher.confidence import TokenChoice, label_confidence, sequence_confidence
+from streams.teacher.filters import Status, is_refusal, judge
+from streams.teacher.labels import LabelSet, normalise_label
 
 LABELS = ["coffee_shops", "restaurants", "fast_food", "fuel", "ev_charging"]
 CLS = TaskSpec(name="t", kind="classification", labels=LABELS, teacher=TeacherSpec(min_confidence=0.6))

@@ -21,8 +21,9 @@ from hostile_support import FakeLabeler, FakeTeacher, settings_for
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import DeadLetter, InferenceEvent
 from streams.counters import Counters
-from streams.pipeline import Pipeline, store_path
+from streams.pipeline import Pipeline
 from streams.source import Source
+from streams.store.db import store_path
 
 
 def _pipeline(tmp_path: Path, script: dict[str, list[object]],

@@ -20,9 +20,9 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import ValidationError as PydanticValidationError
 
-from distillery.errors import TeacherError
-from streams.completions import MalformedResponse, TeacherResult, result_from_completion
-from streams.teacher import TeacherClient
+from distillery.errors import MalformedResponseError, TeacherError
+from streams.teacher.client import TeacherClient
+from streams.teacher.completions import TeacherResult, result_from_completion
 
 ENDPOINT: Final = "/v1/chat/completions"
 FINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -144,5 +144,5 @@ class BatchLabeler:
             out.results[custom_id] = result_from_completion(
                 self.teacher.spec, completion, latency_s=0.0, attempts=1, batch=True
             )
-        except (PydanticValidationError, MalformedResponse) as err:
+        except (PydanticValidationError, MalformedResponseError) as err:
             out.errors[custom_id] = f"malformed response: {str(err).splitlines()[0]}"

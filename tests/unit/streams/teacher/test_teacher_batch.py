@@ -10,11 +10,11 @@ import pytest
 from devkit.sim.teacher_server import SimTeacherServer
 from distillery.errors import TeacherError
 from distillery.settings import load_settings
-from streams.cost import cost_usd
-from streams.teacher import RetryPolicy, TeacherClient
-from streams.teacher_batch import BatchLabeler
+from streams.teacher.batch import BatchLabeler
+from streams.teacher.client import RetryPolicy, TeacherClient
+from streams.teacher.cost import cost_usd
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 FAST = RetryPolicy(base_s=0.001, cap_s=0.01)
 ITEMS = {
     "ev-1": "STARBUCKS #1234 SEATTLE WA",

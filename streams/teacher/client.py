@@ -29,19 +29,18 @@ from typing import Any, TypeVar
 import openai
 from openai.types.chat import ChatCompletion
 
-from distillery.errors import ConfigError, TeacherError, TeacherUnavailableError
+from distillery.errors import ConfigError, MalformedResponseError, TeacherError, TeacherUnavailableError
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
-from streams.circuit import CircuitBreaker
-from streams.completions import (
-    MalformedResponse,
+from streams.redact import Redactor
+from streams.teacher.circuit import CircuitBreaker
+from streams.teacher.completions import (
     TeacherResult,
     result_from_completion,
     retry_after,
     usage_result,
 )
-from streams.prompts import request_chars, teacher_request, teacher_system_prompt
-from streams.redact import Redactor
+from streams.teacher.prompts import request_chars, teacher_request, teacher_system_prompt
 
 T = TypeVar("T")
 
@@ -155,7 +154,7 @@ class TeacherClient:
                 model=self.spec.teacher.model, messages=messages, extra_body=params or None)
             data = json.loads(raw.text)
             if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
-                raise MalformedResponse("expected a chat completion object with choices")
+                raise MalformedResponseError("expected a chat completion object with choices")
             return data, ChatCompletion.construct(**data)  # lenient, as the client parses its own answers
 
         (data, completion), attempts = await self.call(once, "chat completion")
@@ -187,7 +186,7 @@ class TeacherClient:
         async def once() -> TeacherResult:
             completion = await self.client.chat.completions.create(**request)
             if not isinstance(completion, ChatCompletion):
-                raise MalformedResponse(f"expected a chat completion object, got {type(completion).__name__}")
+                raise MalformedResponseError(f"expected a chat completion object, got {type(completion).__name__}")
             return result_from_completion(self.spec, completion, latency_s=0.0, attempts=0)
 
         result, attempts = await self.call(once, "chat completion")
@@ -230,7 +229,7 @@ class TeacherClient:
                 self.breaker.record_failure()
                 last = err
                 self.stats["connection_errors"] += 1
-            except (MalformedResponse, ValueError, openai.APIResponseValidationError) as err:
+            except (MalformedResponseError, ValueError, openai.APIResponseValidationError) as err:
                 self.breaker.record_failure()
                 self.stats["malformed"] += 1
                 raise TeacherError(
