@@ -12,20 +12,16 @@ snapshot still in use.
 
 from __future__ import annotations
 
-import logging
 import time
 
-import pydantic
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from distillery.adapter_book import AdapterBook, AdapterRecord
+from distillery.adapter_history import adapter_models, fold
 from distillery.errors import BrokerUnavailableError
-from distillery.events import AdapterControl, AdapterPublished, AdapterRejected
 from distillery.kafka import consumer, topic_partitions
 from distillery.settings import Settings
 from streams.restore_kafka import partition_for
-
-log = logging.getLogger("distillery.streams")
 
 
 class AdapterReader:
@@ -34,9 +30,7 @@ class AdapterReader:
     def __init__(self, settings: Settings, *, timeout_s: float = 60.0) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
-        t = settings.topics
-        self.models: dict[str, type[AdapterRecord]] = {t.published: AdapterPublished, t.rejected: AdapterRejected,
-                                                       t.control: AdapterControl}
+        self.models: dict[str, type[AdapterRecord]] = adapter_models(settings.topics)
         self._consumer: AIOKafkaConsumer | None = None
 
     async def close(self) -> None:
@@ -55,13 +49,7 @@ class AdapterReader:
             records = await self._read(reader, task, time.monotonic() + self.timeout_s)
         finally:
             reader.unsubscribe()  # nothing is fetched in the background until the next read
-        book = AdapterBook()
-        for rec in sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition, r.offset)):
-            try:
-                book.apply(self.models[rec.topic].model_validate_json(rec.value or b""))
-            except pydantic.ValidationError as exc:
-                log.warning("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, str(exc).splitlines()[0])
-        return book
+        return fold(AdapterBook(), records, self.models)
 
     async def _read(self, reader: AIOKafkaConsumer, task: str,
                     deadline: float) -> list[ConsumerRecord[bytes, bytes]]:
