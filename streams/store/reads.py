@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from distillery.answers import decode, same_answer
 from streams.store.db import TaskStore
 
 TEACHER_SOURCES = "('teacher', 'teacher_batch')"
@@ -77,10 +78,19 @@ def report_rows(store: TaskStore, teacher_model: str) -> ReportRows:
 
 
 def gold_by_category(store: TaskStore) -> list[tuple[str | None, int, float]]:
-    """(category, examples, share where the pinned teacher answer is the label), largest first."""
-    return [(c, int(n), float(r)) for c, n, r in store.query(
-        "SELECT category, count(*), avg(CASE WHEN teacher_label = label THEN 1.0 ELSE 0.0 END) "
-        "FROM gold GROUP BY category ORDER BY 2 DESC")]
+    """(category, examples, share where the pinned teacher answer is the label), largest first.
+
+    "Is the label" is the contract's one rule (:func:`distillery.answers.same_answer`),
+    not SQL equality: a teacher's "Groceries" against the label "groceries" is right
+    here as it is in the gate and the monitors.
+    """
+    seen: dict[str | None, list[int]] = {}
+    for category, teacher_label, label in store.query("SELECT category, teacher_label, label FROM gold"):
+        counts = seen.setdefault(category, [0, 0])
+        counts[0] += 1
+        counts[1] += same_answer(decode(teacher_label), decode(label))
+    rows = [(c, n, right / n) for c, (n, right) in seen.items()]
+    return sorted(rows, key=lambda r: (-r[1], str(r[0])))
 
 
 def ingest_stamps(store: TaskStore) -> tuple[int, int, int, int]:
