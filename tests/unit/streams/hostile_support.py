@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from aiokafka.structs import ConsumerRecord
 
 from distillery.errors import TeacherError
 from distillery.settings import Settings, load_settings
+from streams.pipeline import Pipeline
+from streams.store.db import store_path
 from streams.teacher.batch import BatchOutcome
 from streams.teacher.completions import TeacherResult
 
@@ -128,3 +131,18 @@ def record(topic: str, offset: int, value: bytes | None, key: bytes | None = b"t
     """A consumer record as ``getmany`` hands it over."""
     return ConsumerRecord(topic, partition, offset, 0, 0, key, value, None,
                           len(key or b""), len(value or b""), [])
+
+
+def dump_store(pipeline: Pipeline, task: str = "transactions") -> str:
+    """Every row of every table of ``task``'s store, as text: what a redaction test searches for leaks.
+
+    Closes the pipeline's writer first: DuckDB opens a file read-only only when nothing
+    holds it for writing.
+    """
+    pipeline.store(task).close()
+    con = duckdb.connect(str(store_path(pipeline.settings, task)), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        return "\n".join(str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in tables)
+    finally:
+        con.close()

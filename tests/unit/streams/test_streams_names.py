@@ -13,10 +13,9 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-import duckdb
 import pytest
 import spacy
-from hostile_support import FakeLabeler, FakeTeacher, settings_for
+from hostile_support import FakeLabeler, FakeTeacher, dump_store, settings_for
 
 from distillery.errors import ConfigError
 from distillery.events import ChatMessage, InferenceEvent
@@ -26,7 +25,6 @@ from streams.names import NameRedactor, hide_names
 from streams.pipeline import Pipeline
 from streams.redact import Redactor
 from streams.source import Source
-from streams.store.db import store_path
 from streams.teacher.completions import TeacherResult
 
 NAMES = ("JANE DOE", "JOHN SMITH")
@@ -74,16 +72,6 @@ def _events() -> list[InferenceEvent]:
     ]
 
 
-def _dump(pipeline: Pipeline) -> str:
-    pipeline.store("transactions").close()
-    con = duckdb.connect(str(store_path(pipeline.settings, "transactions")), read_only=True)
-    try:
-        tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
-        return "\n".join(str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in tables)
-    finally:
-        con.close()
-
-
 async def _run(settings: Settings, events: list[InferenceEvent] | None = None,
                ) -> tuple[Pipeline, RecordingTeacher, str, str]:
     teacher = RecordingTeacher(list(settings.task("transactions").labels))
@@ -95,7 +83,7 @@ async def _run(settings: Settings, events: list[InferenceEvent] | None = None,
         published = "\n".join(r.to_json().decode() for r in [*out.labeled, *out.review, *out.pending, *out.gold])
     finally:
         await pipeline.close()
-    return pipeline, teacher, _dump(pipeline), published
+    return pipeline, teacher, dump_store(pipeline), published
 
 
 def test_names_become_placeholders_and_merchants_stay(model: str) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-from hostile_support import FakeTeacher, settings_for
+from hostile_support import FakeTeacher, dump_store, settings_for
 
 from distillery.errors import TeacherError
 from distillery.events import InferenceEvent
 from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.source import Source
-from streams.store.db import store_path
 
 PII = ("jane.doe@mail.com", "206-555-0199", "GB82 WEST 1234 5698 7654 32", "sk-proj-", "abcd")
 
@@ -44,16 +42,6 @@ def _events() -> list[InferenceEvent]:
     ]
 
 
-def _dump(pipeline: Pipeline) -> str:
-    pipeline.store("transactions").close()
-    con = duckdb.connect(str(store_path(pipeline.settings, "transactions")), read_only=True)
-    try:
-        tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
-        return "\n".join(str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in tables)
-    finally:
-        con.close()
-
-
 async def _run(tmp_path: Path, *, batch: bool) -> tuple[Pipeline, str, str]:
     settings = settings_for(tmp_path, batch=batch)
     teacher = KeyRefusingTeacher(list(settings.task("transactions").labels))
@@ -64,7 +52,7 @@ async def _run(tmp_path: Path, *, batch: bool) -> tuple[Pipeline, str, str]:
         published = "\n".join(r.to_json().decode() for r in [*out.labeled, *out.review])
     finally:
         await pipeline.close()
-    return pipeline, _dump(pipeline), published
+    return pipeline, dump_store(pipeline), published
 
 
 async def test_stored_and_published_copies_carry_no_pii_and_no_key(tmp_path: Path) -> None:
