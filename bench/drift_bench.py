@@ -354,7 +354,7 @@ def run_end_to_end(vocab: frozenset[str], n: int, label_rate: float = 0.2) -> di
     texts = src.texts(BASE_TEXT, min(n, 200_000))
     cats = _cats(zipf_mix(), 12)(4242, n)
     conf = rng.beta(9, 1, n).tolist()
-    labelled = (rng.random(n) < label_rate).tolist()
+    labeled = (rng.random(n) < label_rate).tolist()
     agree = (rng.random(n) < 0.95).tolist()
     rejected = (rng.random(n) < 0.05).tolist()
     monitor = TaskMonitor("bench", vocabulary=vocab)
@@ -366,12 +366,12 @@ def run_end_to_end(vocab: frozenset[str], n: int, label_rate: float = 0.2) -> di
         t = clock()
         events += monitor.observe_input(texts[i % len(texts)], category=cats[i], confidence=conf[i])
         t_input += clock() - t
-        if labelled[i]:
+        if labeled[i]:
             t = clock()
             events += monitor.observe_teacher(rejected=rejected[i], agree=agree[i])
             t_teacher += clock() - t
             n_teacher += 1
-    # the worst case: every detector updated on every event (every event labelled)
+    # the worst case: every detector updated on every event (every event labeled)
     probe = TaskMonitor("probe", vocabulary=vocab)
     m = min(n, 100_000)
     t = clock()
@@ -381,7 +381,7 @@ def run_end_to_end(vocab: frozenset[str], n: int, label_rate: float = 0.2) -> di
     all_us = (clock() - t) / m * 1e6
     return {
         "events": n,
-        "labelled_share": label_rate,
+        "labeled_share": label_rate,
         "drift_events": len(events),
         "drift_signals": sorted({e.signal for e in events}),
         "us_per_input_event": round(t_input / n * 1e6, 2),
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     e = result["end_to_end"]
     _table("TaskMonitor end to end (stationary)", ["events", "drift events", "us/input event",
-           "us/teacher event", "us/event at 20% labelled", "us/event all detectors"],
+           "us/teacher event", "us/event at 20% labeled", "us/event all detectors"],
            [[f"{e['events']:,}", e["drift_events"], e["us_per_input_event"], e["us_per_teacher_event"],
              e["us_per_event_at_label_rate"], e["us_per_event_all_detectors"]]])
     _table("Agreement stream on river's detectors (mean delay / missed / FA per 100k)",

@@ -2,7 +2,7 @@
 
 A real ``distillery trainer`` worker (the demo task's config: SmolLM2-135M, LoRA
 on the CPU or QLoRA on CUDA) gets two jobs in a row on the local broker, each a
-snapshot of demo transactions labelled by the simulated teacher, judged on a
+snapshot of demo transactions labeled by the simulated teacher, judged on a
 gold set of 150 (a plain sample of demo traffic, as ``make demo`` builds). The
 first job scores the base model and the candidate on the gold set; the second
 also has a production adapter (the first), whose answers, like the base

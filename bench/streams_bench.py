@@ -2,7 +2,7 @@
 
 The worker validates, redacts, samples (production answers from the teacher model
 are labels: dedupe, filters) and writes every event to the task's DuckDB file,
-publishing its labelled records and committing offsets after each transaction.
+publishing its labeled records and committing offsets after each transaction.
 The baselines only consume the same messages in a consumer group of their own:
 
 * ``getmany``: batches, nothing done per message (the ceiling for one process; the aim's baseline);

@@ -1,4 +1,4 @@
-"""Teacher labelling throughput and the calls dedupe saves, against the local server.
+"""Teacher labeling throughput and the calls dedupe saves, against the local server.
 
 Usage: ``python bench/teacher_bench.py [--quick] [--out bench/results/teacher.json]``
 

@@ -18,7 +18,7 @@ own loss (full logits at every position), AdamW with linear decay and gradient
 clipping at 1.0 (the same optimiser settings transformers' Trainer uses). The trainer
 is ``trainer.train.train_adapter`` with its CPU path (``trainer.lean``: the
 batch packed into one row, the shared prompt prefix once and each row's tail
-unpadded, attention read back row by row, the last labelled token not computed,
+unpadded, attention read back row by row, the last labeled token not computed,
 the LM head on answer positions only; all exact) and the same LoRA (r=16 on
 every linear layer) unless ``--upper-half``.
 

@@ -43,7 +43,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Distillery: continuous distillation from production traffic.
 
     Services emit inference events to Kafka; the streams worker samples them to a
-    teacher and keeps labelled windows in DuckDB; the monitors watch for drift; the
+    teacher and keeps labeled windows in DuckDB; the monitors watch for drift; the
     trainer turns windows into proven LoRA adapters that serving hot-swaps.
 
     \b

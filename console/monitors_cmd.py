@@ -86,7 +86,7 @@ def format_drift(ev: DriftEvent) -> Text:
 
 
 def format_skipped(rec: ConsumerRecord[bytes, bytes], why: str) -> Text:
-    """A message on the drift topic that is not a drift event: labelled, never fatal."""
+    """A message on the drift topic that is not a drift event: labeled, never fatal."""
     return Text(f"skipped a message at {rec.topic}[{rec.partition}]@{rec.offset} that is not a drift event: "
                 f"{why}", style="dim italic")
 

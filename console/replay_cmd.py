@@ -102,7 +102,7 @@ async def produce(settings: Settings, task: str, rows: Iterator[Row], *, total: 
 @click.option("--production-model", default=None,
               help="Model that produced the output column (default: the task's teacher model).")
 @click.option("--gold-share", type=float, default=0.05, show_default=True,
-              help="Share of labelled rows sent with their label (they feed the frozen gold set).")
+              help="Share of labeled rows sent with their label (they feed the frozen gold set).")
 @click.option("--shift-at", type=int, default=None, help="Row at which the category mix shifts (or drift starts).")
 @click.option("--shift-category", default=None, help="Category that becomes common after --shift-at (files).")
 @click.option("--shift-share", type=float, default=0.3, show_default=True, help="Its share after the shift.")

@@ -23,7 +23,7 @@ err = Console(stderr=True)
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML page (inline SVG charts, no scripts) to this file.")
 @click.option("--student-share", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Assume this share of traffic for the student (labelled an assumption) "
+              help="Assume this share of traffic for the student (labeled an assumption) "
                    "[default: measured on routed events, else the gate's coverage calibrated on gold, "
                    "else no break-even].")
 @click.option("--horizon-months", type=click.FloatRange(0.0, min_open=True), default=12.0, show_default=True,

@@ -68,7 +68,7 @@ LabelSource = Literal["production", "teacher", "teacher_batch", "router_escalati
 
 
 class LabeledExample(Record):
-    """A teacher-labelled (or ground-truth) example, on ``distill.labeled``.
+    """A teacher-labeled (or ground-truth) example, on ``distill.labeled``.
 
     ``input`` is already PII-redacted; ``label`` is the normalised answer the
     student trains on (a label from the set, a JSON object, or text).

@@ -89,7 +89,7 @@ def shift_mix(rows: Iterable[Row], *, at: int | None, category: str | None, shar
     """Yield ``rows``; from row ``at`` on, ``share`` of them are drawn from ``category``.
 
     Models a shift of the category mix on real logs: the chosen category becomes
-    common after the change point. Needs labelled rows of that category.
+    common after the change point. Needs labeled rows of that category.
     """
     rows = list(rows)
     pool = [r for r in rows if r.label == category] if category else []

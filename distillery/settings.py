@@ -86,7 +86,7 @@ class NamesSettings(Section):
 
 
 class StreamsSettings(Section):
-    """The streams worker: ingest, sampling, labelling, the DuckDB window store."""
+    """The streams worker: ingest, sampling, labeling, the DuckDB window store."""
 
     # Faust's web server is off by default: nothing here needs it, and a fixed port would stop a
     # second worker on the same host (scale-out) from starting

@@ -87,7 +87,7 @@ class SamplingSpec(Spec):
     dedupe_capacity: Annotated[int, Field(ge=100)] = 200_000
     student_audit_rate: Fraction = Field(
         default=0.02,
-        description="Share of the student's routed answers labelled by the teacher whatever the rate and "
+        description="Share of the student's routed answers labeled by the teacher whatever the rate and "
         "deduplication say (budget permitting): a uniform sample, so the report's measured student accuracy "
         "is not biased toward new inputs.",
     )
@@ -157,7 +157,7 @@ class ReviewSpec(Spec):
         default_factory=dict, description="Audit share per category, overriding audit_rate (e.g. a known blind spot)."
     )
     rare_share: Fraction = Field(
-        default=0.05, description="A category under this share of the labelled answers seen is rare."
+        default=0.05, description="A category under this share of the labeled answers seen is rare."
     )
     rare_boost: Annotated[float, Field(ge=1.0, le=100.0)] = Field(
         default=5.0, description="Rare categories are audited this many times more often (capped at 1)."

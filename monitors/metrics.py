@@ -83,7 +83,7 @@ class TaskStats:
 
     def on_teacher(self, *, agree: bool | None, t_ms: int, level: float | None, rejected: bool = False,
                    cost_usd: float = 0.0) -> None:
-        """One teacher answer: labelled or sent to review, and whether the student agreed (if known)."""
+        """One teacher answer: labeled or sent to review, and whether the student agreed (if known)."""
         self.counts["sampled"] += 1
         self.counts["review" if rejected else "labeled"] += 1
         self.counts["spend_usd"] += cost_usd
@@ -243,7 +243,7 @@ class OpsCollector(Collector):
             dead.append((["_unknown"], ops.deadlettered_unknown))
         yield _counter("distillery_deadlettered", "Records read from distill.deadletter, per task.", ["task"],
                        iter(dead))
-        yield _counter("distillery_sampled", "Sampled events the teacher answered (labelled or sent to review).",
+        yield _counter("distillery_sampled", "Sampled events the teacher answered (labeled or sent to review).",
                        ["task"], per_task("sampled"))
         yield _counter("distillery_teacher_calls", "Teacher calls, from the streams workers' counters.", ["task"],
                        from_streams("teacher_calls"))

@@ -1,5 +1,5 @@
 """The streams worker: a Faust app that turns production inference events into
-teacher-labelled training data.
+teacher-labeled training data.
 
 What runs (each short; the logic lives in pure modules):
 
@@ -153,7 +153,7 @@ class BatchHandler:
             self.pipeline.published(job)
 
     async def poll_batches(self) -> None:
-        """Take in Batch API jobs and publish what they labelled; a failure waits for the next poll.
+        """Take in Batch API jobs and publish what they labeled; a failure waits for the next poll.
 
         :meth:`Pipeline.poll_batches` already turns teacher errors into retries or
         online labels; this is the last guard, so a timer never takes the worker down.

@@ -17,7 +17,7 @@ Memory is bounded: at most ``capacity`` exact keys (~150 bytes each) and
 ``near_capacity`` signatures (~2.4 KB each in datasketch's LSH tables, measured;
 default ``min(capacity, 50_000)``, about 120 MB) are remembered. The oldest
 *inserted* entry is evicted first (FIFO, not LRU), which also lets a very common
-input be re-labelled once in a while after ``capacity`` newer ones.
+input be re-labeled once in a while after ``capacity`` newer ones.
 
 64 permutations: measured ~45 us per probe+insert on short merchant strings
 (32 permutations saves ~10 us but its Jaccard estimate is too noisy, sd 0.05 at 0.9).
@@ -79,7 +79,7 @@ class Probe:
 
 
 class Deduper:
-    """Remembers what was labelled (exact keys + MinHash LSH) for one task, bounded."""
+    """Remembers what was labeled (exact keys + MinHash LSH) for one task, bounded."""
 
     def __init__(
         self,

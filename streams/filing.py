@@ -1,6 +1,6 @@
 """Filing an event's answer: the store rows, the Kafka records and the counters it makes.
 
-Both labelling paths file through here: the online path
+Both labeling paths file through here: the online path
 (:mod:`streams.pipeline`) and the Batch API reconciliation
 (:mod:`streams.teacher.batch_poll`), so an answer becomes the same example or
 review item, costs the same, and settles the sampler's reservation the same
@@ -80,7 +80,7 @@ class Filing:
         if r is None:
             reason = got.error or "teacher_error"
             if decision is not None:
-                self.sampler.settle(decision, 0.0, labelled=False)
+                self.sampler.settle(decision, 0.0, labeled=False)
             work.batch.review.append(review_row(ev, text, reason, None, None, "error"))
             if src is not None:
                 work.batch.events.append(event_row(ev, text, spec, "review", src))
@@ -93,7 +93,7 @@ class Filing:
                                  "teacher_batch" if r.batch else "teacher", r.model, cost=r.cost_usd,
                                  batch=r.batch, tokens=(r.prompt_tokens, r.completion_tokens))
             if decision is not None:
-                self.sampler.settle(decision, r.cost_usd, labelled=status == "labeled",
+                self.sampler.settle(decision, r.cost_usd, labeled=status == "labeled",
                                     prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
         if src is None:
             work.batch.resolved[ev.event_id] = status

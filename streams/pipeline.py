@@ -5,7 +5,7 @@ only then commits the batch's offsets, so offsets are committed after the DuckDB
 transaction that holds the rows (and after the records are produced).
 
 Every valid event ends in the ``events`` table with its outcome: sampled and
-labelled, sent to review, skipped by rate, duplicate or budget, taken from
+labeled, sent to review, skipped by rate, duplicate or budget, taken from
 production, or a gold example. Invalid ones become dead letters.
 
 Elsewhere, by job: the bookkeeping an answer makes (:mod:`streams.filing`,
@@ -151,7 +151,7 @@ class Pipeline:
         A store that is current reads nothing new; one that is missing or
         behind (another host owned the task meanwhile) gets the examples, review
         items, gold rows, spend and review decisions it lacks, and the offset
-        up to which redelivered events may already be labelled.
+        up to which redelivered events may already be labeled.
 
         Events waiting for a Batch API job come back from ``distill.pending``
         with their job's id: the next :meth:`poll_batches` collects the job (or
@@ -228,7 +228,7 @@ class Pipeline:
         # only events at or below the stored high-water mark can be redeliveries: look those up
         if task not in self.high_water:  # first batch of this task on this worker: read its state back
             marks = store.high_water()
-            for partition, offset in inference_marks(store).items():  # events a previous owner may have labelled
+            for partition, offset in inference_marks(store).items():  # events a previous owner may have labeled
                 marks[partition] = max(marks.get(partition, -1), offset)
             self.high_water[task] = marks
             budget = self.sampler.task(task).budget

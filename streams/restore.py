@@ -79,7 +79,7 @@ class Fetched:
     ``records``: ``(kind, value, source)`` of the task's records, in offset order per kind;
     ``ends``: per ``(topic, partition)`` read, the offset to start from next time;
     ``inference_mark``: ``(partition, offset)`` of the last ``inference.events`` record
-    when the read began: any event at or below it may already be labelled.
+    when the read began: any event at or below it may already be labeled.
     """
 
     records: list[tuple[str, bytes, Source]] = field(default_factory=list)
@@ -123,7 +123,7 @@ def positions(store: TaskStore) -> dict[tuple[str, int], int]:
 
 
 def inference_marks(store: TaskStore) -> dict[int, int]:
-    """Per ``inference.events`` partition, the last offset a previous owner may have labelled."""
+    """Per ``inference.events`` partition, the last offset a previous owner may have labeled."""
     return {int(str(k).removeprefix(MARK_PREFIX)): int(v)
             for k, v in meta(store, MARK_PREFIX)}
 

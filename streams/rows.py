@@ -18,7 +18,7 @@ from streams.source import Source
 from streams.teacher.labels import label_set
 
 WINDOW_MS = 15 * 60_000
-"""Time windows of labelled examples (per-category counts are kept per window)."""
+"""Time windows of labeled examples (per-category counts are kept per window)."""
 
 
 def category_of(spec: TaskSpec, answer: str | dict[str, Any] | None) -> str | None:

@@ -4,20 +4,20 @@ For each event, in order:
 
 1. **production_label**: the event was answered by the task's teacher model
    (``event.model == teacher.model``, with an output), so that output *is* the
-   label; no call. Exact duplicates of inputs already labelled are still skipped.
+   label; no call. Exact duplicates of inputs already labeled are still skipped.
 2. **skip_rate**: a deterministic draw ``u = hash(seed, event_id)`` in [0, 1) is
    compared with the event's rate: the highest of ``base_rate``,
    ``low_confidence_rate`` (the answering student reported a confidence below
    ``low_confidence_below``) and ``drift_boost_rate`` (within
    ``drift_boost_minutes`` of a drift event on the task). A redelivered event
    draws the same ``u``, so it gets the same answer.
-3. **skip_duplicate**: exact or near duplicate of an input already labelled
+3. **skip_duplicate**: exact or near duplicate of an input already labeled
    (only sampled candidates pay for the MinHash check).
 
    Steps 2 and 3 are passed over by a **student_audit**: an event the student
    answered whose second draw (:func:`distillery.draws.audit_draw`) falls in
    ``student_audit_rate``. Deduplication saves the teacher's money on inputs
-   already labelled, but it also makes the labelled share of the student's
+   already labeled, but it also makes the labeled share of the student's
    answers lean to new inputs; the audit share is uniform, so the report can
    measure the student's accuracy on what it answers without that bias.
 4. **skip_budget**: the estimated cost does not fit the hour/day budget; each
@@ -129,7 +129,7 @@ class TaskSampler:
         decision: Decision,
         cost_usd: float,
         *,
-        labelled: bool = True,
+        labeled: bool = True,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
     ) -> None:
@@ -139,7 +139,7 @@ class TaskSampler:
             self.budget.settle(decision.reservation, cost_usd)
         if prompt_tokens is not None and completion_tokens is not None and decision.prompt_chars:
             self.estimator.observe(decision.prompt_chars, prompt_tokens, completion_tokens)
-        if not labelled and decision.dedupe_key is not None:
+        if not labeled and decision.dedupe_key is not None:
             self.deduper.forget(decision.dedupe_key)
 
     def _decide(self, event: InferenceEvent, text: str) -> Decision:
@@ -203,12 +203,12 @@ class Sampler:
         decision: Decision,
         cost_usd: float,
         *,
-        labelled: bool = True,
+        labeled: bool = True,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
     ) -> None:
         self.task(decision.task).settle(
-            decision, cost_usd, labelled=labelled, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            decision, cost_usd, labeled=labeled, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
 
     def counters(self) -> dict[str, dict[str, int]]:

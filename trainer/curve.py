@@ -31,7 +31,7 @@ def write_loss_curve(folder: Path, points: Sequence[tuple[int, float]]) -> list[
 
 
 def loss_svg(points: Sequence[tuple[int, float]]) -> str:
-    """An SVG line chart of loss against step, with the first and last values labelled."""
+    """An SVG line chart of loss against step, with the first and last values labeled."""
     if not points:
         body = f'<text x="{PAD}" y="{HEIGHT / 2}">no loss logged</text>'
     else:

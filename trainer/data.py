@@ -36,7 +36,7 @@ TRAIN_SPLIT = "train"
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled input; ``label`` is the exact answer text the student learns."""
+    """One labeled input; ``label`` is the exact answer text the student learns."""
 
     event_id: str
     input: str
@@ -59,14 +59,14 @@ class Snapshot:
 
 
 HUMAN_SOURCE = "human"
-"""The ``source`` of an example a person labelled (a review decision)."""
+"""The ``source`` of an example a person labeled (a review decision)."""
 
 
 def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "classification",
                   human_weight: int = 1) -> Snapshot:
     """Read a snapshot, or raise :class:`TrainingError` saying why it cannot be trained on.
 
-    A training row a person labelled (``source`` = ``human``) is repeated
+    A training row a person labeled (``source`` = ``human``) is repeated
     ``human_weight`` times (the task's ``review.human_weight``): the few labels
     people checked weigh more than the many the teacher gave. Held-out rows are
     never repeated.
@@ -120,7 +120,7 @@ def read_snapshot(path: Path | str, *, min_train_examples: int, kind: str = "cla
     if len(train) < min_train_examples:
         raise TrainingError(
             f"snapshot_uri: {path} has {len(train)} usable training row(s) (split={TRAIN_SPLIT!r}), "
-            f"fewer than retrain.min_train_examples={min_train_examples}; wait for more labelled data "
+            f"fewer than retrain.min_train_examples={min_train_examples}; wait for more labeled data "
             "or lower that setting"
         )
     return Snapshot(train, held_out)

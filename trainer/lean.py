@@ -12,10 +12,10 @@ and the answer is a few tokens:
   attention costs, not the square of the packed row. Causal attention makes the
   prefix's states the same in every row, and autograd sums its gradient over
   the rows, so the loss and the gradients are the padded batch's.
-* a row's last labelled token, and its padding, feed no loss term (a state
+* a row's last labeled token, and its padding, feed no loss term (a state
   predicts the next token): they are not computed.
 * trl's loss projects every position through the LM head (on CUDA its Triton
-  kernel keeps only the labelled ones; on the CPU it scores all of them, then
+  kernel keeps only the labeled ones; on the CPU it scores all of them, then
   recomputes the projection in backward). Here only positions whose next token
   is a label are projected: the vocabulary projection is a fifth of SmolLM2's
   matmul weights.
@@ -54,7 +54,7 @@ def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor) 
 def inputs_needed(attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The attention mask cut after each row's last input that predicts a label.
 
-    A position's state predicts the next token, so a row's last labelled token
+    A position's state predicts the next token, so a row's last labeled token
     (and anything after it) is input to no loss term; causal attention lets it be
     dropped without changing the other positions. Rows without labels are kept whole.
 
@@ -62,9 +62,9 @@ def inputs_needed(attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.T
     [[1, 1, 1, 0, 0]]
     """
     span = torch.arange(labels.shape[1], device=labels.device)
-    labelled = labels != -100
-    last = torch.where(labelled, span, -1).amax(dim=1, keepdim=True)
-    return torch.where(labelled.any(dim=1, keepdim=True), attention_mask * (span < last), attention_mask)
+    labeled = labels != -100
+    last = torch.where(labeled, span, -1).amax(dim=1, keepdim=True)
+    return torch.where(labeled.any(dim=1, keepdim=True), attention_mask * (span < last), attention_mask)
 
 
 def backbone_hidden(causal: Any, inputs: dict[str, Any], *, pack: bool) -> torch.Tensor:
@@ -230,7 +230,7 @@ class CompletionHeadSFTTrainer(SFTTrainer):
     ) -> Any:
         causal = model.get_base_model() if hasattr(model, "get_base_model") else model
         mask = inputs.get("attention_mask")
-        if mask is not None:  # drop what feeds no loss term: the last labelled token, any padding
+        if mask is not None:  # drop what feeds no loss term: the last labeled token, any padding
             inputs = {**inputs, "attention_mask": inputs_needed(mask, inputs["labels"])}
         # packing is untried under gradient checkpointing, which the CPU defaults leave off
         hidden = backbone_hidden(causal, inputs, pack=not self.args.gradient_checkpointing)

@@ -71,7 +71,7 @@ class DemoPlan:
 
 
 def gold_rows(n: int, *, seed: int) -> list[Row]:
-    """``n`` labelled demo transactions, a plain sample of traffic (rare categories stay rare)."""
+    """``n`` labeled demo transactions, a plain sample of traffic (rare categories stay rare)."""
     from devkit.sim.transactions import TransactionGenerator
 
     return [Row(text, category) for text, category in TransactionGenerator(seed=seed + 10_000).stream(n)]

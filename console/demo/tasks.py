@@ -43,7 +43,7 @@ class ReplayTask:
     settings: Settings
     derived: bool
     unknown_labels: int = 0
-    """Labelled rows whose label is not in the task's label set (declared tasks)."""
+    """Labeled rows whose label is not in the task's label set (declared tasks)."""
     examples: tuple[tuple[int, str], ...] = ()
     """A few of them: (row number, label)."""
 
@@ -124,7 +124,7 @@ def replay_task(settings: Settings, rows: Sequence[Row], *, task: str | None = N
     -------
     ReplayTask
         For a declared task: ``settings`` unchanged, with the count and a few
-        examples of labelled rows whose label is not in its label set (matched as
+        examples of labeled rows whose label is not in its label set (matched as
         the pipeline matches answers). For a derived one: a copy of ``settings``
         with the task added.
 

@@ -172,7 +172,7 @@ def render(state: DemoState) -> Panel:
     c = state.total
     pct = 100.0 * state.sent / state.sent_total if state.sent_total else 0.0
     grid = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("sent", "labelled", "review", "dead-lettered", "skipped", "gold", "teacher calls", "spend"):
+    for col in ("sent", "labeled", "review", "dead-lettered", "skipped", "gold", "teacher calls", "spend"):
         grid.add_column(col, justify="right")
     skipped = c("skip_rate") + c("skip_duplicate") + c("skip_budget")
     grid.add_row(f"{state.sent:,} ({pct:.0f}%)", f"{c('labeled'):,.0f}", f"{c('review') + c('rejected'):,.0f}",

@@ -39,7 +39,7 @@ WORST_CATEGORIES = 3
 """How many of the gate's lowest categories (below the overall accuracy) count as worst."""
 
 MIN_COUNT_FOR_RARITY = 50
-"""Labelled answers seen before a category's share is trusted to call it rare."""
+"""Labeled answers seen before a category's share is trusted to call it rare."""
 
 
 def tier(*, origin: str, reason: str, category: str | None, ts_ms: int, worst: Set[str],

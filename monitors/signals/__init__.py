@@ -3,7 +3,7 @@
 Input shape (``input_length``, ``digit_share``/``upper_share``/``punct_share``,
 ``unseen_token_share``), answer mix (``category_mix``, and ``new_category`` for
 a category the reference lacks taking a real share), the answering model's
-``confidence``, and on labelled events ``agreement``, ``teacher_rejection``
+``confidence``, and on labeled events ``agreement``, ``teacher_rejection``
 and ``dead_letter``. All share :class:`~monitors.signals.base.Signal`'s
 interface: ``update(x) -> bool``, ``drift_detected``, ``estimate``, ``name``,
 ``detector_name``, ``events_seen`` and ``last_change``.

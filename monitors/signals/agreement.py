@@ -1,7 +1,7 @@
 """Teacher-student agreement on sampled events: 1 when they agree, 0 when not.
 
 This is the closest thing to live accuracy the system has, so it must catch a
-fall from 95% to 85% within 1,500 labelled events while staying silent for
+fall from 95% to 85% within 1,500 labeled events while staying silent for
 millions. ADWIN on the 0/1 stream does: its cut test uses the window's
 variance, so near 95% (variance 0.05) it resolves a 10-point fall in about 300
 events, and it stays calibrated at any agreement level. River's binary

@@ -1,7 +1,7 @@
 """The answering model's confidence, where events carry it.
 
 A falling mean confidence is the student's own admission that inputs look
-unfamiliar, and it is visible on every event, long before labelled feedback.
+unfamiliar, and it is visible on every event, long before labeled feedback.
 Confidences are already in [0, 1], the range ADWIN's bound is stated for,
 and their distribution is skewed and shifts shape as well as level, so a
 detector that assumes no change size or distribution suits it. Events without

@@ -1,7 +1,7 @@
 """Turn what was measured about a task into its break-even report (pure).
 
 Where a number is measured it wins over the spec: request tokens come from
-served events (else the labelling calls, else the spec's token counts, else a
+served events (else the labeling calls, else the spec's token counts, else a
 characters/4 estimate of the prompts). The student's share of traffic, and its
 accuracy on what it answers, are never a flat assumption:
 
@@ -11,11 +11,11 @@ accuracy on what it answers, are never a flat assumption:
   checked answers);
 * else calibrated on the gold set by the gate (``metrics.routed`` of the evidence
   adapter, else of the newest other adapter event; the share falls back to a published
-  adapter's ``router_coverage``), labelled as not yet measured;
+  adapter's ``router_coverage``), labeled as not yet measured;
 * else measured on whatever routed traffic exists, however little;
 * else there is none, and the report computes no break-even.
 
-``--student-share`` overrides the share and is labelled as an assumption.
+``--student-share`` overrides the share and is labeled as an assumption.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def path_costs(spec: TaskSpec, store: StoreFacts) -> tuple[PathCost, PathCost]:
     if store.teacher_usage and store.teacher_usage.n:
         u = store.teacher_usage
         tp, tc, tsrc = u.prompt_tokens, u.completion_tokens, f"measured: {u.n} teacher-answered events"
-    elif store.labelling_usage and store.labelling_usage.n:
-        u = store.labelling_usage
-        tp, tc, tsrc = u.prompt_tokens, u.completion_tokens, f"measured: {u.n} labelling calls"
+    elif store.labeling_usage and store.labeling_usage.n:
+        u = store.labeling_usage
+        tp, tc, tsrc = u.prompt_tokens, u.completion_tokens, f"measured: {u.n} labeling calls"
     else:
         tc = CostEstimator(spec).completion_tokens
         if econ.teacher_prompt_tokens:
@@ -359,7 +359,7 @@ def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOL
     answered = student_accuracy(inputs)
     training = training_spend(inputs)
     review = review_stats(inputs)
-    one_time = {"labelling": inputs.store.labelling_usd, "training": training.usd,
+    one_time = {"labeling": inputs.store.labeling_usd, "training": training.usd,
                 "eval_build": econ.eval_build_usd, "data_curation": econ.data_curation_usd,
                 "human_review": review.cost_usd}
     fixed = {"ops": econ.monthly_ops_usd, "serving_fixed": econ.monthly_serving_fixed_usd}
@@ -415,7 +415,7 @@ def build_report(inputs: ReportInputs, thresholds: Thresholds = DEFAULT_THRESHOL
         teacher=teacher, student=student, share=share, answered=answered, one_time_usd=one_time,
         monthly_fixed_usd=fixed, economics=money, volume_needed=needed, horizon_months=thresholds.horizon_months,
         target_accuracy=spec.routing.target_accuracy,
-        labelling_calls=inputs.store.labelling_calls, training=training, drift=drift, evidence=evidence,
+        labeling_calls=inputs.store.labeling_calls, training=training, drift=drift, evidence=evidence,
         categories=categories, worst_category=worst, worst_basis=worst_basis,
         blind_spot_accuracy=thresholds.blind_spot_accuracy,
         agreement=inputs.store.agreement, curve=curve,

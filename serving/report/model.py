@@ -29,7 +29,7 @@ class TokenAverage:
 
 @dataclass(frozen=True)
 class WindowAgreement:
-    """Teacher-student agreement in one 15-minute window of labelled examples."""
+    """Teacher-student agreement in one 15-minute window of labeled examples."""
 
     window_id: int
     n: int
@@ -81,9 +81,9 @@ class StoreFacts:
     student_usage: TokenAverage | None = None
     routed_student: int = 0
     routed_teacher: int = 0
-    labelling_calls: int = 0
-    labelling_usd: float = 0.0
-    labelling_usage: TokenAverage | None = None
+    labeling_calls: int = 0
+    labeling_usd: float = 0.0
+    labeling_usage: TokenAverage | None = None
     gold_count: int = 0
     gold_by_category: Mapping[str, int] = field(default_factory=dict)
     agreement: tuple[WindowAgreement, ...] = ()
@@ -126,7 +126,7 @@ class ReviewStats:
 
     decisions: int = 0
     reviewed: int = 0
-    """Items people labelled (accept, correct, promote to gold): what is paid for."""
+    """Items people labeled (accept, correct, promote to gold): what is paid for."""
     by_decision: Mapping[str, int] = field(default_factory=dict)
     per_hour: float | None = None
     """Decisions per hour between the first and the last one (``None`` for fewer than two)."""
@@ -290,7 +290,7 @@ class TaskReport:
     volume_needed: float | None
     horizon_months: float
     target_accuracy: float
-    labelling_calls: int
+    labeling_calls: int
     training: TrainingSpend
     drift: DriftStats
     evidence: EvalEvidence

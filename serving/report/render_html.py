@@ -73,9 +73,9 @@ def _clock(ms: float) -> str:
 
 
 def agreement_chart(r: TaskReport) -> str:
-    """Teacher-student agreement per 15-minute window of labelled examples."""
+    """Teacher-student agreement per 15-minute window of labeled examples."""
     if not r.agreement:
-        return '<p class="empty">No labelled example carries a student answer yet: no agreement to chart.</p>'
+        return '<p class="empty">No labeled example carries a student answer yet: no agreement to chart.</p>'
     pts = [(float(w.start_ms), w.rate) for w in r.agreement]
     return line_chart([Series("teacher-student agreement", pts, AGREEMENT)],
                       title="Agreement per window", x_label="window start (UTC)", y_label="agreement",
@@ -132,7 +132,7 @@ def category_table(r: TaskReport) -> str:
 def _money_table(r: TaskReport) -> str:
     e = r.economics
     one_time = [
-        [f"teacher labelling ({count(r.labelling_calls)} calls)", usd(r.one_time_usd["labelling"])],
+        [f"teacher labeling ({count(r.labeling_calls)} calls)", usd(r.one_time_usd["labeling"])],
         [f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"])],
         ["eval build", usd(r.one_time_usd["eval_build"])],
         ["data curation", usd(r.one_time_usd["data_curation"])],

@@ -29,7 +29,7 @@ def _money(r: TaskReport) -> Table:
     t = Table(title="Money", title_justify="left", show_header=False)
     t.add_column("item")
     t.add_column("usd", justify="right")
-    t.add_row(f"teacher labelling ({count(r.labelling_calls)} calls)", usd(r.one_time_usd["labelling"]))
+    t.add_row(f"teacher labeling ({count(r.labeling_calls)} calls)", usd(r.one_time_usd["labeling"]))
     t.add_row(f"training ({r.training.runs} runs, {r.training.hours:.2f} GPU h)", usd(r.one_time_usd["training"]))
     t.add_row("eval build", usd(r.one_time_usd["eval_build"]))
     t.add_row("data curation", usd(r.one_time_usd["data_curation"]))

@@ -52,7 +52,7 @@ def review_line(r: TaskReport) -> str:
         return f"review: no decisions yet; backlog {backlog}"
     pace = f"{v.per_hour:.1f}/h overall" if v.per_hour is not None else "one decision"
     backlog = "unknown here (no queue on this host)" if v.backlog is None else f"{v.backlog} open"
-    line = f"review: {v.decisions} decisions ({v.reviewed} labelled), {pace}, {v.last_hour} in the last hour; backlog {backlog}"
+    line = f"review: {v.decisions} decisions ({v.reviewed} labeled), {pace}, {v.last_hour} in the last hour; backlog {backlog}"
     worst = [c for c in v.categories if c.disagreed][:3]
     if worst:
         line += "; teacher error rate as people found it: " + ", ".join(

@@ -28,7 +28,7 @@ class ReportRows:
     student_usage: tuple[Any, ...]
     """The same of student-answered production events."""
     spend: tuple[Any, ...]
-    """Labelling calls: count, USD, mean prompt and completion tokens."""
+    """Labeling calls: count, USD, mean prompt and completion tokens."""
     gold_count: int
     gold_added_ms: list[int]
     gold_by_category: list[tuple[Any, ...]]

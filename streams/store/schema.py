@@ -11,7 +11,7 @@ of every insert on the hot path. Their writer guarantees one row per event id
 instead (:class:`streams.pipeline.Pipeline` checks ids at or below the stored
 Kafka high-water mark, and remembers recent ids); the low-volume tables keep theirs.
 ``pending`` the events waiting on a Batch API job (non-urgent tasks).
-``outbox`` the records a batch must publish (labelled examples, review items),
+``outbox`` the records a batch must publish (labeled examples, review items),
 written in the batch's own transaction and deleted once Kafka has them: a
 produce failure or a kill between the two leaves them here, and the task's next
 owner publishes them before anything else, so the topics never miss what the

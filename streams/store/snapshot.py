@@ -8,7 +8,7 @@ People outrank the teacher: when a ``human`` example (a review decision, see
 :mod:`streams.reviewed`) exists for an input, every other example whose input
 normalises alike (:func:`streams.dedupe.normalise`, digits masked for
 classification) is left out of the snapshot, so the student never learns the
-teacher's label for an input a person labelled. Only exports of a store with
+teacher's label for an input a person labeled. Only exports of a store with
 human examples pay for that scan.
 """
 
@@ -59,7 +59,7 @@ def job_id_for(task: str, snapshot_sha256: str) -> str:
 
 
 def outranked(con: duckdb.DuckDBPyConnection, *, mask_digits: bool = True) -> list[str]:
-    """Event ids of non-human examples whose input a human example has labelled (alike once normalised)."""
+    """Event ids of non-human examples whose input a human example has labeled (alike once normalised)."""
     human = {normalise(text or "", mask_digits=mask_digits)
              for (text,) in con.execute("SELECT input FROM examples WHERE source = 'human'").fetchall()}
     if not human:

@@ -86,7 +86,7 @@ async def _submit_waiting(pipe: Pipeline, task: str, spec: TaskSpec, store: Task
         _batch_error(pipe, task, "submit", exc, f"{len(waiting)} events wait for the next poll")
         return
     except TeacherError as exc:
-        _batch_error(pipe, task, "submit", exc, f"{len(waiting)} events are labelled online instead")
+        _batch_error(pipe, task, "submit", exc, f"{len(waiting)} events are labeled online instead")
         await _resolve(pipe, task, spec, store, pending.unsent_events(store), {}, out)
         return
     now = int(time.time() * 1000)
@@ -118,13 +118,13 @@ async def _take_in(pipe: Pipeline, task: str, spec: TaskSpec, store: TaskStore, 
         _batch_error(pipe, task, f"job {batch_id}", exc, "it is polled again later")
         return
     except TeacherError as exc:
-        _batch_error(pipe, task, f"job {batch_id}", exc, "its events are labelled online instead")
+        _batch_error(pipe, task, f"job {batch_id}", exc, "its events are labeled online instead")
         pipe.counters.incr(task, "batch_failed")
         status = "failed"
     else:
         results, status = outcome.results, outcome.status
         for event_id, why in list(outcome.errors.items())[:5]:
-            log.info("task %s: Batch API job %s has no label for %s (%s); labelled online", task, batch_id,
+            log.info("task %s: Batch API job %s has no label for %s (%s); labeled online", task, batch_id,
                      event_id, why[:200])
     rows = pending.in_job(store, batch_id)
     if await _resolve(pipe, task, spec, store, rows, results, out):

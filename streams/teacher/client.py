@@ -1,4 +1,4 @@
-"""The teacher client: one labelled answer per input, through ``openai.AsyncOpenAI``.
+"""The teacher client: one labeled answer per input, through ``openai.AsyncOpenAI``.
 
 The openai client's own retries are off (``max_retries=0``); this module retries
 429s, 5xx, 408s, timeouts and connection errors itself, with exponential backoff

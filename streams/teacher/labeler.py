@@ -51,5 +51,5 @@ async def label_all(client: TeacherClient, texts: Sequence[str], *, stop: asynci
 
     results = list(await asyncio.gather(*(one(t) for t in texts)))
     if outage_logged:
-        log.warning("teacher answers again; the held batch of %d is labelled", len(texts))
+        log.warning("teacher answers again; the held batch of %d is labeled", len(texts))
     return results

@@ -175,7 +175,7 @@ def test_broker_stopped_and_restarted_mid_stream_loses_and_doubles_nothing(
     ids = stored_ids(s)
     assert len(ids) == len(set(ids)) == 3000
     assert set(ids) == {e.event_id for e in first + second}
-    # the labels on Kafka: each labelled event exactly once, and the teacher billed once per label
+    # the labels on Kafka: each labeled event exactly once, and the teacher billed once per label
     labeled = query(s, "SELECT event_id FROM events WHERE outcome = 'labeled'")
     recs = asyncio.run(read_topic(s.kafka.bootstrap_servers, s.topics.labeled, idle_s=2.0, timeout_s=30))
     on_kafka = [LabeledExample.model_validate_json(r.value).event_id for r in recs if r.value]

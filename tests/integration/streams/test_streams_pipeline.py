@@ -162,7 +162,7 @@ def test_forced_redelivery_adds_no_rows_and_no_teacher_calls(
     assert _redelivered(s) == len(events)
     assert worker2.poll() is None, log.read_text()[-2000:]
     assert _outcomes(s) == first
-    assert teacher.count("/v1/chat/completions") == calls  # no event was labelled twice
+    assert teacher.count("/v1/chat/completions") == calls  # no event was labeled twice
     con = duckdb.connect(str(store_path(s, "transactions")), read_only=True)
     try:
         (n_spend,) = con.execute("SELECT count(*) FROM spend").fetchone() or (0,)

@@ -58,7 +58,7 @@ def test_a_non_ascii_answer_encodes_the_same_everywhere() -> None:
     assert encode(answer) == '{"amount":3,"payee":"Café"}'
     spec = TaskSpec(name="t", kind="extraction", output_schema={"type": "object"}, teacher={"model": "m"})
     event = InferenceEvent(event_id="e1", task="t", input="x", output=answer, model="student", route="student")
-    assert event_row(event, "x", spec, "labelled", None)[2] == encode(answer)
+    assert event_row(event, "x", spec, "labeled", None)[2] == encode(answer)
 
 
 def test_rows_written_by_the_old_encoding_read_back_and_compare_the_same(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_category_mix_has_no_hysteresis_step() -> None:
 
 def test_a_long_slide_is_reported_once_per_step_with_its_levels() -> None:
     rng = random.Random(5)
-    # agreement slides from 95% to 65% over 30,000 labelled events, then stays
+    # agreement slides from 95% to 65% over 30,000 labeled events, then stays
     stream = [rng.random() < 0.95 for _ in range(10_000)]
     stream += [rng.random() < 0.95 - 0.30 * i / 30_000 for i in range(30_000)]
     stream += [rng.random() < 0.65 for _ in range(5_000)]

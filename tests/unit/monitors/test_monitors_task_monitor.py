@@ -27,7 +27,7 @@ def _text(rng: random.Random) -> str:
 
 def _feed(mon: TaskMonitor, seed: int, n: int, *, start: int = 0, agree_p: float = 0.95,
           agree_from: int | None = None) -> list[tuple[int, DriftEvent]]:
-    """``n`` served events (offsets ``start``...), every fifth also labelled by the teacher.
+    """``n`` served events (offsets ``start``...), every fifth also labeled by the teacher.
 
     From offset ``agree_from`` on, the student agrees with the teacher with ``agree_p``, else 95%.
     """

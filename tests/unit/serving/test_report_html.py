@@ -69,7 +69,7 @@ def test_no_agreement_and_no_break_even_leave_out_what_cannot_be_drawn() -> None
     assert r.economics is not None and math.isinf(r.economics.months)
     page = render_page([r], generated_at_ms=0)
     assert page.count("<svg") == 1 and 'class="marker"' not in page
-    assert "No labelled example carries a student answer yet" in page
+    assert "No labeled example carries a student answer yet" in page
     assert _points(page, "cumulative cost") == 13
 
 

@@ -37,7 +37,7 @@ def test_review_figures_and_their_cost_in_the_break_even(settings_factory) -> No
     assert v.cost_usd == 6 * spec.review.cost_per_item_usd == r.one_time_usd["human_review"]
     assert r.economics is not None and r.economics.one_time_usd == sum(r.one_time_usd.values())
     assert review_cost_line(r) == "human review (6 items x $0.25)"
-    assert review_line(r) == ("review: 7 decisions (6 labelled), 7.0/h overall, 6 in the last hour; backlog 12 open; "
+    assert review_line(r) == ("review: 7 decisions (6 labeled), 7.0/h overall, 6 in the last hour; backlog 12 open; "
                               "teacher error rate as people found it: fast_food 66.7% of 3")
     assert "human review (6 items x $0.25)" in task_section(r)
 

@@ -86,7 +86,7 @@ def _write_routed_store(settings) -> None:
     TaskStore(store_path(settings, TASK)).write(StoreBatch(events=events, gold=gold, examples=examples))
 
 
-def test_measured_share_and_accuracy_win_over_the_calibration_and_are_labelled(settings_factory) -> None:
+def test_measured_share_and_accuracy_win_over_the_calibration_and_are_labeled(settings_factory) -> None:
     s = settings_factory()
     _write_routed_store(s)
     calibrated = _published("a2", 2000, _metrics(_routed(0.6)), coverage=0.6, task=TASK)
@@ -134,7 +134,7 @@ def test_store_with_no_answered_checks_reads_as_zero(settings_factory) -> None:
 
 
 # ---------------------------------------------------------------- calibrated
-def test_without_routed_traffic_the_gates_calibration_is_used_and_labelled() -> None:
+def test_without_routed_traffic_the_gates_calibration_is_used_and_labeled() -> None:
     a1 = _published("a1", 1000, _metrics(_routed(0.5)))
     a2 = _published("a2", 2000, _metrics(_routed(0.78)), coverage=0.81)
     r = build_report(ReportInputs(SPEC, StoreFacts(), published=(a1, a2), generated_at_ms=0))
@@ -178,7 +178,7 @@ def test_few_routed_requests_keep_the_calibration_with_a_note() -> None:
     assert any("measured on only 4 routed requests" in n for n in r.notes)
 
 
-def test_given_share_overrides_and_is_labelled_an_assumption() -> None:
+def test_given_share_overrides_and_is_labeled_an_assumption() -> None:
     a2 = _published("a2", 2000, _metrics(_routed(0.78)))
     r = build_report(ReportInputs(SPEC, StoreFacts(routed_student=900, routed_teacher=100), published=(a2,)),
                      given_share=0.5)

@@ -131,8 +131,8 @@ def test_numbers_match_a_hand_computation(settings_factory) -> None:
     assert (r.share.router_threshold, r.share.adapter_id) == (0.82, "a2")
 
     # one-time: labels 0.06; training (1800 + 3600 + 900) s = 1.75 h * $2.5
-    assert r.labelling_calls == 3
-    assert r.one_time_usd["labelling"] == pytest.approx(0.06)
+    assert r.labeling_calls == 3
+    assert r.one_time_usd["labeling"] == pytest.approx(0.06)
     assert (r.training.runs, r.training.hours) == (3, pytest.approx(1.75))
     assert r.one_time_usd["training"] == pytest.approx(4.375)
     one_time = 0.06 + 4.375 + e.eval_build_usd + e.data_curation_usd
@@ -195,13 +195,13 @@ def test_without_a_store_or_kafka_the_spec_prices_the_paths(settings_factory) ->
     assert any("Kafka was not read" in n for n in r.notes)
 
 
-def test_labelling_calls_price_the_teacher_when_no_served_usage(settings_factory) -> None:
+def test_labeling_calls_price_the_teacher_when_no_served_usage(settings_factory) -> None:
     s = settings_factory()
     TaskStore(store_path(s, TASK)).write(StoreBatch(
         spend=[("e1", 0.001, 300, 6, False, "gpt-4.1", T0), ("e2", 0.001, 100, 2, False, "gpt-4.1", T0)]))
     r = build_report(gather(s, TASK, TopicRecords()))
     assert (r.teacher.prompt_tokens, r.teacher.completion_tokens) == (200.0, 4.0)
-    assert r.teacher.source == "measured: 2 labelling calls"
+    assert r.teacher.source == "measured: 2 labeling calls"
     assert r.student.completion_tokens == 4.0  # the student's answer is as long as the teacher's
 
 
@@ -237,7 +237,7 @@ def test_report_command_writes_json_and_html(settings_factory, tmp_path: Path) -
     assert t["share"] == {"value": 0.9, "source": "given", "basis": "assumed (--student-share)", "routed_events": 3,
                           "router_threshold": None, "adapter_id": None}
     assert t["verdict"] == "no_eval" and t["breaks_even"] is True
-    assert t["one_time_usd"] == {"labelling": pytest.approx(0.06), "training": 0.0, "eval_build": 2000.0,
+    assert t["one_time_usd"] == {"labeling": pytest.approx(0.06), "training": 0.0, "eval_build": 2000.0,
                                  "data_curation": 1500.0, "human_review": 0.0}
     assert t["agreement"][0] == {"window_id": 100, "n": 3, "agreed": 2, "start_ms": 100 * 900_000,
                                  "rate": pytest.approx(2 / 3)}
@@ -266,5 +266,5 @@ def test_store_locked_by_a_writer_is_read_once_the_lock_goes(settings_factory) -
         waited = time.monotonic() - started
     finally:
         holder.wait(10)
-    assert facts.events_seen == 5 and facts.labelling_calls == 3
+    assert facts.events_seen == 5 and facts.labeling_calls == 3
     assert waited > 0.5  # it waited for the writer instead of failing

@@ -3,7 +3,7 @@
 Before: a failed or expired job with no output file raised out of ``poll_batches``
 (``collect``'s TeacherError), and so did any submit or retrieve error during an
 outage, crashing the worker at every poll. Now an outage is logged, counted and
-retried at the next poll; a job that cannot give labels has its events labelled
+retried at the next poll; a job that cannot give labels has its events labeled
 online (a refusal becomes a review item, as online); a pending event the contract
 no longer accepts is dead-lettered with the reason.
 """
@@ -59,7 +59,7 @@ def _table(pipeline: Pipeline, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-async def test_a_failed_job_with_no_output_is_labelled_online_not_raised(tmp_path: Path) -> None:
+async def test_a_failed_job_with_no_output_is_labeled_online_not_raised(tmp_path: Path) -> None:
     failed = TeacherError("batch b-1 ended 'failed' with no output: input file invalid")
     pipeline, labeler, teacher = _pipeline(tmp_path, {"submit": ["b-1"], "retrieve": ["failed"], "collect": [failed]})
     try:
@@ -69,7 +69,7 @@ async def test_a_failed_job_with_no_output_is_labelled_online_not_raised(tmp_pat
     finally:
         await pipeline.close()
     assert {k: sorted(v) for k, v in labeler.submitted.items()} == {"b-1": sorted(ids)}  # no order in SQL
-    assert teacher.calls == 6  # every event labelled online instead
+    assert teacher.calls == 6  # every event labeled online instead
     assert _table(pipeline, "SELECT count(*) FROM pending") == [(0,)]
     outcomes = dict(_table(pipeline, "SELECT event_id, outcome FROM events"))
     assert set(outcomes) == set(ids) and "pending_batch" not in outcomes.values()
@@ -93,8 +93,8 @@ async def test_an_outage_is_counted_and_retried_at_the_next_poll(tmp_path: Path,
         await pipeline.close()
     assert pipeline.counters.get("transactions", "batch_errors") == 1
     assert first.labeled == [] and still == [(4,)]  # nothing lost while the endpoint was down
-    labelled = {r.event_id for r in second.labeled + second.review + third.labeled + third.review}
-    assert labelled == set(ids)
+    labeled = {r.event_id for r in second.labeled + second.review + third.labeled + third.review}
+    assert labeled == set(ids)
     assert all(r.source == "teacher_batch" for r in second.labeled + third.labeled)  # the job, at half price
     assert _table(pipeline, "SELECT count(*) FROM pending") == [(0,)]
 
@@ -120,7 +120,7 @@ async def test_refused_submit_and_unknown_job_go_online(tmp_path: Path) -> None:
     assert _table(pipeline, "SELECT count(*) FROM pending") == [(0,)]
 
 
-async def test_events_a_finished_job_did_not_answer_are_labelled_online(tmp_path: Path) -> None:
+async def test_events_a_finished_job_did_not_answer_are_labeled_online(tmp_path: Path) -> None:
     teacher = FakeTeacher(["groceries", "fuel"], refuse=lambda text: text.startswith("MERCHANT 4 "))
     pipeline, labeler, _ = _pipeline(tmp_path, {"collect": ["2"]}, teacher)
     try:

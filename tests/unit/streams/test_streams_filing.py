@@ -35,9 +35,9 @@ class RecordingSampler:
     def __init__(self) -> None:
         self.settled: list[tuple[Any, ...]] = []
 
-    def settle(self, decision: Decision, cost_usd: float, *, labelled: bool = True,
+    def settle(self, decision: Decision, cost_usd: float, *, labeled: bool = True,
                prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
-        self.settled.append((decision.event_id, cost_usd, labelled, prompt_tokens, completion_tokens))
+        self.settled.append((decision.event_id, cost_usd, labeled, prompt_tokens, completion_tokens))
 
 
 def _file(src: Source | None, got: Labeled, decision: Decision | None = DECISION

@@ -10,7 +10,7 @@ API poll with a scripted endpoint that fails in every way it can. Properties:
 
 * nothing raises, from the handler or the poll;
 * every inference message ends in exactly one place: a row in its task's store
-  (whatever the outcome: labelled, review, skipped by rate/budget/duplicate, gold,
+  (whatever the outcome: labeled, review, skipped by rate/budget/duplicate, gold,
   pending), a dead letter naming its source offset with a reason and problems, or
   counted as a redelivery (an event id already stored);
 * state stays consistent: one row per event id, pending rows and ``pending_batch``

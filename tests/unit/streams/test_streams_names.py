@@ -139,7 +139,7 @@ async def test_the_batch_job_and_its_online_fallback_see_no_name(tmp_path: Path,
             sent.update(items)
             return await super().submit(items)
 
-    labeler = Labeler(teacher, {"collect": ["none"]})  # the job answers nothing: all labelled online
+    labeler = Labeler(teacher, {"collect": ["none"]})  # the job answers nothing: all labeled online
     pipeline = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher,  # type: ignore[arg-type,return-value]
                         labeler_factory=lambda client: labeler)  # type: ignore[arg-type,return-value]
     try:

@@ -1,6 +1,6 @@
 """What the store holds, the topics get: the outbox (issue #13).
 
-Before: a batch was written to DuckDB, then its labelled examples and review items
+Before: a batch was written to DuckDB, then its labeled examples and review items
 were produced. A produce failure or a kill in between left them never published:
 the redelivered events were "already seen" and skipped. Now the records are written
 with the batch and deleted once Kafka has them; the task's next owner publishes
@@ -60,7 +60,7 @@ async def test_records_a_failed_publish_left_behind_go_out_with_the_next_owners_
     finally:
         await first.close()
     calls = teacher.calls
-    assert calls == 10 and len(left) == 10  # every event labelled or sent to review, none published
+    assert calls == 10 and len(left) == 10  # every event labeled or sent to review, none published
 
     broker = Broker()
     second = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
@@ -70,7 +70,7 @@ async def test_records_a_failed_publish_left_behind_go_out_with_the_next_owners_
         assert second.counters.get("transactions", "outbox_replayed") == 10
     finally:
         await second.close()
-    assert teacher.calls == calls  # the redelivered events were not labelled again
+    assert teacher.calls == calls  # the redelivered events were not labeled again
     published = {(topic, value) for topic, value in broker.sent}
     assert published == {({"labeled": topics.labeled, "review": topics.review}[kind], value)
                          for _, kind, _, value in left}

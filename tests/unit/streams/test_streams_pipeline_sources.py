@@ -1,7 +1,7 @@
 """Where a production answer came from decides its label source.
 
 An answer the router escalated to the teacher is a hard input the student was
-unsure of, not a random draw from traffic: it is labelled ``router_escalation``
+unsure of, not a random draw from traffic: it is labeled ``router_escalation``
 so the monitors keep it out of the agreement estimate; an answer the service got
 from the teacher model directly is ``production``.
 """

@@ -1,7 +1,7 @@
 """Every stored and published copy of user text is redacted, and no error carries a credential (issue #13).
 
 Before: only the input was redacted. The production output went into the
-``events`` table as it came, the raw event kept for Batch API labelling held the
+``events`` table as it came, the raw event kept for Batch API labeling held the
 unredacted input, and a teacher's 401 message (which names part of the key it
 refused) was copied into review items.
 """
@@ -63,7 +63,7 @@ async def test_stored_and_published_copies_carry_no_pii_and_no_key(tmp_path: Pat
         assert secret not in stored and secret not in published, secret
 
 
-async def test_the_raw_event_kept_for_batch_labelling_is_redacted(tmp_path: Path) -> None:
+async def test_the_raw_event_kept_for_batch_labeling_is_redacted(tmp_path: Path) -> None:
     _, stored, _ = await _run(tmp_path, batch=True)
     assert "pending_batch" in stored and "[EMAIL]" in stored
     for secret in PII[:3]:

@@ -3,7 +3,7 @@
 Worker A labels a stream and publishes its records; worker B, with a separate
 data dir, reads those records back (a fake restorer stands in for the Kafka
 reader) before its first batch. B's store must hold what A's held, the events A
-already labelled must not reach the teacher again, and B's budget must start
+already labeled must not reach the teacher again, and B's budget must start
 from A's spend.
 """
 

@@ -119,7 +119,7 @@ def test_sampled_duplicates_are_skipped_and_unsampled_ones_not_remembered() -> N
 def test_failed_label_is_forgotten_so_a_duplicate_can_retry() -> None:
     s = TaskSampler(demo_spec(base_rate=1.0), clock=Clock())
     d = s.decide(ev(1, "NETFLIX.COM"))
-    s.settle(d, 0.0, labelled=False)
+    s.settle(d, 0.0, labeled=False)
     assert s.decide(ev(2, "NETFLIX.COM")).outcome is Outcome.CALL_TEACHER
 
 
@@ -169,19 +169,19 @@ def test_unknown_task_is_refused_naming_the_known_ones() -> None:
     assert s.counters() == {"transactions": {}}
 
 
-def test_a_uniform_audit_share_of_student_answers_is_labelled_even_when_duplicated() -> None:
+def test_a_uniform_audit_share_of_student_answers_is_labeled_even_when_duplicated() -> None:
     from distillery.draws import is_student_audit
 
     s = TaskSampler(demo_spec(base_rate=0.0, low_confidence_rate=0.0, drift_boost_rate=0.0,
                               student_audit_rate=0.1), clock=Clock())
-    teacher = demo_spec().teacher.model  # the input is labelled once, from a production answer of the teacher
+    teacher = demo_spec().teacher.model  # the input is labeled once, from a production answer of the teacher
     first = s.decide(ev(0, "STARBUCKS #1 SEATTLE", model=teacher, output="coffee_shops"))
     assert first.outcome is Outcome.PRODUCTION_LABEL
     outcomes = {i: s.decide(ev(i, "STARBUCKS #1 SEATTLE", route="student", confidence=0.99))
                 for i in range(1, 2001)}
     audited = {i for i in outcomes if is_student_audit(f"e-{i}", 0, 0.1)}
     assert len(audited) == 194  # 10% of 2,000 drawn: 200 expected, sd 13
-    # the audit draw decides alone: every drawn duplicate is labelled, every other one skipped
+    # the audit draw decides alone: every drawn duplicate is labeled, every other one skipped
     assert {i for i, d in outcomes.items() if d.outcome is Outcome.CALL_TEACHER} == audited
     assert {outcomes[i].reason for i in audited} == {"student_audit"}
     assert all(outcomes[i].dedupe_key is None for i in audited)  # the original's dedupe memory stays

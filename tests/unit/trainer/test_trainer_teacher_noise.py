@@ -59,7 +59,7 @@ def test_an_identity_matrix_leaves_the_loss_as_it_was_and_a_blind_one_frees_the_
     grad = logits.grad
     assert grad is not None
     assert float(grad[0, 0]) < 0 and float(grad[0, 1]) < 0  # teacher row: 0 and 1 both pulled up, 0 not pushed down
-    assert float(grad[1, 1]) < 0 < float(grad[1, 0])  # the person's row: pushed to 1 as labelled
+    assert float(grad[1, 1]) < 0 < float(grad[1, 0])  # the person's row: pushed to 1 as labeled
 
 
 WORDS = {"fruit": ("apple", "pear"), "metal": ("iron", "gold"), "bird": ("crow", "swan")}
