@@ -226,7 +226,7 @@ class Settings(Section):
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
-    # ---- ops.counters keys (issue #13): see streams.counters
+    # ---- ops.counters keys (issue #13): see distillery.counters
     worker_name: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9._:@-]{1,128}$",
         description="This process's name on ops.counters (key ROLE/NAME); default the host name, HOST-1, HOST-2... "

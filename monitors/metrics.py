@@ -29,8 +29,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from distillery.counters import merge
 from distillery.events import DriftEvent
-from streams.counters import merge
 
 STATS_FORMAT = 1
 """Version of :meth:`TaskStats.state`'s layout."""

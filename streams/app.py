@@ -59,6 +59,8 @@ from typing import Any
 import faust
 import pydantic
 
+from distillery.counters import Counters
+from distillery.counters_topic import resume as resume_counters
 from distillery.events import DriftEvent
 from distillery.health import HealthServer, Readiness
 from distillery.kafka_security import faust_options
@@ -66,13 +68,12 @@ from distillery.settings import Settings
 from distillery.topics import Topics
 from streams.adapter_reader import AdapterReader
 from streams.consumer import Batch, BatchConsumer, group_consumer
-from streams.counters import Counters
-from streams.counters_topic import resume as resume_counters
 from streams.filing import Outputs
 from streams.pipeline import Pipeline
 from streams.restore_kafka import TopicReader
 from streams.runtime import tune_gc, warm_up
 from streams.source import Raw, Source
+from streams.teacher.batch_poll import poll_batches
 from streams.teacher.client import TeacherClient
 
 log = logging.getLogger("distillery.streams")
@@ -155,11 +156,11 @@ class BatchHandler:
     async def poll_batches(self) -> None:
         """Take in Batch API jobs and publish what they labeled; a failure waits for the next poll.
 
-        :meth:`Pipeline.poll_batches` already turns teacher errors into retries or
+        :func:`~streams.teacher.batch_poll.poll_batches` already turns teacher errors into retries or
         online labels; this is the last guard, so a timer never takes the worker down.
         """
         try:
-            await self.publish(await self.pipeline.poll_batches())
+            await self.publish(await poll_batches(self.pipeline))
         except asyncio.CancelledError:
             raise
         except Exception:

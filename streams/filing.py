@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from distillery import events
+from distillery.counters import Counters
 from distillery.taskspec import TaskSpec
-from streams.counters import Counters
 from streams.rows import event_row, example_row, labeled_record, review_record, review_row
 from streams.sampling import Decision, Sampler
 from streams.source import Source

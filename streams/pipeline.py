@@ -26,6 +26,7 @@ from typing import Any
 from distillery.adapter_book import AdapterBook
 from distillery.answers import encode
 from distillery.artifacts import ArtifactStore
+from distillery.counters import Counters
 from distillery.events import (
     BatchPending,
     DeadLetter,
@@ -38,7 +39,6 @@ from distillery.events import (
 )
 from distillery.settings import Settings
 from distillery.taskspec import TaskSpec
-from streams.counters import Counters
 from streams.filing import Filing, Outputs, TaskWork, stage
 from streams.ingest import triage
 from streams.names import NameRedactor, hide_names
@@ -54,7 +54,6 @@ from streams.source import Raw, Source
 from streams.store.db import TaskStore, store_path
 from streams.store.snapshot import Pruned, delete_snapshots, mark_published, snapshot_rows
 from streams.teacher.batch import BatchLabeler
-from streams.teacher.batch_poll import poll_batches
 from streams.teacher.client import TeacherClient
 from streams.teacher.filters import judge
 from streams.teacher.labeler import label_all
@@ -154,7 +153,7 @@ class Pipeline:
         up to which redelivered events may already be labeled.
 
         Events waiting for a Batch API job come back from ``distill.pending``
-        with their job's id: the next :meth:`poll_batches` collects the job (or
+        with their job's id: the next :func:`~streams.teacher.batch_poll.poll_batches` collects the job (or
         labels them online) as their first owner would have.
         """
         if self.restorer is None or task in self.restored:
@@ -350,11 +349,6 @@ class Pipeline:
                 self.counters.incr(task, "teacher_calls")
                 self.filing.spent(work, ev, r)
                 self.sampler.task(task).budget.charge(r.cost_usd)
-
-    # ---------------------------------------------------------- batch labels
-    async def poll_batches(self) -> Outputs:
-        """Submit waiting events as Batch API jobs and take in finished ones (:mod:`streams.teacher.batch_poll`)."""
-        return await poll_batches(self)
 
     # ----------------------------------------------------------------- outbox
     def _leftovers(self, task: str, store: TaskStore, out: Outputs) -> None:

@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from distillery.answers import same_answer
-from trainer.gate import GoldRow
+from trainer.gold import GoldRow
 from trainer.predict import Prediction
 
 Z_BOUND = 4.0

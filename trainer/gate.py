@@ -35,19 +35,10 @@ from distillery.answers import Answer, same_answer
 from distillery.events import GateMetrics, ModelScores, RoutedScores
 from distillery.taskspec import GateSpec
 from trainer.extraction import field_f1
+from trainer.gold import GoldRow
 
 EPS = 1e-9
 """Slack on every comparison, so 0.80 >= 0.81 - 0.01 holds despite float rounding."""
-
-@dataclass(frozen=True)
-class GoldRow:
-    """One frozen gold example: the ground truth, its category and the teacher's pinned answer."""
-
-    input: str
-    label: Answer
-    category: str
-    teacher: Answer | None = None
-
 
 @dataclass(frozen=True)
 class GateDecision:

@@ -29,7 +29,8 @@ from trainer.base_check import score_base_until_beaten
 from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
-from trainer.gate import GateDecision, GoldRow, evaluate_gate, model_scores
+from trainer.gate import GateDecision, evaluate_gate, model_scores
+from trainer.gold import GoldRow
 from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
 from trainer.head_train import train_head_adapter

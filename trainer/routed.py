@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from distillery.answers import Answer, same_answer
 from distillery.events import RoutedScores
 from trainer.calibrate import calibrate_routed
-from trainer.gate import GoldRow
+from trainer.gold import GoldRow
 
 MIN_FOLDS, MAX_FOLDS = 2, 5
 ROWS_PER_FOLD = 100

@@ -32,6 +32,8 @@ from aiokafka.errors import KafkaError
 
 from distillery.adapter_book import AdapterBook
 from distillery.adapter_history import read_book
+from distillery.counters import Counters
+from distillery.counters_topic import resume as resume_counters
 from distillery.errors import scrub_credentials
 from distillery.events import AdapterPublished, AdapterRejected, TrainJob
 from distillery.health import HealthServer, Readiness, consumer_lag
@@ -39,8 +41,6 @@ from distillery.kafka import consumer as kafka_consumer
 from distillery.kafka import ensure_topics, make_producer, send_record
 from distillery.runner import run_until_signal
 from distillery.settings import Settings
-from streams.counters import Counters
-from streams.counters_topic import resume as resume_counters
 from trainer.job import Production, run_job
 from trainer.status import JobStatus
 

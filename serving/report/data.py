@@ -21,12 +21,12 @@ import pydantic
 from aiokafka import ConsumerRecord
 
 from distillery.answers import same_answer
+from distillery.counters import merge
 from distillery.draws import is_student_audit
 from distillery.events import AdapterPublished, AdapterRejected, DriftEvent, Record, ReviewDecision
 from distillery.kafka import check_broker, read_topic
 from distillery.settings import Settings
 from serving.report.model import AnswerCheck, ReportInputs, StoreFacts, TokenAverage, WindowAgreement
-from streams.counters import merge
 from streams.store.db import TaskStore, store_path
 from streams.store.reads import report_rows
 

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydantic
 
@@ -38,15 +38,13 @@ from distillery.events import BatchPending, DeadLetter, InferenceEvent
 from distillery.taskspec import TaskSpec
 from distillery.validation import describe_errors
 from streams.filing import Outputs, TaskWork, stage
+from streams.pipeline import Pipeline
 from streams.sampling import Decision
 from streams.store import pending
 from streams.store.db import TaskStore
 from streams.teacher.batch import FINAL, BatchLabeler
 from streams.teacher.completions import TeacherResult
 from streams.teacher.labeler import Labeled, label_all
-
-if TYPE_CHECKING:
-    from streams.pipeline import Pipeline
 
 log = logging.getLogger("distillery.streams")
 

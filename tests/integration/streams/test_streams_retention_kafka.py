@@ -12,12 +12,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from devkit.sim.teacher_server import SimTeacherServer
+from distillery.counters import DAY_MS, Counters, merge
+from distillery.counters_topic import read_latest
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
 from distillery.kafka import make_producer, send_record
 from streams.adapter_reader import AdapterReader
 from streams.app import prune_snapshots
-from streams.counters import DAY_MS, Counters, merge
-from streams.counters_topic import read_latest
 from streams.pipeline import Pipeline
 from streams.store.snapshot import export, mark_published, snapshot_rows
 from trainer.worker import TrainerWorker

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+from distillery.counters import Counters
 from distillery.events import DeadLetter, ReviewDecision
 from distillery.kafka import make_producer, read_topic, send_record
 from streams.app import BatchHandler
 from streams.consumer import Batch
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.store.db import StoreBatch
 

@@ -135,7 +135,7 @@ def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spa
     assert [p for p, _ in status["phases"]] == ["loading", "training", "judging", "publishing", "done"]
     assert status["step"] == status["max_steps"] == steps and status["loss"] is not None
     # the second worker's latest word: no job in hand; its key is the first's (a restart on the same host,
-    # streams.counters), so its totals carry the first's rejection of the bad job beside its own promotion
+    # distillery.counters), so its totals carry the first's rejection of the bad job beside its own promotion
     last = max((x for x in trainers if x["worker_id"] == done[-1]["worker_id"]), key=lambda x: x["updated_ms"])
     assert {x["worker_id"] for x in trainers} == {last["worker_id"]}
     assert last["job"] is None and last["counts"]["transactions"] == {"jobs_promoted": 1, "jobs_rejected": 1}

@@ -17,7 +17,8 @@ from distillery.taskspec import TaskSpec
 from serving.report.data import check_answers
 from streams.rows import event_row
 from trainer.data import read_snapshot
-from trainer.gate import GoldRow, model_scores
+from trainer.gate import model_scores
+from trainer.gold import GoldRow
 
 
 def test_the_gate_the_monitors_and_the_report_agree_on_a_label_in_another_case() -> None:

@@ -39,10 +39,10 @@ from hostile_support import FakeTeacher, record, settings_for
 from hypothesis import given
 from hypothesis import strategies as st
 
+from distillery.counters import Counters
 from distillery.events import DriftEvent, now_ms
 from streams.app import on_drift_records
 from streams.consumer import Batch
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 
 PROFILE = fuzz_profile("drift", 2_000)

@@ -18,12 +18,13 @@ import duckdb
 import pytest
 from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
+from distillery.counters import Counters
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import DeadLetter, InferenceEvent
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.source import Source
 from streams.store.db import store_path
+from streams.teacher.batch_poll import poll_batches
 
 
 def _pipeline(tmp_path: Path, script: dict[str, list[object]],
@@ -65,7 +66,7 @@ async def test_a_failed_job_with_no_output_is_labeled_online_not_raised(tmp_path
     try:
         ids = await _ingest(pipeline, 6)
         assert _table(pipeline, "SELECT count(*) FROM pending") == [(6,)]
-        out = await pipeline.poll_batches()  # submits, then finds the job failed
+        out = await poll_batches(pipeline)  # submits, then finds the job failed
     finally:
         await pipeline.close()
     assert {k: sorted(v) for k, v in labeler.submitted.items()} == {"b-1": sorted(ids)}  # no order in SQL
@@ -85,10 +86,10 @@ async def test_an_outage_is_counted_and_retried_at_the_next_poll(tmp_path: Path,
     pipeline, labeler, teacher = _pipeline(tmp_path, {op: [down]})
     try:
         ids = await _ingest(pipeline, 4)
-        first = await pipeline.poll_batches()
+        first = await poll_batches(pipeline)
         still = _table(pipeline, "SELECT count(*) FROM pending")
-        second = await pipeline.poll_batches()
-        third = await pipeline.poll_batches()  # a submit retried at the second poll is collected here
+        second = await poll_batches(pipeline)
+        third = await poll_batches(pipeline)  # a submit retried at the second poll is collected here
     finally:
         await pipeline.close()
     assert pipeline.counters.get("transactions", "batch_errors") == 1
@@ -104,7 +105,7 @@ async def test_refused_submit_and_unknown_job_go_online(tmp_path: Path) -> None:
     pipeline, labeler, teacher = _pipeline(tmp_path, {"submit": [refused]})
     try:
         ids = await _ingest(pipeline, 3)
-        out = await pipeline.poll_batches()
+        out = await poll_batches(pipeline)
     finally:
         await pipeline.close()
     assert {r.event_id for r in out.labeled + out.review} == set(ids) and labeler.submitted == {}
@@ -113,7 +114,7 @@ async def test_refused_submit_and_unknown_job_go_online(tmp_path: Path) -> None:
     pipeline, labeler, teacher = _pipeline(tmp_path / "b", {"retrieve": [TeacherError("HTTP 404: no such batch")]})
     try:
         ids = await _ingest(pipeline, 3)
-        out = await pipeline.poll_batches()
+        out = await poll_batches(pipeline)
     finally:
         await pipeline.close()
     assert {r.event_id for r in out.labeled + out.review} == set(ids)
@@ -125,7 +126,7 @@ async def test_events_a_finished_job_did_not_answer_are_labeled_online(tmp_path:
     pipeline, labeler, _ = _pipeline(tmp_path, {"collect": ["2"]}, teacher)
     try:
         ids = await _ingest(pipeline, 5)
-        out = await pipeline.poll_batches()
+        out = await poll_batches(pipeline)
     finally:
         await pipeline.close()
     by_id = {r.event_id: r.source for r in out.labeled}
@@ -146,7 +147,7 @@ async def test_a_pending_event_the_contract_now_refuses_is_dead_lettered(tmp_pat
             con.execute("UPDATE pending SET event_json = ? WHERE event_id = ?",
                         [json.dumps({"event_id": ids[0], "task": "transactions", "input": "x", "ts": "0001-01-01"}),
                          ids[0]])
-        out = await pipeline.poll_batches()
+        out = await poll_batches(pipeline)
     finally:
         await pipeline.close()
     assert [d.event_id for d in out.deadletters] == [ids[0]]
@@ -157,17 +158,17 @@ async def test_a_pending_event_the_contract_now_refuses_is_dead_lettered(tmp_pat
     assert outcomes[ids[0]] == "deadlettered" and outcomes[ids[1]] in ("labeled", "review", "rejected")
 
 
-async def test_the_worker_timer_survives_anything_poll_batches_raises(tmp_path: Path) -> None:
+async def test_the_worker_timer_survives_anything_poll_batches_raises(tmp_path: Path, monkeypatch) -> None:
     from hostile_support import FakeProducer
 
     from streams.app import BatchHandler
 
     pipeline, _, _ = _pipeline(tmp_path, {})
 
-    async def broken() -> None:
+    async def broken(pipe: Pipeline) -> None:
         raise RuntimeError("the store went away")
 
-    pipeline.poll_batches = broken  # type: ignore[assignment,method-assign]
+    monkeypatch.setattr("streams.app.poll_batches", broken)
     handler = BatchHandler(pipeline, pipeline.settings.topics, FakeProducer(1 << 20).send)
     try:
         await handler.poll_batches()  # logged and counted; the next poll tries again

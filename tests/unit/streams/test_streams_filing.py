@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from distillery.counters import Counters
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
-from streams.counters import Counters
 from streams.filing import Filing, TaskWork
 from streams.sampling import Decision, Outcome
 from streams.source import Source

@@ -38,13 +38,14 @@ from hostile_support import FakeLabeler, FakeProducer, FakeTeacher, record, sett
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from distillery.counters import Counters
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import BatchPending, DeadLetter, GoldExample, LabeledExample, ReviewItem, TrainJob
 from distillery.validation import parse_inference
 from streams.app import MAX_FETCH_BYTES, BatchHandler
 from streams.consumer import Batch
-from streams.counters import Counters
 from streams.pipeline import Pipeline
+from streams.teacher.batch_poll import poll_batches
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
 _COMMON: dict[str, Any] = {
@@ -179,7 +180,7 @@ class Harness:
         self.figures.update("truncated_letters" for _, d in dead if getattr(d, "original_truncated", None))
 
         self.labeler.script = {k: list(v) for k, v in script.items()}
-        out = self.loop.run_until_complete(self.pipeline.poll_batches())  # must not raise either
+        out = self.loop.run_until_complete(poll_batches(self.pipeline))  # must not raise either
         self.loop.run_until_complete(self.handler.publish(out))
         self.figures.update(poll_labeled=len(out.labeled), poll_review=len(out.review),
                             poll_deadlettered=len(out.deadletters))

@@ -17,14 +17,15 @@ import pytest
 import spacy
 from hostile_support import FakeLabeler, FakeTeacher, dump_store, settings_for
 
+from distillery.counters import Counters
 from distillery.errors import ConfigError
 from distillery.events import ChatMessage, InferenceEvent
 from distillery.settings import NamesSettings, Settings
-from streams.counters import Counters
 from streams.names import NameRedactor, hide_names
 from streams.pipeline import Pipeline
 from streams.redact import Redactor
 from streams.source import Source
+from streams.teacher.batch_poll import poll_batches
 from streams.teacher.completions import TeacherResult
 
 NAMES = ("JANE DOE", "JOHN SMITH")
@@ -145,7 +146,7 @@ async def test_the_batch_job_and_its_online_fallback_see_no_name(tmp_path: Path,
     try:
         raws = [(e.to_json(), b"transactions", Source("inference.events", 0, i)) for i, e in enumerate(_events())]
         await pipeline.process(raws)
-        out = await pipeline.poll_batches()
+        out = await poll_batches(pipeline)
     finally:
         await pipeline.close()
     expected = ["STARBUCKS #1234 SEATTLE", "ZELLE TO [PERSON] [EMAIL]", "user: VENMO *[PERSON]"]

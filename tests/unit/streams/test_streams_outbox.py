@@ -16,10 +16,10 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from hostile_support import FakeTeacher, settings_for
 
+from distillery.counters import Counters
 from distillery.events import InferenceEvent
 from streams.app import BatchHandler
 from streams.consumer import Batch
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from distillery.counters import Counters
 from distillery.events import InferenceEvent
 from distillery.settings import load_settings
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.source import Source
 

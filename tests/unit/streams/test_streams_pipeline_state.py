@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hostile_support import settings_for
 
-from streams.counters import Counters
+from distillery.counters import Counters
 from streams.pipeline import Pipeline
 
 

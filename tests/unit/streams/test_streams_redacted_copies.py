@@ -12,9 +12,9 @@ from pathlib import Path
 
 from hostile_support import FakeTeacher, dump_store, settings_for
 
+from distillery.counters import Counters
 from distillery.errors import TeacherError
 from distillery.events import InferenceEvent
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.source import Source
 

@@ -18,11 +18,11 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from hostile_support import FakeLabeler, FakeTeacher, settings_for
 
+from distillery.counters import Counters
 from distillery.events import GoldExample, InferenceEvent, ReviewDecision, TrainJob
 from distillery.settings import Settings
 from streams.app import BatchHandler
 from streams.consumer import Batch
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.restore import KINDS, Fetched, apply, positions
 from streams.source import Source

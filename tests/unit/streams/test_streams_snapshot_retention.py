@@ -14,9 +14,9 @@ from hostile_support import settings_for
 
 from distillery.adapter_book import AdapterBook
 from distillery.artifacts import ArtifactStore
+from distillery.counters import Counters
 from distillery.errors import ArtifactError
 from distillery.events import AdapterControl, AdapterPublished, AdapterRejected, GateMetrics, ModelScores
-from streams.counters import Counters
 from streams.pipeline import Pipeline
 from streams.snapshot_retention import (
     DAY_MS,

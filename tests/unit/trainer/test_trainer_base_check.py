@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from trainer.base_check import FIRST_CHUNK, digest_order, score_base_until_beaten, wilson_upper
-from trainer.gate import GoldRow
+from trainer.gold import GoldRow
 from trainer.predict import Prediction
 
 LABELS = ["a", "b", "c", "d"]

@@ -8,7 +8,8 @@ from distillery.answers import same_answer
 from distillery.events import GateMetrics
 from distillery.taskspec import GateSpec
 from trainer.calibrate import Calibration, calibrate_threshold
-from trainer.gate import GoldRow, evaluate_gate, model_scores
+from trainer.gate import evaluate_gate, model_scores
+from trainer.gold import GoldRow
 
 # 10 rows: category a (4 rows), b (4 rows), c (2 rows: below a support of 3)
 TRUTH = ["x", "x", "x", "x", "y", "y", "y", "y", "z", "z"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trainer.calibrate import calibrate_routed
-from trainer.gate import GoldRow
+from trainer.gold import GoldRow
 from trainer.routed import fold_ids, folds_for, out_of_fold_answered, routed_scores
 
 # A student whose most confident answer is wrong: 40 rows, confidence 0.50 + i/100,

@@ -15,7 +15,8 @@ import pytest
 from devkit.sim.statements import CATEGORIES, corrupt, make_examples
 from distillery.taskspec import DEFAULT_STUDENT, GateSpec, StudentSpec, TaskSpec
 from trainer.calibrate import calibrate_threshold
-from trainer.gate import GoldRow, evaluate_gate
+from trainer.gate import evaluate_gate
+from trainer.gold import GoldRow
 from trainer.loading import load_tokenizer, load_with_adapter
 from trainer.scoring import LabelScore, score_labels
 from trainer.student import CONVERSION_MARKER, resolve_base_model

@@ -1,6 +1,6 @@
 """A worker's start on ``ops.counters``: read its totals back, retire the keys of workers long gone.
 
-Every key is a worker (``ROLE/NAME``, :mod:`streams.counters`). At start a
+Every key is a worker (``ROLE/NAME``, :mod:`distillery.counters`). At start a
 worker reads the compacted topic to its end (:func:`read_latest`), adds its own
 key's last counts to its counters, and *retires* every key no one updated for
 ``counters_retention_days``: that key's counts are added to the role's
@@ -11,7 +11,7 @@ The retired value lists the keys it absorbed with their ``updated_ms``, so two
 workers starting at once, or one that stopped between the two writes, never
 count a key twice; an entry is dropped from that list once its key is gone.
 
->>> from streams.counters import DAY_MS
+>>> from distillery.counters import DAY_MS
 >>> latest = {"streams/a": {"role": "streams", "updated_ms": 0, "counts": {"t": {"stored": 2}}},
 ...           "streams/b": {"role": "streams", "updated_ms": 9 * DAY_MS, "counts": {"t": {"stored": 5}}}}
 >>> retired, gone = plan_retirement(latest, own="streams/c", now_ms=10 * DAY_MS, retention_days=7)
@@ -29,10 +29,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from distillery.counters import Counters, count_items, fresh
 from distillery.errors import BrokerUnavailableError
 from distillery.kafka import consumer, topic_partitions
 from distillery.settings import Settings
-from streams.counters import Counters, count_items, fresh
 
 log = logging.getLogger("distillery.counters")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from distillery.counters import DAY_MS, Counters, fresh, merge, worker_id_for
+from distillery.counters_topic import plan_retirement
 from distillery.errors import ConfigError
 from distillery.settings import load_settings
-from streams.counters import DAY_MS, Counters, fresh, merge, worker_id_for
-from streams.counters_topic import plan_retirement
 
 NOW = 100 * DAY_MS
 

@@ -1,4 +1,4 @@
-"""Outcome counters of a streams worker: what happened to every event it read.
+"""Outcome counters of every worker: what happened to every record it read (streams: every event).
 
 Every event ends in exactly one terminal outcome (stored, dead-lettered, sent to
 review, or a counted skip), so ``sum`` over terminal outcomes equals events read.
@@ -8,7 +8,7 @@ worker id; readers add the latest value of every key.
 The key is stable, ``ROLE/NAME`` (``[distillery] worker_name``, by default the
 host name, with ``-1``, ``-2``... for further processes of the role running on
 the same host: :meth:`Counters.for_settings`), so a restart adds no key: the worker reads its key's last value
-back at start (:func:`streams.counters_topic.resume`) and its totals go on from
+back at start (:func:`distillery.counters_topic.resume`) and its totals go on from
 there. Keys no worker updated for ``counters_retention_days`` (a host gone, a
 renamed worker) are ignored by readers (:func:`fresh`) and tombstoned by the
 next worker that starts, so compaction removes them.
