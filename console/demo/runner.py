@@ -26,8 +26,9 @@ from console.demo.processes import Workers
 from console.demo.review import ReviewLoop
 from console.demo.routed import RoutedTraffic, openai_sender
 from console.demo.watch import DemoState, Follower, render
-from console.replay_cmd import produce, synthetic_rows
+from console.sender import produce
 from devkit.sim.teacher_model import Teacher
+from devkit.sim.traffic import synthetic_rows
 from distillery.kafka import ensure_topics
 from distillery.replay import Row
 from distillery.settings import Settings

@@ -24,8 +24,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from console.replay_cmd import produce, synthetic_rows
+from console.sender import produce
 from devkit.sim.teacher_server import SimTeacherServer
+from devkit.sim.traffic import synthetic_rows
 from devkit.sim.transactions import TransactionGenerator
 from distillery.events import AdapterPublished, AdapterRejected, DeadLetter, DriftEvent
 from distillery.kafka import read_topic
