@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +45,7 @@ from trainer.head import (
 from trainer.loading import load_base, load_tokenizer, resolve_device
 from trainer.progress import use_loss_bar
 from trainer.teacher_noise import TeacherNoise, estimate
-from trainer.train import TrainResult, _fmt, _out_of_memory
+from trainer.train import TrainResult, fmt_loss, logged_losses, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -250,26 +249,19 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         trainer: Any = Trainer(model=wrapper, args=args, train_dataset=Dataset.from_list(rows),
                                data_collator=_Collator(pad), callbacks=list(callbacks))
         use_loss_bar(trainer, show=progress)
-        started = time.perf_counter()
-        try:
-            trainer.train()
-        except _out_of_memory() as exc:
-            raise TrainingError(f"sft: out of memory on {device} ({exc}); lower "
-                                f"tasks.{spec.name}.sft.per_device_train_batch_size or max_length") from exc
-        seconds = time.perf_counter() - started
+        seconds = run_trainer(trainer, device=device, task=spec.name)
         peft_model.save_pretrained(str(adapter_dir))
         meta = HeadMeta(labels=tuple(spec.labels), hidden_size=int(head.weight.shape[1]),
                         targets="soft" if soft_weight > 0 else "hard", soft_label_weight=soft_weight,
                         teacher_noise=noise.corrected)
         save_head(Classifier(head, meta), adapter_dir)
-    history = trainer.state.log_history
-    losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
+    losses = logged_losses(trainer)
     tokens = wrapper.tokens_seen
     result = TrainResult(adapter_dir=adapter_dir, device=device, quantization=quantization,
                          steps=int(trainer.state.global_step), train_examples=len(rows), tokens=tokens,
                          seconds=seconds, losses=losses, curve_files=tuple(write_loss_curve(adapter_dir, losses)),
                          warm_started=warm is not None)
     log.info("trained a classifier head + LoRA %s on %d examples (%s targets): %d steps in %.1fs, loss %s -> %s",
-             adapter_dir, len(rows), meta.targets, result.steps, seconds, _fmt(result.first_loss),
-             _fmt(result.final_loss))
+             adapter_dir, len(rows), meta.targets, result.steps, seconds, fmt_loss(result.first_loss),
+             fmt_loss(result.final_loss))
     return result

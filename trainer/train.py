@@ -109,18 +109,10 @@ def train_adapter(
             callbacks=list(callbacks),
         )
         use_loss_bar(trainer, show=progress)
-        started = time.perf_counter()
-        try:
-            trainer.train()
-        except _out_of_memory() as exc:
-            raise TrainingError(
-                f"sft: out of memory on {device} ({exc}); lower "
-                f"tasks.{spec.name}.sft.per_device_train_batch_size or max_length"
-            ) from exc
-        seconds = time.perf_counter() - started
+        seconds = run_trainer(trainer, device=device, task=spec.name)
         trainer.model.save_pretrained(str(adapter_dir))
     history = trainer.state.log_history
-    losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
+    losses = logged_losses(trainer)
     tokens = getattr(trainer, "tokens_seen", 0) or max(
         (int(h.get("num_tokens", 0)) for h in history), default=0
     )
@@ -144,17 +136,34 @@ def train_adapter(
         tokens,
         seconds,
         tokens / max(seconds, 1e-9),
-        _fmt(result.first_loss),
-        _fmt(result.final_loss),
+        fmt_loss(result.first_loss),
+        fmt_loss(result.final_loss),
     )
     return result
 
 
-def _out_of_memory() -> tuple[type[BaseException], ...]:
+def run_trainer(trainer: Any, *, device: str, task: str) -> float:
+    """Run a Hugging Face trainer to the end; the seconds it took. Out of memory says what to lower."""
     import torch
 
-    return (torch.OutOfMemoryError,)
+    started = time.perf_counter()
+    try:
+        trainer.train()
+    except torch.OutOfMemoryError as exc:
+        raise TrainingError(f"sft: out of memory on {device} ({exc}); lower "
+                            f"tasks.{task}.sft.per_device_train_batch_size or max_length") from exc
+    return time.perf_counter() - started
 
 
-def _fmt(x: float | None) -> str:
+def logged_losses(trainer: Any) -> tuple[tuple[int, float], ...]:
+    """(step, loss) of every logged training step."""
+    return tuple((int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h)
+
+
+def fmt_loss(x: float | None) -> str:
+    """A loss for a log line (``n/a`` when none was logged).
+
+    >>> fmt_loss(0.123456), fmt_loss(None)
+    ('0.1235', 'n/a')
+    """
     return "n/a" if x is None else f"{x:.4f}"
