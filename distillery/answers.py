@@ -24,7 +24,7 @@ answers would call ``Groceries`` and ``groceries`` the same, and the monitors
 and the report already did, while the gate counted them as a miss, so accuracy
 and agreement disagreed on one pair. Nothing looser is applied here: the
 teacher's free text is already mapped onto the task's label set (forgivingly,
-``streams.labels.normalise_label``) before it is stored, so stored labels are
+``streams.teacher.labels.normalise_label``) before it is stored, so stored labels are
 canonical, and for a text task or an extraction's field values, hyphens,
 underscores and punctuation carry meaning.
 

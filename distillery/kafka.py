@@ -21,10 +21,10 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from distillery.errors import BrokerUnavailableError
 from distillery.events import Record
-from distillery.kafka_preflight import Cluster, preflight
 from distillery.kafka_security import client_options
 from distillery.settings import Settings
 from distillery.topics import Topics
+from distillery_capture.preflight import Cluster, preflight
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
     """Create the deployment's topics that do not exist yet; return those created.
 
     Every worker calls this first, so wrong credentials fail here, at start, with
-    the setting named (:func:`~distillery.kafka_preflight.preflight`).
+    the setting named (:func:`~distillery_capture.preflight.preflight`).
     """
     topics = settings.topics
     wanted = list(names) if names is not None else topics.all()

@@ -40,7 +40,7 @@ from aiokafka.structs import ConsumerRecord
 
 from distillery.health import Readiness, consumer_lag, judge
 from distillery.kafka import consumer
-from distillery.kafka_preflight import Cluster
+from distillery_capture.preflight import Cluster
 from streams.source import Raw, Source
 
 log = logging.getLogger("distillery.streams")

@@ -16,7 +16,6 @@ import pytest
 
 import distillery.errors
 import distillery.events
-import distillery.kafka_preflight
 import distillery.kafka_security
 import distillery_capture
 from distillery.errors import ConfigError, DistilleryError
@@ -44,7 +43,6 @@ def test_the_contract_re_exports_the_sdks_definitions() -> None:
         assert getattr(distillery.errors, name) is getattr(distillery_capture.errors, name), name
     for name in ("client_options", "security_options", "describe", "ssl_context", "PASSWORD_ENV"):
         assert getattr(distillery.kafka_security, name) is getattr(distillery_capture.security, name), name
-    assert distillery.kafka_preflight.preflight is distillery_capture.preflight.preflight
     assert issubclass(KafkaSettings, KafkaConnection)
     assert set(KafkaConnection.model_fields) < set(KafkaSettings.model_fields)
 
