@@ -15,6 +15,9 @@ partition revoked mid-job (a rebalance). Properties:
 * every valid job of a known task gets exactly one verdict over the whole run; a
   job that raised ``JOB_ATTEMPTS`` times is rejected with failed rule ``error``.
 
+The adapter topics the worker reads again before each job are the verdicts the
+fake producer holds (``Harness.read_book``): in process, no broker.
+
 Thousands of examples in the suite (1,000-2,000 a consumer); ``FUZZ_EXAMPLES`` for the long run (``make fuzz``).
 """
 
@@ -44,6 +47,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import trainer.worker as worker_module
+from distillery.adapter_book import AdapterBook
+from distillery.adapter_history import adapter_models
 from distillery.events import AdapterPublished, AdapterRejected, GateMetrics, ModelScores, TrainJob
 from trainer.worker import JOB_ATTEMPTS, TrainerWorker, _Revocations
 
@@ -179,6 +184,15 @@ class Harness:
     def close(self) -> None:
         self.loop.close()
 
+    async def read_book(self, settings: Any, **_: Any) -> AdapterBook:
+        """The adapter topics as this example's producer filled them (the worker reads them before each job)."""
+        models = adapter_models(settings.topics)
+        book = AdapterBook()
+        for topic, value in self.producer.sent:
+            if topic in models:
+                book.apply(models[topic].model_validate_json(value))
+        return book
+
     def run(self, records: dict[int, list[bytes | None]], script: list[str]) -> None:
         topic = self.settings.topics.train_jobs
         consumer = FakeConsumer(topic, records, self.worker)
@@ -238,6 +252,7 @@ def test_train_jobs_never_stop_the_trainer_and_each_ends_committed_once(
     monkeypatch.setattr(worker_module, "run_job", jobs)
     monkeypatch.setattr(worker_module, "RETRY_PAUSE_S", 0.0)
     harness = Harness(settings_factory(), jobs)
+    monkeypatch.setattr(worker_module, "read_book", harness.read_book)
     partitions = st.dictionaries(st.integers(0, PARTITIONS - 1), st.lists(JOBS, min_size=1, max_size=4),
                                  min_size=1, max_size=PARTITIONS)
 
@@ -271,6 +286,7 @@ def test_jobs_on_other_partitions_wait_and_a_revoked_partition_is_left_alone(
     monkeypatch.setattr(worker_module, "run_job", jobs)
     monkeypatch.setattr(worker_module, "RETRY_PAUSE_S", 0.0)
     harness = Harness(settings_factory(), jobs)
+    monkeypatch.setattr(worker_module, "read_book", harness.read_book)
     try:
         harness.run({0: [_job("a")], 1: [_job("b")]}, script)  # asserts every record committed once, in order
     finally:
