@@ -45,6 +45,8 @@ from __future__ import annotations
 import json
 from typing import Any, overload
 
+from distillery.text import utf8_safe
+
 Answer = str | dict[str, Any]
 """A label, or an extraction's JSON object."""
 
@@ -65,8 +67,7 @@ def encode(answer: Answer | list[Any] | None) -> str | None:
     """
     if answer is None or isinstance(answer, str):
         return answer
-    text = json.dumps(answer, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return utf8_safe(json.dumps(answer, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 @overload

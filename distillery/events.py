@@ -23,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from distillery import topics
+from distillery.text import utf8_safe
 
 # The way in (the inference event, its parts, the record base and their limits) belongs to the
 # capture SDK, which services install alone; the contract re-exports it so there is one definition.
@@ -157,11 +158,6 @@ class BatchPending(Record):
     ts_ms: EpochMs = Field(default_factory=now_ms)
 
 
-def _printable(text: str) -> str:
-    """``text`` with lone surrogates (which JSON can carry but UTF-8 cannot) written as ``\\udxxx``."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 class DeadLetter(Record):
     """An input that could not be processed, with why and where it came from.
 
@@ -238,10 +234,10 @@ class DeadLetter(Record):
         if key is not None and len(key) > key_room:
             extra.update(original_key_truncated=True, original_key_size=len(key))
             key = key[:key_room]
-        lines = [_printable(p if len(p) <= DEADLETTER_PROBLEM_MAX_CHARS else p[: DEADLETTER_PROBLEM_MAX_CHARS - 3] + "...")
+        lines = [utf8_safe(p if len(p) <= DEADLETTER_PROBLEM_MAX_CHARS else p[: DEADLETTER_PROBLEM_MAX_CHARS - 3] + "...")
                  for p in (problems or [])[:DEADLETTER_PROBLEMS_MAX]]
         if isinstance(fields.get("event_id"), str):
-            fields["event_id"] = _printable(fields["event_id"][:512])
+            fields["event_id"] = utf8_safe(fields["event_id"][:512])
         if problems and len(problems) > DEADLETTER_PROBLEMS_MAX:
             lines.append(f"... and {len(problems) - DEADLETTER_PROBLEMS_MAX} more problems")
         return cls(

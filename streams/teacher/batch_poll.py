@@ -36,6 +36,7 @@ import pydantic
 from distillery.errors import TeacherError, TeacherUnavailableError
 from distillery.events import BatchPending, DeadLetter, InferenceEvent
 from distillery.taskspec import TaskSpec
+from distillery.text import utf8_safe
 from distillery.validation import describe_errors
 from streams.filing import Outputs, TaskWork, stage
 from streams.pipeline import Pipeline
@@ -173,7 +174,7 @@ def _stale_pending(pipe: Pipeline, task: str, store: TaskStore, event_id: str, e
                    err: pydantic.ValidationError) -> DeadLetter:
     """The dead letter of a pending event the contract no longer accepts."""
     partition, offset = store.source_of(event_id) or (-1, -1)
-    raw = event_json.encode("utf-8", "backslashreplace")
+    raw = utf8_safe(event_json).encode("utf-8")
     problems = describe_errors(err, _loads_or_none(event_json))
     log.warning("task %s: pending event %s no longer valid, dead-lettered: %s", task, event_id,
                 "; ".join(problems)[:300])
