@@ -363,6 +363,11 @@ class GateMetrics(BaseModel):
         default=None, description="The candidate behind the router (student when sure, teacher otherwise)."
     )
     rules: dict[str, bool] = Field(default_factory=dict, description="Each promotion rule and whether it passed.")
+    category_drops: dict[str, Probability] = Field(
+        default_factory=dict,
+        description="Categories that fell more than max_category_regression below production, each with the p-value "
+        "of its paired sign test; those at or below 1 - category_regression_confidence failed no_category_regression.",
+    )
 
 
 class TrainingSummary(BaseModel):
@@ -378,6 +383,8 @@ class TrainingSummary(BaseModel):
     seconds: Annotated[float, Field(ge=0.0)] = 0.0
     first_loss: float | None = None
     final_loss: float | None = None
+    learning_rate: Annotated[float, Field(ge=0.0)] | None = None
+    """The peak learning rate the job trained at (a warm start's is scaled down, see ``student.warm_start_lr_scale``)."""
 
 
 HeadKind = Literal["lm", "classifier"]

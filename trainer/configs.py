@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from distillery.errors import ConfigError
 from distillery.taskspec import TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 def lora_config(spec: TaskSpec, *, top_layers_of: Any = None) -> Any:
@@ -96,3 +100,36 @@ def _build(cls: type, kwargs: Mapping[str, Any], table: str) -> Any:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{cls.__name__} refused {dict(kwargs)!r}: {exc}", key=table) from exc
+
+
+def job_steps(n_rows: int, *, batch: int, accumulation: int, epochs: float, max_steps: int,
+              cap: int | None) -> tuple[int, int]:
+    """(steps the job trains, steps ``epochs`` passes over ``n_rows`` would take).
+
+    ``max_steps`` > 0 fixes the steps (transformers' rule); otherwise they follow
+    the window. Either way ``cap`` bounds them: a job's compute budget.
+
+    >>> job_steps(2218, batch=16, accumulation=1, epochs=1, max_steps=-1, cap=360)
+    (139, 139)
+    >>> job_steps(20112, batch=16, accumulation=1, epochs=1, max_steps=-1, cap=360)
+    (360, 1257)
+    >>> job_steps(20112, batch=16, accumulation=1, epochs=1, max_steps=120, cap=None)
+    (120, 1257)
+    """
+    per_step = max(1, batch) * max(1, accumulation)
+    full = max(1, math.ceil(epochs * n_rows / per_step))
+    steps = max_steps if max_steps > 0 else full
+    return (min(steps, cap) if cap is not None else steps), full
+
+
+def budgeted(args: Any, spec: TaskSpec, n_rows: int) -> Any:
+    """``args`` with ``max_steps`` set to the job's steps (:func:`job_steps`); says so when the cap bites."""
+    steps, full = job_steps(n_rows, batch=int(args.per_device_train_batch_size),
+                            accumulation=int(args.gradient_accumulation_steps), epochs=float(args.num_train_epochs),
+                            max_steps=int(args.max_steps), cap=spec.student.max_steps_per_job)
+    if steps < full and steps != args.max_steps:
+        log.info("%d training rows: %g epoch(s) would take %d steps; training %d (student.max_steps_per_job), "
+                 "seeing about %.0f%% of the window", n_rows, args.num_train_epochs, full, steps,
+                 100 * min(1.0, steps * args.per_device_train_batch_size * args.gradient_accumulation_steps / n_rows))
+    return args if steps == args.max_steps else dataclasses.replace(args, max_steps=steps)
+

@@ -5,7 +5,11 @@ the frozen gold set. A rule whose contender is missing (no production adapter
 yet, no pinned teacher answers) is left out of ``rules`` rather than passed.
 Categories with fewer than ``min_category_support`` gold rows are too noisy to
 judge alone: they are kept in ``per_category`` but never decide ``worst`` or a
-regression.
+regression. A supported category that fell more than ``max_category_regression``
+below production refuses the candidate when the rows the two disagree on bear
+the drop out at ``category_regression_confidence``
+(:mod:`trainer.category_regression`); ``metrics.category_drops`` lists each drop
+with its p-value.
 
 Given the candidate's confidences and the teacher's answers, the gate judges
 what will serve: the *routed system* (student where sure, teacher elsewhere,
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from distillery.answers import Answer, same_answer
 from distillery.events import GateMetrics, ModelScores, RoutedScores
 from distillery.taskspec import GateSpec
+from trainer.category_regression import category_drops, regressed
 from trainer.extraction import field_f1
 from trainer.gold import GoldRow
 
@@ -50,6 +55,22 @@ class GateDecision:
     @property
     def promoted(self) -> bool:
         return not self.failed
+
+
+def refusal_reason(decision: GateDecision, spec: GateSpec) -> str:
+    """Why the gate refused a candidate, naming each category drop and whether chance explains it.
+
+    >>> m = GateMetrics(gold_size=0, candidate=ModelScores(n=0, accuracy=0.0), category_drops={"a": 0.0039, "b": 0.5})
+    >>> refusal_reason(GateDecision(m, ["no_category_regression"]), GateSpec())
+    'the gate refused it (fell below production: a p=0.0039; b p=0.5, within chance)'
+    """
+    why = "the gate refused it"
+    drops = decision.metrics.category_drops
+    if "no_category_regression" not in decision.failed or not drops:
+        return why
+    held = set(regressed(drops, confidence=spec.category_regression_confidence))
+    shown = [f"{c} p={p:g}" + ("" if c in held else ", within chance") for c, p in sorted(drops.items())]
+    return f"{why} (fell below production: {'; '.join(shown)})"
 
 
 def model_scores(
@@ -103,7 +124,7 @@ def evaluate_gate(
     ``production_confidence`` is given too, student alone against student alone otherwise.
     """
     # trainer.routed builds on this module's GoldRow and same: imported here, not at the top
-    from trainer.routed import routed_scores
+    from trainer.routed import RoutedRows, routed_rows, summarise
 
     if teacher is None and gold and all(g.teacher is not None for g in gold):
         teacher = [g.teacher for g in gold]
@@ -112,15 +133,15 @@ def evaluate_gate(
     def score(preds: Sequence[Answer | None] | None) -> ModelScores | None:
         return None if preds is None else model_scores(gold, preds, min_category_support=support)
 
-    def route(preds: Sequence[Answer | None] | None, conf: Sequence[float] | None) -> RoutedScores | None:
+    def route(preds: Sequence[Answer | None] | None, conf: Sequence[float] | None) -> RoutedRows | None:
         if preds is None or conf is None or teacher is None:
             return None
-        return routed_scores(gold, preds, conf, teacher, max_below_teacher=spec.max_below_teacher,
-                             min_category_support=support)
+        return routed_rows(gold, preds, conf, teacher, max_below_teacher=spec.max_below_teacher)
 
     cand = model_scores(gold, candidate, min_category_support=support)
     base_s, prod_s, teach_s = score(base) or base_scores, score(production), score(teacher)
-    routed, prod_routed = route(candidate, candidate_confidence), route(production, production_confidence)
+    cand_rows, prod_rows = route(candidate, candidate_confidence), route(production, production_confidence)
+    routed = None if cand_rows is None else summarise(gold, cand_rows, min_category_support=support)
     judged: ModelScores | RoutedScores = cand if routed is None else routed
     rules: dict[str, bool] = {"min_accuracy": cand.accuracy >= spec.min_accuracy - EPS}
     if teach_s is not None:
@@ -129,35 +150,18 @@ def evaluate_gate(
         rules["min_coverage"] = routed.coverage >= spec.min_coverage - EPS
     if judged.worst_category is not None:
         rules["min_worst_category"] = judged.per_category[judged.worst_category] >= spec.min_worst_category - EPS
-    if prod_s is not None:
-        if routed is not None and prod_routed is not None:
-            rules["no_category_regression"] = not regressed_categories(gold, routed, prod_routed, spec)
+    drops: dict[str, float] = {}
+    if production is not None:
+        # like with like: routed against production's routed, else student alone against student alone
+        if cand_rows is not None and prod_rows is not None:
+            mine, theirs = cand_rows.correct, prod_rows.correct
         else:
-            rules["no_category_regression"] = not regressed_categories(gold, cand, prod_s, spec)
+            mine = [same_answer(p, g.label) for p, g in zip(candidate, gold, strict=True)]
+            theirs = [same_answer(p, g.label) for p, g in zip(production, gold, strict=True)]
+        drops = category_drops(gold, mine, theirs, margin=spec.max_category_regression, min_support=support)
+        rules["no_category_regression"] = not regressed(drops, confidence=spec.category_regression_confidence)
     if spec.must_beat_base and base_s is not None:
         rules["beats_base"] = cand.accuracy > base_s.accuracy + EPS
     metrics = GateMetrics(gold_size=len(gold), candidate=cand, base=base_s, production=prod_s, teacher=teach_s,
-                          routed=routed, rules=rules)
+                          routed=routed, rules=rules, category_drops=drops)
     return GateDecision(metrics=metrics, failed=[name for name, ok in rules.items() if not ok])
-
-
-def regressed_categories(
-    gold: Sequence[GoldRow],
-    candidate: ModelScores | RoutedScores,
-    production: ModelScores | RoutedScores,
-    spec: GateSpec,
-) -> list[str]:
-    """Supported categories where the candidate is more than the allowed margin below production.
-
-    Both sides must be of one kind (student alone, or routed): routed accuracy
-    against a student alone would excuse any candidate behind the teacher.
-    """
-    counts: dict[str, int] = defaultdict(int)
-    for row in gold:
-        counts[row.category] += 1
-    return [
-        c
-        for c, n in sorted(counts.items())
-        if n >= spec.min_category_support
-        and candidate.per_category[c] < production.per_category[c] - spec.max_category_regression - EPS
-    ]

@@ -28,7 +28,7 @@ from torch import nn
 
 from distillery.errors import ArtifactError, TrainingError
 from distillery.taskspec import TaskSpec
-from trainer.configs import lora_config, sft_config
+from trainer.configs import budgeted, lora_config, sft_config
 from trainer.curve import write_loss_curve
 from trainer.data import HUMAN_SOURCE, Example
 from trainer.head import (
@@ -228,6 +228,7 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         rows = head_records(examples, spec.labels, tokenizer, prompt, max_length)
         if not rows:
             raise TrainingError("examples: no training row has a label in the task's label set")
+        args = budgeted(args, spec, len(rows))
         model, quantization = load_base(base_model, device, for_training=True,
                                         gradient_checkpointing=args.gradient_checkpointing)
         head = init_head(model, tokenizer, spec.labels, prompt)
@@ -237,7 +238,11 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
             why_not = warm_start(peft_model, head, Path(start_from), spec.labels)
             if why_not is None:
                 warm = Path(start_from)
-                log.info("starting from the served adapter's weights (%s)", start_from)
+                # continuing from serving weights: a full-rate step budget forgets what it does not see again
+                args = dataclasses.replace(args, learning_rate=args.learning_rate * spec.student.warm_start_lr_scale)
+                log.info("starting from the served adapter's weights (%s) at learning rate %.3g "
+                         "(student.warm_start_lr_scale %g)", start_from, args.learning_rate,
+                         spec.student.warm_start_lr_scale)
             else:
                 log.warning("training from the base model, not from the served adapter: %s", why_not)
         has_soft = any(r["confidence"] >= 0 for r in rows)
@@ -260,7 +265,7 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
     result = TrainResult(adapter_dir=adapter_dir, device=device, quantization=quantization,
                          steps=int(trainer.state.global_step), train_examples=len(rows), tokens=tokens,
                          seconds=seconds, losses=losses, curve_files=tuple(write_loss_curve(adapter_dir, losses)),
-                         warm_started=warm is not None)
+                         warm_started=warm is not None, learning_rate=float(args.learning_rate))
     log.info("trained a classifier head + LoRA %s on %d examples (%s targets): %d steps in %.1fs, loss %s -> %s",
              adapter_dir, len(rows), meta.targets, result.steps, seconds, fmt_loss(result.first_loss),
              fmt_loss(result.final_loss))

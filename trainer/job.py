@@ -29,7 +29,7 @@ from trainer.base_check import score_base_until_beaten
 from trainer.calibrate import calibrate_routed
 from trainer.card import adapter_sha256, build_card, write_card
 from trainer.data import read_snapshot
-from trainer.gate import GateDecision, evaluate_gate, model_scores
+from trainer.gate import GateDecision, evaluate_gate, model_scores, refusal_reason
 from trainer.gold import GoldRow
 from trainer.gold_coverage import refusal, uncovered
 from trainer.head import HEAD_WEIGHTS, is_head_adapter, load_head
@@ -236,7 +236,7 @@ def run_job(job: TrainJob, settings: Settings, *, production: Production | None 
                           router_threshold=calibration.threshold, head=head)
         write_card(adapter_dir, card)
         if not decision.promoted:
-            return AdapterRejected(task=job.task, job_id=job.job_id, reason="the gate refused it",
+            return AdapterRejected(task=job.task, job_id=job.job_id, reason=refusal_reason(decision, spec.gate),
                                    failed_rules=decision.failed, metrics=decision.metrics, training=summary)
         status.enter("publishing")
         # a manifest (every file's SHA-256) goes with the folder; the event announces its digest

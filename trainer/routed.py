@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from distillery.answers import Answer, same_answer
 from distillery.events import RoutedScores
@@ -112,6 +113,54 @@ def out_of_fold_answered(
     return answered
 
 
+@dataclass(frozen=True)
+class RoutedRows:
+    """Per gold row: who answered (out of fold) and whether the routed system was right."""
+
+    correct: list[bool]
+    """The routed answer (the student's where it answered, else the teacher's) matched the gold label."""
+    answered: list[bool]
+    """The student answered the row (its confidence cleared the out-of-fold threshold)."""
+    student_correct: list[bool]
+    teacher_correct: list[bool]
+    threshold: float | None
+    """Calibrated on the whole gold set: what the router will use."""
+    folds: int
+
+
+def routed_rows(
+    gold: Sequence[GoldRow],
+    candidate: Sequence[Answer | None],
+    confidences: Sequence[float],
+    teacher: Sequence[Answer | None] | None = None,
+    *,
+    max_below_teacher: float,
+    folds: int | None = None,
+    seed: int = 0,
+) -> RoutedRows:
+    """The routed system row by row (:func:`routed_scores` sums these; the gate pairs them per category)."""
+    n = len(gold)
+    if teacher is None:
+        teacher = [g.teacher for g in gold]
+    if not len(candidate) == len(confidences) == len(teacher) == n:
+        raise ValueError(
+            f"{len(candidate)} answers, {len(confidences)} confidences, {len(teacher)} teacher answers "
+            f"for {n} gold rows; one of each per row"
+        )
+    k = folds if folds is not None else folds_for(n)
+    if k < MIN_FOLDS:
+        raise ValueError(f"folds: {k}; cross-validation needs at least {MIN_FOLDS}")
+    s_ok = [same_answer(a, g.label) for a, g in zip(candidate, gold, strict=True)]
+    t_ok = [same_answer(t, g.label) for t, g in zip(teacher, gold, strict=True)]
+    whole = calibrate_routed(confidences, s_ok, t_ok, max_below_teacher=max_below_teacher)
+    answered = out_of_fold_answered(
+        confidences, s_ok, t_ok, fold_ids([g.input for g in gold], k, seed=seed),
+        max_below_teacher=max_below_teacher,
+    )
+    correct = [s if a else t for s, t, a in zip(s_ok, t_ok, answered, strict=True)]
+    return RoutedRows(correct, answered, s_ok, t_ok, whole.threshold, k)
+
+
 def routed_scores(
     gold: Sequence[GoldRow],
     candidate: Sequence[Answer | None],
@@ -153,42 +202,32 @@ def routed_scores(
         coverage. Answers are compared with :func:`distillery.answers.same_answer`,
         as every other gate figure is.
     """
+    rows = routed_rows(gold, candidate, confidences, teacher, max_below_teacher=max_below_teacher, folds=folds,
+                       seed=seed)
+    return summarise(gold, rows, min_category_support=min_category_support)
+
+
+def summarise(gold: Sequence[GoldRow], rows: RoutedRows, *, min_category_support: int) -> RoutedScores:
+    """:class:`RoutedScores` from the rows of :func:`routed_rows`."""
     n = len(gold)
-    if teacher is None:
-        teacher = [g.teacher for g in gold]
-    if not len(candidate) == len(confidences) == len(teacher) == n:
-        raise ValueError(
-            f"{len(candidate)} answers, {len(confidences)} confidences, {len(teacher)} teacher answers "
-            f"for {n} gold rows; one of each per row"
-        )
-    k = folds if folds is not None else folds_for(n)
-    if k < MIN_FOLDS:
-        raise ValueError(f"folds: {k}; cross-validation needs at least {MIN_FOLDS}")
-    s_ok = [same_answer(a, g.label) for a, g in zip(candidate, gold, strict=True)]
-    t_ok = [same_answer(t, g.label) for t, g in zip(teacher, gold, strict=True)]
-    whole = calibrate_routed(confidences, s_ok, t_ok, max_below_teacher=max_below_teacher)
-    answered = out_of_fold_answered(
-        confidences, s_ok, t_ok, fold_ids([g.input for g in gold], k, seed=seed),
-        max_below_teacher=max_below_teacher,
-    )
-    routed = [s if a else t for s, t, a in zip(s_ok, t_ok, answered, strict=True)]
+    routed, answered = rows.correct, rows.answered
     by_cat: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(gold):
         by_cat[row.category].append(i)
-    per_category = {c: sum(routed[i] for i in rows) / len(rows) for c, rows in sorted(by_cat.items())}
-    supported = sorted(c for c, rows in by_cat.items() if len(rows) >= min_category_support)
+    per_category = {c: sum(routed[i] for i in idx) / len(idx) for c, idx in sorted(by_cat.items())}
+    supported = sorted(c for c, idx in by_cat.items() if len(idx) >= min_category_support)
     n_answered = sum(answered)
     return RoutedScores(
         n=n,
-        threshold=whole.threshold,
+        threshold=rows.threshold,
         coverage=n_answered / n if n else 0.0,
         accuracy=sum(routed) / n if n else 0.0,
-        student_accuracy=sum(s for s, a in zip(s_ok, answered, strict=True) if a) / n_answered
+        student_accuracy=sum(s for s, a in zip(rows.student_correct, answered, strict=True) if a) / n_answered
         if n_answered else None,
-        teacher_accuracy=sum(t_ok) / n if n else None,
+        teacher_accuracy=sum(rows.teacher_correct) / n if n else None,
         per_category=per_category,
-        per_category_coverage={c: sum(answered[i] for i in rows) / len(rows) for c, rows in sorted(by_cat.items())},
+        per_category_coverage={c: sum(answered[i] for i in idx) / len(idx) for c, idx in sorted(by_cat.items())},
         worst_category=min(supported, key=lambda c: per_category[c]) if supported else None,
         method="cross_validation",
-        folds=k,
+        folds=rows.folds,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from distillery.errors import TrainingError
 from distillery.events import TrainingSummary
 from distillery.taskspec import TaskSpec
-from trainer.configs import lora_config, sft_config
+from trainer.configs import budgeted, lora_config, sft_config
 from trainer.curve import write_loss_curve
 from trainer.data import Example, sft_dataset
 from trainer.loading import Quantization, load_base, load_tokenizer, resolve_device
@@ -42,6 +42,8 @@ class TrainResult:
     curve_files: tuple[Path, ...] = field(default=())
     warm_started: bool = False
     """Whether training started from a served adapter's weights rather than from the base model."""
+    learning_rate: float | None = None
+    """The peak learning rate it trained at."""
 
     @property
     def first_loss(self) -> float | None:
@@ -62,6 +64,7 @@ class TrainResult:
             seconds=round(self.seconds, 3),
             first_loss=self.first_loss,
             final_loss=self.final_loss,
+            learning_rate=self.learning_rate,
         )
 
 
@@ -99,6 +102,7 @@ def train_adapter(
             base_model, device, for_training=True, gradient_checkpointing=args.gradient_checkpointing
         )
         dataset = sft_dataset(examples, spec.student.system_prompt, tokenizer)
+        args = budgeted(args, spec, len(dataset))
         trainer_class = CompletionHeadSFTTrainer if device == "cpu" else SFTTrainer
         trainer: Any = trainer_class(
             model=model,
@@ -127,6 +131,7 @@ def train_adapter(
         seconds=seconds,
         losses=losses,
         curve_files=tuple(curve),
+        learning_rate=float(args.learning_rate),
     )
     log.info(
         "trained %s on %d examples: %d steps, %d tokens in %.1fs (%.0f tokens/s), loss %s -> %s",

@@ -26,6 +26,7 @@ from distillery.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
+FIXED_STEPS = 120
 LENIENT = {
     # a tiny random model tests the worker's mechanics, not a student's quality
     "max_below_teacher = 0.01": "max_below_teacher = 1.0",
@@ -34,6 +35,8 @@ LENIENT = {
     "min_coverage = 0.2": "min_coverage = 0.0",
     "min_train_examples = 2000": "min_train_examples = 50",
     "gold_common_share = 0.10": "gold_common_share = 0.0",  # 40 random gold rows need not cover every category
+    # one pass over 110 rows is 7 steps, over before the kill lands: fixed steps keep the job long enough
+    "num_train_epochs = 1": f"num_train_epochs = 1\nmax_steps = {FIXED_STEPS}",
 }
 
 
@@ -117,7 +120,9 @@ def test_killed_mid_job_finishes_on_restart_with_one_adapter(kafka_settings, spa
     published, rejected = _verdicts(s)
     assert [p.job_id for p in published] == [job.job_id]
     adapter = published[0]
-    steps = s.task("transactions").sft["max_steps"]  # the shipped config's
+    steps = FIXED_STEPS  # [sft] max_steps fixes them, within the shipped max_steps_per_job
+    assert s.task("transactions").student.max_steps_per_job is not None
+    assert steps <= s.task("transactions").student.max_steps_per_job
     assert adapter.metrics.gold_size == 40 and adapter.training is not None and adapter.training.steps == steps
     folder = Path(adapter.uri.removeprefix("file://"))
     assert (folder / "adapter_config.json").exists() and (folder / "adapter_model.safetensors").exists()

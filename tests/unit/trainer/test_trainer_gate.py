@@ -26,6 +26,7 @@ SPEC = GateSpec(
     max_category_regression=0.25,
     must_beat_base=True,
     min_category_support=3,
+    category_regression_confidence=0.0,  # the bare margin: these rows are too few for evidence (tested below)
 )
 
 
@@ -66,6 +67,41 @@ def test_each_rule_fails_just_past_its_boundary(change: dict[str, float], failed
     production = ["x"] * 4 + ["y"] * 4 + ["z", "z"]
     spec = SPEC.model_copy(update=change)
     assert evaluate_gate(GOLD, spec, candidate=GOOD, base=BASE, production=production).failed == failed
+
+
+def _paired(candidate_right: int, won_back: int = 0) -> tuple[list[GoldRow], list[str], list[str]]:
+    """20 gold rows of one category; production gets the first 20 - won_back right, the candidate the given count."""
+    gold = [GoldRow(f"row {i}", "x", "a") for i in range(20)]  # no pinned teacher: the margin rules stay out
+    production = ["x"] * (20 - won_back) + ["q"] * won_back
+    lost = 20 - candidate_right  # production right, candidate wrong
+    candidate = ["q"] * lost + ["x"] * (20 - won_back - lost) + ["x"] * won_back
+    return gold, production, candidate
+
+
+@pytest.mark.parametrize(("candidate_right", "won_back", "p_value", "refused_at_95"), [
+    (14, 0, 0.0156, True),    # 6 rows lost, none won: a regression, not chance
+    (15, 0, 0.0312, True),    # 5 lost: the fewest that refuse at 0.95 with nothing won back
+    (16, 0, 0.0625, False),   # 4 lost: a fair coin does that one time in 16
+    (18, 0, 0.25, False),     # a 10-point drop from 2 rows
+    (15, 2, 0.2266, False),   # 5 lost but 2 won back (a net drop of 3 rows, 15 points)
+])
+def test_a_category_drop_refuses_only_when_the_paired_rows_bear_it_out(
+        candidate_right: int, won_back: int, p_value: float, refused_at_95: bool) -> None:
+    gold, production, candidate = _paired(candidate_right, won_back)
+    spec = GateSpec(max_category_regression=0.05, must_beat_base=False, min_category_support=3)
+    assert spec.category_regression_confidence == 0.95  # the shipped default
+    decision = evaluate_gate(gold, spec, candidate=candidate, production=production)
+    assert decision.metrics.category_drops == {"a": p_value}
+    assert (decision.failed == ["no_category_regression"]) is refused_at_95
+    bare = spec.model_copy(update={"category_regression_confidence": 0.0})
+    assert evaluate_gate(gold, bare, candidate=candidate, production=production).failed == ["no_category_regression"]
+
+
+def test_a_drop_within_the_margin_is_no_drop() -> None:
+    gold, production, candidate = _paired(19)  # 5 points: at the margin, not past it
+    spec = GateSpec(max_category_regression=0.05, must_beat_base=False, category_regression_confidence=0.0)
+    decision = evaluate_gate(gold, spec, candidate=candidate, production=production)
+    assert decision.metrics.category_drops == {} and decision.promoted
 
 
 def test_must_beat_base_is_strict() -> None:

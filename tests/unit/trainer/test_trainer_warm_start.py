@@ -32,6 +32,11 @@ def test_a_warm_start_begins_where_the_served_adapter_ended(
     cold = train_head_adapter(tiny_model, toy_examples(48, seed=4), spec, tmp_path / "cold", device="cpu",
                               progress=False)
     assert warm.warm_started and not cold.warm_started
+    # a warm start continues at the scaled-down rate; the event says which rate each job trained at
+    rate = float(spec.sft["learning_rate"]) if "learning_rate" in spec.sft else 5e-5
+    assert cold.learning_rate == pytest.approx(rate)
+    assert warm.learning_rate == pytest.approx(rate * spec.student.warm_start_lr_scale)
+    assert warm.summary().learning_rate == warm.learning_rate
     assert first.first_loss is not None and first.final_loss is not None
     assert warm.first_loss is not None and cold.first_loss is not None
     # the first batch of the warm run already scores like the served adapter's last ones, the cold one like a start
@@ -58,4 +63,5 @@ def test_an_adapter_that_does_not_fit_is_not_started_from_and_the_log_says_why(
         result = train_head_adapter(tiny_model, toy_examples(24, seed=4), spec, tmp_path / "a", device="cpu",
                                     progress=False, start_from=folder)
     assert not result.warm_started
+    assert result.learning_rate == pytest.approx(float(spec.sft.get("learning_rate", 5e-5)))
     assert any(why in r.getMessage() and "from the base model" in r.getMessage() for r in caplog.records)
