@@ -46,6 +46,7 @@ from typing import Any
 from distillery.errors import ConfigError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
+from streams.redact_windows import Classes, starts, windows
 
 
 class _RunStartPattern:
@@ -167,57 +168,26 @@ _IBAN = re.compile(
 # (nothing to backtrack through), cut to the longest leading groups that hold 10 to 12 digits.
 _NATIONAL_PHONE = re.compile(
     r"(?:0(?<![\w#+.,/]0)\d{1,4}+|\(0\d{1,4}+\) ?\d{2,8}+)(?:[ ./-]\d{2,8}+){0,5}+")
-def _any_of(*rules: re.Pattern[str]) -> re.Pattern[str]:
-    r"""One pattern that matches where any of ``rules`` does: their alternation behind one shared start.
+_DIGIT_RULES = ("card", "ssn", "phone", "card_more", "ssn_more")
+"""The digit rules run one after another, each in windows around the places it may match.
 
-    Every digit rule starts with one character of ``[+(\d]``, a ``+`` or digit that no digit
-    or ``#`` precedes, so that check is made once per position, then each rule in turn
-    (its own first character re-checked by a lookbehind, its own boundaries kept). Each
-    rule also needs a digit next, except the North American ``1 (206) ...``, ``1 206 ...``
-    forms: that is checked once too, so a digit between separators costs one short test.
-    """
-    branches = []
-    for rx in rules:
-        first, rest = re.fullmatch(r"(\\d|\[\+\(\\d\]|\(\?:0)(.*)", rx.pattern, re.DOTALL).groups()  # type: ignore[union-attr]
-        if first == "(?:0":  # _NATIONAL_PHONE: (?:0...|\(0...)... -> (?:(?<=0)...|(?<=\()0...)...
-            head, tail = rest.split("|\\(0", 1)
-            branches.append(f"(?:(?<=0){head}|(?<=\\()0{tail}")
-        else:
-            branches.append(rest if first == "[+(\\d]" else f"(?<={first}){rest}")
-    return re.compile(r"[+(\d](?<![\d#][+\d])(?=\d|(?<=1)[ .-][(\d]\d)(?:" + "|".join(branches) + ")")
+Each rule in turn, each a scan of every digit of the text, cost 40-120 ms per mebibyte of
+digits and separators even where they matched nothing (issue #13). Now each rule's
+candidate starts are found for all positions at once (:mod:`streams.redact_windows`, a
+superset of where its regex matches the text as the earlier rules left it), and the
+rule runs only in windows around them: where none is left, not at all; where they
+cover most of the text, over all of it as before. The matches are exactly those of
+every rule over the whole text, in the same order (a hypothesis test compares)."""
 
-
-_DIGIT_RULES = _any_of(_CARD, _SSN, _PHONE, _CARD_MORE, _SSN_MORE, _NATIONAL_PHONE)
-"""Where any card, SSN or phone rule matches the text as it arrives (checks aside): one linear scan.
-
-The six digit rules run one after another, each a scan of every digit of the text; on
-a mebibyte of digits and separators that matched nothing they cost 300 ms together.
-One search for any of them first: where none matches the text as it is, none can
-match after the others ran either (a rule changes the text only where it matches),
-so the six scans are skipped; where one does, they run from the first candidate on."""
+_WINDOW_GAP = 64
+"""Candidates closer than this share one window (one ``finditer`` call)."""
+_WINDOW_TAIL = 80
+"""Characters read past a window's last candidate: more than any digit rule examines from its start."""
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None) | dict.fromkeys(
     map(ord, "\u00a0\u202f\u2007"), " ")
 """Zero-width characters, soft hyphen and BOM removed; no-break spaces made spaces (one str.translate)."""
-
-
-def _context(before: str) -> str:
-    """A stand-in for the character before the first digit candidate, as every digit rule's lookbehind sees it.
-
-    No rule matches before the first candidate, in the text as it arrives or after any rule
-    ran (a rule's match can only start where one did, or right after a replaced number), so
-    the rules run on the rest of the text behind this one character: a digit or ``#``
-    (``#``), a word character (``a``), one of ``+.,/`` (``,``) or anything else (a space);
-    none can start a match itself.
-    """
-    if not before:
-        return " "
-    if before == "#" or before.isdecimal():
-        return "#"
-    if before.isalnum() or before == "_":
-        return "a"
-    return "," if before in "+.,/" else " "
 
 
 def _strip(match: str, separators: str) -> str:
@@ -331,6 +301,26 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_ok(match: str) -> bool:
+    """A 4-4-4-x, 4-6-5 or plain run (one separator kind, space or dash) whose digits pass Luhn."""
+    return luhn_ok(match.replace(" ", "").replace("-", ""))
+
+
+def _card_more_ok(match: str) -> bool:
+    """A dotted, ``#``-separated or 4-8-4 number whose digits pass Luhn."""
+    return luhn_ok(_strip(match, " .#-"))
+
+
+_RULES: dict[str, tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = {
+    "card": (_CARD, "card", _card_ok),
+    "ssn": (_SSN, "ssn", None),
+    "phone": (_PHONE, "phone", None),
+    "card_more": (_CARD_MORE, "card", _card_more_ok),
+    "ssn_more": (_SSN_MORE, "ssn", _ssn_ok),
+}
+"""Each digit rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
+
+
 @dataclass(frozen=True)
 class Redaction:
     """The redacted text and how many of each kind of PII were replaced."""
@@ -377,21 +367,75 @@ class Redactor:
         if _DIGIT_PII.search(text) is not None:
             # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
             text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
-            first = _DIGIT_RULES.search(text)  # one scan; the six below only from the first candidate on
-            if first is not None:
-                head, text = text[:first.start()], _context(text[first.start() - 1:first.start()]) + text[first.start():]
-                text = self._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " -")))
-                text = self._sub(_SSN, "ssn", text, counts)
-                text = self._sub(_PHONE, "phone", text, counts)
-                text = self._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " .#-")))
-                text = self._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
-                text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
-                text = head + text[1:]
+            text = self._digit_rules(text, counts)
+            text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
 
     __call__ = redact
+
+    windows_from = 4096
+    """Texts this long or longer run the digit rules in windows (:data:`_DIGIT_RULES`); shorter
+    ones over the whole text, cheaper than classifying their characters."""
+
+    whole_text_from = 0.5
+    """Where a rule's windows cover this share of the text or more, it runs over all of it in one scan."""
+
+    def _digit_rules(self, text: str, counts: dict[str, int]) -> str:
+        """The card, SSN and phone rules in order, each only where it may match the text as the last one left it."""
+        classes: Classes | None = None
+        for rule in _DIGIT_RULES:
+            rx, kind, check = _RULES[rule]
+            if len(text) < self.windows_from:
+                text = self._sub(rx, kind, text, counts, check)
+                continue
+            if classes is None:
+                classes = Classes(text)
+            found = windows(starts(rule, classes), _WINDOW_GAP)
+            if not found:
+                continue
+            before = counts.get(kind, 0)
+            if sum(hi - lo for lo, hi in found) >= self.whole_text_from * len(text):  # one scan of all of it
+                text = self._sub(rx, kind, text, counts, check)
+            else:
+                text = self._sub_windows(rx, kind, text, counts, check, found)
+            if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
+                classes = None
+        return text
+
+    @staticmethod
+    def _sub_windows(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
+                     check: Callable[[str], bool] | None, found: list[tuple[int, int]]) -> str:
+        """``rx.sub`` over ``text`` where every match starts inside one of the ranges ``found``.
+
+        Each range is scanned from its start (or the end of the last match, as ``sub`` goes on
+        from there) to ``_WINDOW_TAIL`` characters past its end, so every match starting in it
+        reads the same characters as over the whole text; matches starting past its end are
+        left to the next range. A match that fails ``check`` is kept and, as in ``sub``, skipped over.
+        """
+        placeholder = PLACEHOLDERS[kind]
+        parts: list[str] = []
+        copied = scanned = replaced = 0
+        for lo, hi in found:
+            if max(lo, scanned) >= hi:
+                continue
+            for m in rx.finditer(text, max(lo, scanned), min(len(text), hi + _WINDOW_TAIL)):
+                start = m.start()
+                if start >= hi:
+                    break
+                scanned = m.end()
+                if check is not None and not check(m.group(0)):
+                    continue
+                parts.append(text[copied:start])
+                parts.append(placeholder)
+                copied = scanned
+                replaced += 1
+        if not replaced:
+            return text
+        counts[kind] = counts.get(kind, 0) + replaced
+        parts.append(text[copied:])
+        return "".join(parts)
 
     @staticmethod
     def _sub(

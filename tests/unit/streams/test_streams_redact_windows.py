@@ -1,0 +1,59 @@
+"""Each digit rule's candidate starts hold every position where its regex matches (issue #13).
+
+``streams.redact`` runs the card, SSN and phone rules only around these candidates, so a
+start missing here would be PII left in the text. Random text dense in digits, separators,
+near-miss shapes and characters outside ASCII (which the classes cannot see, and must take
+for anything) is checked position by position against ``rx.match`` at every position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.redact import _RULES
+from streams.redact_windows import Classes, starts, windows
+
+_PIECES = [
+    *"0123456789", *" .-()+#/_a?", "\u0661", "\u00e9", "\U0001d7d8", "1 ", "+1 ", "(", "1-",
+    "4111 1111 1111 1111", "4111.1111.1111.1111", "4111#1111#1111#1111", "3782 822463 10005", "4111 11111111 1111",
+    "4111111111111111", "123-45-6789", "123 45 6789", "123.45.6789", "123456789", "(206) 555-0199",
+    "1 (206) 555-0199", "1-206-555-0199", "2065550199", "12065550199", "+44 20 7946 0958", "+1 (234) 567 89",
+    "+1 22 33 44", "+12-345-678-901", "+" + "1" * 23, "+" + "1" * 24, "\u0661\u0662\u0663-\u0664\u0665-6789",
+]
+
+
+def _every_start(rule: str, text: str) -> set[int]:
+    rx = _RULES[rule][0]
+    return {p for p in range(len(text)) if rx.match(text, p)}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+def test_every_position_a_digit_rule_matches_at_is_a_candidate(text: str) -> None:
+    classes = Classes(text)
+    for rule in _RULES:
+        assert _every_start(rule, text) <= set(starts(rule, classes).tolist()), rule
+
+
+def test_the_candidates_are_few_where_no_rule_can_match() -> None:
+    near_misses = ["123 123 123", "123-45-678", "(123) 1", "(206) 555-01", "+12-345-678-901-", "+1 (234)",
+                   "+" + "1" * 25, "1234 5678", "4111.1111.1111", "12345678901234567890"]
+    text = " x ".join(near_misses * 50)
+    classes = Classes(text)
+    assert {rule: starts(rule, classes).size for rule in _RULES} == {
+        "card": 100, "ssn": 0, "phone": 0, "card_more": 0, "ssn_more": 0}  # cards: runs of 20 digits may end anywhere
+
+
+def test_the_candidates_of_a_text_with_pii() -> None:
+    text = "pay 4111 1111 1111 1111, ssn 123-45-6789 or 123 45 6789, call +44 20 7946 0958 or (206) 555-0199"
+    classes = Classes(text)
+    got = {rule: starts(rule, classes).tolist() for rule in _RULES}
+    assert got == {"card": [4], "ssn": [29], "phone": [62, 82], "card_more": [], "ssn_more": [44]}
+    assert all(set(got[rule]) == _every_start(rule, text) for rule in ("card", "ssn", "phone", "ssn_more"))
+
+
+def test_windows_join_candidates_closer_than_the_gap() -> None:
+    assert windows(np.array([], dtype=np.int64)) == []
+    assert windows(np.array([0, 64, 129, 130]), gap=64) == [(0, 65), (129, 131)]
