@@ -46,7 +46,7 @@ from typing import Any
 from distillery.errors import ConfigError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
-from streams.redact_windows import Classes, starts, windows
+from streams.redact_candidates import Classes, starts
 
 
 class _RunStartPattern:
@@ -169,20 +169,16 @@ _IBAN = re.compile(
 _NATIONAL_PHONE = re.compile(
     r"(?:0(?<![\w#+.,/]0)\d{1,4}+|\(0\d{1,4}+\) ?\d{2,8}+)(?:[ ./-]\d{2,8}+){0,5}+")
 _DIGIT_RULES = ("card", "ssn", "phone", "card_more", "ssn_more")
-"""The digit rules run one after another, each in windows around the places it may match.
+"""The digit rules, in the order they run: each tried only at the places it may match.
 
 Each rule in turn, each a scan of every digit of the text, cost 40-120 ms per mebibyte of
 digits and separators even where they matched nothing (issue #13). Now each rule's
-candidate starts are found for all positions at once (:mod:`streams.redact_windows`, a
-superset of where its regex matches the text as the earlier rules left it), and the
-rule runs only in windows around them: where none is left, not at all; where they
-cover most of the text, over all of it as before. The matches are exactly those of
-every rule over the whole text, in the same order (a hypothesis test compares)."""
-
-_WINDOW_GAP = 64
-"""Candidates closer than this share one window (one ``finditer`` call)."""
-_WINDOW_TAIL = 80
-"""Characters read past a window's last candidate: more than any digit rule examines from its start."""
+candidate starts are found for all positions at once (:mod:`streams.redact_candidates`,
+a superset of where its regex matches the text as the earlier rules left it), and the
+rule is tried only there: where there is none, not at all; where they are dense, it scans
+the whole text as before (one C-level scan is cheaper than a Python call per candidate).
+The matches are exactly those of every rule over the whole text, in the same order (a
+hypothesis test compares)."""
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None) | dict.fromkeys(
@@ -375,62 +371,61 @@ class Redactor:
 
     __call__ = redact
 
-    windows_from = 4096
-    """Texts this long or longer run the digit rules in windows (:data:`_DIGIT_RULES`); shorter
-    ones over the whole text, cheaper than classifying their characters."""
+    candidates_from = 4096
+    """Texts this long or longer find each digit rule's candidates first (:data:`_DIGIT_RULES`);
+    shorter ones run the rules over the whole text, cheaper than classifying their characters."""
 
-    whole_text_from = 0.5
-    """Where a rule's windows cover this share of the text or more, it runs over all of it in one scan."""
+    whole_text_from = 1 / 24
+    """Where a rule has more candidates than this share of the text's characters, it scans all of it."""
 
     def _digit_rules(self, text: str, counts: dict[str, int]) -> str:
         """The card, SSN and phone rules in order, each only where it may match the text as the last one left it."""
         classes: Classes | None = None
         for rule in _DIGIT_RULES:
             rx, kind, check = _RULES[rule]
-            if len(text) < self.windows_from:
+            if len(text) < self.candidates_from:
                 text = self._sub(rx, kind, text, counts, check)
                 continue
             if classes is None:
                 classes = Classes(text)
-            found = windows(starts(rule, classes), _WINDOW_GAP)
-            if not found:
+            found = starts(rule, classes)
+            if not found.size:
                 continue
             before = counts.get(kind, 0)
-            if sum(hi - lo for lo, hi in found) >= self.whole_text_from * len(text):  # one scan of all of it
+            if found.size >= self.whole_text_from * len(text):
                 text = self._sub(rx, kind, text, counts, check)
             else:
-                text = self._sub_windows(rx, kind, text, counts, check, found)
+                text = self._sub_at(rx, kind, text, counts, check, found.tolist())
             if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
                 classes = None
         return text
 
     @staticmethod
-    def _sub_windows(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
-                     check: Callable[[str], bool] | None, found: list[tuple[int, int]]) -> str:
-        """``rx.sub`` over ``text`` where every match starts inside one of the ranges ``found``.
+    def _sub_at(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
+                check: Callable[[str], bool] | None, candidates: list[int]) -> str:
+        """``rx.sub`` over ``text`` when ``rx`` can match only at ``candidates`` (sorted positions).
 
-        Each range is scanned from its start (or the end of the last match, as ``sub`` goes on
-        from there) to ``_WINDOW_TAIL`` characters past its end, so every match starting in it
-        reads the same characters as over the whole text; matches starting past its end are
-        left to the next range. A match that fails ``check`` is kept and, as in ``sub``, skipped over.
+        ``sub`` tries every position from where its last match ended; each one that is not a
+        candidate fails, so trying the candidates in order from there finds the same matches.
+        A match that fails ``check`` is kept and, as in ``sub``, skipped over.
         """
         placeholder = PLACEHOLDERS[kind]
         parts: list[str] = []
         copied = scanned = replaced = 0
-        for lo, hi in found:
-            if max(lo, scanned) >= hi:
+        match = rx.match
+        for start in candidates:
+            if start < scanned:
                 continue
-            for m in rx.finditer(text, max(lo, scanned), min(len(text), hi + _WINDOW_TAIL)):
-                start = m.start()
-                if start >= hi:
-                    break
-                scanned = m.end()
-                if check is not None and not check(m.group(0)):
-                    continue
-                parts.append(text[copied:start])
-                parts.append(placeholder)
-                copied = scanned
-                replaced += 1
+            m = match(text, start)
+            if m is None:
+                continue
+            scanned = m.end()
+            if check is not None and not check(m.group(0)):
+                continue
+            parts.append(text[copied:start])
+            parts.append(placeholder)
+            copied = scanned
+            replaced += 1
         if not replaced:
             return text
         counts[kind] = counts.get(kind, 0) + replaced

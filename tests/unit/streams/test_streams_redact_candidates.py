@@ -8,12 +8,11 @@ for anything) is checked position by position against ``rx.match`` at every posi
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.redact import _RULES
-from streams.redact_windows import Classes, starts, windows
+from streams.redact_candidates import Classes, starts
 
 _PIECES = [
     *"0123456789", *" .-()+#/_a?", "\u0661", "\u00e9", "\U0001d7d8", "1 ", "+1 ", "(", "1-",
@@ -42,8 +41,7 @@ def test_the_candidates_are_few_where_no_rule_can_match() -> None:
                    "+" + "1" * 25, "1234 5678", "4111.1111.1111", "12345678901234567890"]
     text = " x ".join(near_misses * 50)
     classes = Classes(text)
-    assert {rule: starts(rule, classes).size for rule in _RULES} == {
-        "card": 100, "ssn": 0, "phone": 0, "card_more": 0, "ssn_more": 0}  # cards: runs of 20 digits may end anywhere
+    assert {rule: starts(rule, classes).size for rule in _RULES} == dict.fromkeys(_RULES, 0)
 
 
 def test_the_candidates_of_a_text_with_pii() -> None:
@@ -52,8 +50,3 @@ def test_the_candidates_of_a_text_with_pii() -> None:
     got = {rule: starts(rule, classes).tolist() for rule in _RULES}
     assert got == {"card": [4], "ssn": [29], "phone": [62, 82], "card_more": [], "ssn_more": [44]}
     assert all(set(got[rule]) == _every_start(rule, text) for rule in ("card", "ssn", "phone", "ssn_more"))
-
-
-def test_windows_join_candidates_closer_than_the_gap() -> None:
-    assert windows(np.array([], dtype=np.int64)) == []
-    assert windows(np.array([0, 64, 129, 130]), gap=64) == [(0, 65), (129, 131)]
