@@ -21,7 +21,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.redact import _INVISIBLE, PLACEHOLDERS, Redactor
+from streams import redact
 
 # ------------------------------------------------------------------ the oracle: the redactor before the gate
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -124,7 +124,7 @@ def old_redact(text: str) -> tuple[str, dict[str, int]]:
             if not check(m.group(0)):
                 return m.group(0)
             counts[kind] = counts.get(kind, 0) + 1
-            return PLACEHOLDERS[kind]
+            return redact.PLACEHOLDERS[kind]
 
         return rx.sub(repl, text)
 
@@ -134,11 +134,11 @@ def old_redact(text: str) -> tuple[str, dict[str, int]]:
             if not n:
                 return m.group(0)
             counts[kind] = counts.get(kind, 0) + 1
-            return PLACEHOLDERS[kind] + m.group(0)[n:]
+            return redact.PLACEHOLDERS[kind] + m.group(0)[n:]
 
         return rx.sub(repl, text)
 
-    text = text.translate(_INVISIBLE)
+    text = text.translate(redact._INVISIBLE)
     if "@" in text:
         text = sub(_EMAIL, "email", text)
     if _DIGIT_PII.search(text) is not None:
@@ -159,24 +159,26 @@ _PIECES = [
     "123-45-6789", "123 45 6789", "123456789", "666-45-6789", "(206) 555-0199", "1 206 555 0199", "2065550199",
     "+44 20 7946 0958", "+1 (234) 567 89", "020 7946 0958", "07700 900123", "01 23 45 67 89", "(030) 1234567",
     "0171/1234567", "DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "jane@mail.com", "1234", "12",
+    "GB82 WEST 1234 5698 7654 32 1234", "de89 3704 0044 0532 0130 00", "DE89370400440532013000 12", "DE89 ABCD ",
+    "00 00 00 00 00 00", "0123 4567 8901 23", "01.02.2024 12:30", "0171-1234567-89", "(030) 12 34 56 78 90",
 ]
 
 
-class _AtCandidates(Redactor):
+class _AtCandidates(redact.Redactor):
     """The redactor trying its digit rules at their candidates only, at every length."""
 
     candidates_from = 0
     whole_text_from = math.inf
 
 
-class _WholeWhereCandidates(Redactor):
+class _WholeWhereCandidates(redact.Redactor):
     """The redactor running each digit rule over the whole text when it has a candidate, at every length."""
 
     candidates_from = 0
     whole_text_from = 0
 
 
-_REDACTORS = [Redactor(), _AtCandidates(), _WholeWhereCandidates()]
+_REDACTORS = [redact.Redactor(), _AtCandidates(), _WholeWhereCandidates()]
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
@@ -235,7 +237,30 @@ def test_a_long_text_with_pii_far_apart_is_tried_at_candidates_and_comes_out_as_
     for _ in range(20):
         text = "".join(rng.choice(pieces) + rng.choice(_FILLERS) * rng.choice(_SPANS + [1000, 1000]) for _ in range(80))
         expected = old_redact(text)
-        assert len(text) >= Redactor.candidates_from and expected[1]
+        assert len(text) >= redact.Redactor.candidates_from and expected[1]
         for red in _REDACTORS:  # the default: long enough for candidates, sparse enough not to scan it all
             got = red.redact(text)
             assert (got.text, got.counts) == expected
+
+
+# ------------------------------------------------------------------ the checks per match, one by one
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["DE", "GB", "de", "89", "82", "00", " ", "WEST", "ABCD", "1234", "3704", "0044",
+                                 "0532", "0130", "5698", "7654", "32", "1", "\u0661\u0662", "Z"]), max_size=16)
+       .map("".join))
+def test_the_iban_check_cuts_the_same_groups_as_before(text: str) -> None:
+    for m in redact._IBAN.finditer(text):
+        assert redact._iban_span(m) == _iban_span(m), m.group(0)
+        assert redact.iban_ok(m.group(0)) == _iban_ok(m.group(0))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789 ./-()\u0661", max_size=60))
+def test_the_national_phone_check_finds_the_same_span_as_before(text: str) -> None:
+    for m in redact._NATIONAL_PHONE.finditer(text):
+        assert redact._national_phone_span(m) == _national_phone_span(m), m.group(0)
+
+
+def test_invisible_characters_go_as_with_translate() -> None:
+    text = "a\u200bb\u200c\u200dc\u2060\ufeff\u00add\u00a0e\u202ff\u2007g\u0661\U0001f600"
+    assert redact._visible(text) == text.translate(redact._INVISIBLE) == "abcd e f g\u0661\U0001f600"
