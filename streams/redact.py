@@ -39,15 +39,19 @@ so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from distillery.errors import ConfigError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
+from streams import redact_batch
 from streams.redact_candidates import Classes, starts
 
 
@@ -290,15 +294,19 @@ _ONE_SEPARATOR = re.compile(r"\d+(?:([ ./-])\d+(?:\1\d+)*)?")
 
 
 def _national_phone_span(m: re.Match[str]) -> int:
-    """Characters of the match that are a phone number (0: none).
+    """Characters of the match that are a phone number (0: none): :func:`_national_phone_chars` of it."""
+    return _national_phone_chars(m.group(0))
+
+
+def _national_phone_chars(text: str) -> int:
+    """Characters of a national phone match that are a phone number (0: none).
 
     The longest run of leading groups, joined by one kind of separator, that holds
     10 to 12 digits (a date and a time, ``01.02.2024 12``, change separator).
 
-    >>> [_national_phone_span(_NATIONAL_PHONE.match(t)) for t in ("020 7946 0958 12", "01.02.2024 12", "00 00 00 00 00 00")]
+    >>> [_national_phone_chars(t) for t in ("020 7946 0958 12", "01.02.2024 12", "00 00 00 00 00 00")]
     [13, 0, 17]
     """
-    text = m.group(0)
     if len(text) < 11:  # ten digits and a separator (or two parentheses) at least
         return 0
     paren = text.startswith("(")
@@ -381,6 +389,37 @@ _RULES: dict[str, tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = {
 }
 """Each digit rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
 
+_Judge = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+"""For a text and its matches' starts and ends: how many leading characters of each to replace."""
+
+
+def _checked_all_at_once(batch: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                         check: Callable[[str], bool]) -> _Judge:
+    """A judge from a check of many matches at once, with ``check`` for those it cannot tell: whole or nothing."""
+
+    def judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        ok, unsure = batch(redact_batch.as_codes(text), starts, ends)
+        for i in np.flatnonzero(unsure).tolist():
+            ok[i] = check(text[starts[i]:ends[i]])
+        return np.where(ok, ends - starts, 0)
+
+    return judge
+
+
+def _national_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    spans = redact_batch.national_spans(redact_batch.as_codes(text), starts, ends)
+    for i in np.flatnonzero(spans < 0).tolist():
+        spans[i] = _national_phone_chars(text[starts[i]:ends[i]])
+    return spans
+
+
+_BATCH_CHECKS: dict[str, _Judge] = {
+    "card": _checked_all_at_once(redact_batch.luhn, _card_ok),
+    "card_more": _checked_all_at_once(redact_batch.luhn, _card_more_ok),
+    "ssn_more": _checked_all_at_once(redact_batch.ssn, _ssn_ok),
+}
+"""The checked digit rules' checks for all matches at once, where a rule scans the whole text."""
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -429,7 +468,10 @@ class Redactor:
             # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
             text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
             text = self._digit_rules(text, counts)
-            text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+            if len(text) < self.candidates_from:
+                text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+            else:  # national numbers may be many: their spans judged all at once
+                text = self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, _national_judge)
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
@@ -458,12 +500,31 @@ class Redactor:
                 continue
             before = counts.get(kind, 0)
             if found.size >= self.whole_text_from * len(text):
-                text = self._sub(rx, kind, text, counts, check)
+                judge = _BATCH_CHECKS.get(rule)
+                text = (self._sub(rx, kind, text, counts, check) if judge is None
+                        else self._sub_judged(rx, kind, text, counts, judge))
             else:
                 text = self._sub_at(rx, kind, text, counts, check, found.tolist())
             if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
                 classes = None
         return text
+
+    @staticmethod
+    def _sub_judged(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int], judge: _Judge) -> str:
+        """``rx.sub`` over ``text`` where ``judge`` tells for all matches at once how many leading characters
+        of each to replace (0: none; the rest of a match is kept), as ``_sub`` and ``_sub_prefix`` do one by one."""
+        spans = np.fromiter(itertools.chain.from_iterable(map(re.Match.span, rx.finditer(text))), dtype=np.int64)
+        if not spans.size:
+            return text
+        starts, ends = spans[0::2], spans[1::2]
+        cut = judge(text, starts, ends)
+        replaced = np.flatnonzero(cut > 0)
+        if not replaced.size:
+            return text
+        counts[kind] = counts.get(kind, 0) + int(replaced.size)
+        resume = (starts[replaced] + cut[replaced]).tolist()
+        pieces = [text[a:b] for a, b in zip([0, *resume], [*starts[replaced].tolist(), len(text)], strict=True)]
+        return PLACEHOLDERS[kind].join(pieces)
 
     @staticmethod
     def _sub_at(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
