@@ -64,14 +64,24 @@ _TABLES = {
 }
 
 
+_RUN_CAP = 16
+"""Runs of a class are counted up to this length (every rule asks for at most 10 digits in a row)."""
+
+
 class Classes:
-    """The character classes of one text, each a padded boolean array, made on first use."""
+    """The character classes of one text, each a padded boolean array, made on first use.
+
+    Each rule first picks the positions where its first characters may be (:meth:`where`,
+    over the whole text at once), then checks the rest of its shape at those positions only
+    (:meth:`at`): on text with few of them, the second step costs next to nothing.
+    """
 
     def __init__(self, text: str) -> None:
         self.n = len(text)
         pad = b"\0" * _PAD
         self._bytes = pad + text.encode("ascii", "replace") + pad  # one byte a character: '?' outside ASCII
         self._arrays: dict[str, np.ndarray] = {}
+        self._runs: dict[str, np.ndarray] = {}
 
     def padded(self, name: str) -> np.ndarray:
         """Class ``name`` over the padded text (position ``p`` of the text at ``p + _PAD``)."""
@@ -80,53 +90,91 @@ class Classes:
             arr = self._arrays[name] = np.frombuffer(self._bytes.translate(_TABLES[name]), dtype=np.bool_)
         return arr
 
-    def at(self, name: str, offset: int, length: int = 1) -> np.ndarray:
-        """For each position ``p`` of the text: whether ``p + offset`` .. ``p + offset + length - 1`` may all be ``name``."""
-        arr = self.padded(name)
+    def runs(self, name: str) -> np.ndarray:
+        """How many characters in a row from each padded position may be ``name`` (at most ``_RUN_CAP``)."""
+        run = self._runs.get(name)
+        if run is None:
+            run = self.padded(name).astype(np.uint8)
+            step = 1
+            while step < _RUN_CAP:  # run[i] = min(run length, 2 * step) from min(run length, step), by doubling
+                ahead = np.zeros_like(run)
+                ahead[:-step] = run[step:]
+                run = run + (run == step) * ahead
+                step *= 2
+            self._runs[name] = run
+        return run
+
+    def where(self, name: str, offset: int = 0, length: int = 1) -> np.ndarray:
+        """For every position ``p`` of the text: whether ``p + offset`` .. ``p + offset + length - 1`` may all be ``name``."""
         start = _PAD + offset
-        out = arr[start:start + self.n]
-        for k in range(1, length):
-            out = out & arr[start + k:start + k + self.n]
-        return out
+        if length == 1:
+            return self.padded(name)[start:start + self.n]
+        return self.runs(name)[start:start + self.n] >= length
+
+    def at(self, first: np.ndarray) -> _At:
+        """The same question as :meth:`where`, asked where ``first`` holds: at those positions
+        only where they are few (each a lookup), over the whole text where they are many."""
+        return _At(self, first)
+
+
+class _At:
+    def __init__(self, classes: Classes, first: np.ndarray) -> None:
+        self._classes = classes
+        self._first = first
+        positions = np.flatnonzero(first)
+        self._positions = positions if positions.size * 8 < first.size else None
+        self._q = None if self._positions is None else positions + _PAD
+
+    def __call__(self, name: str, offset: int, length: int = 1) -> np.ndarray:
+        if self._q is None:
+            return self._classes.where(name, offset, length)
+        if length == 1:
+            return self._classes.padded(name)[self._q + offset]
+        return self._classes.runs(name)[self._q + offset] >= length
+
+    def select(self, rest: np.ndarray) -> np.ndarray:
+        """The positions where the first characters and ``rest`` may both be."""
+        return np.flatnonzero(self._first & rest) if self._positions is None else self._positions[rest]
 
 
 def _card(c: Classes) -> np.ndarray:
     # \d(?<![\d#]\d)(?:\d{12,18}|\d{3}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ -])\d{6}\2\d{5})(?!\d)
-    head = c.at("d", 0, 4) & c.at("not_dh", -1)
-    run = c.at("d", 4, 9) & ~c.at("ad", 13, 7)  # 13 to 19 digits: 20 ASCII ones are too many
-    g444 = (c.at("sd", 4) & c.at("d", 5, 4) & c.at("sd", 9) & c.at("d", 10, 4) & c.at("sd", 14) & c.at("d", 15)
-            & ~c.at("ad", 15, 8))
-    g465 = c.at("sd", 4) & c.at("d", 5, 6) & c.at("sd", 11) & c.at("d", 12, 5) & c.at("not_d", 17)
-    return head & (run | g444 | g465)
+    at = c.at(c.where("d", 0, 4) & c.where("not_dh", -1))
+    run = at("d", 4, 9) & ~at("ad", 13, 7)  # 13 to 19 digits: 20 ASCII ones are too many
+    g444 = (at("sd", 4) & at("d", 5, 4) & at("sd", 9) & at("d", 10, 4) & at("sd", 14) & at("d", 15)
+            & ~at("ad", 15, 8))
+    g465 = at("sd", 4) & at("d", 5, 6) & at("sd", 11) & at("d", 12, 5) & at("not_d", 17)
+    return at.select(run | g444 | g465)
 
 
 def _ssn(c: Classes) -> np.ndarray:
     # \d(?<![\d#]\d)\d{2}-\d{2}-\d{4}(?![\d-])
-    return (c.at("d", 0, 3) & c.at("not_dh", -1) & c.at("dash", 3) & c.at("d", 4, 2) & c.at("dash", 6)
-            & c.at("d", 7, 4) & c.at("not_dd", 11))
+    at = c.at(c.where("dash", 3) & c.where("dash", 6))
+    return at.select(at("d", 0, 3) & at("not_dh", -1) & at("d", 4, 2) & at("d", 7, 4) & at("not_dd", 11))
 
 
-def _nanp_tail(c: Classes, k: int) -> np.ndarray:
+def _nanp_tail(at: _At, k: int) -> np.ndarray:
     r"""``\d{3}[ .-]\d{4}(?![\w-])`` from ``p + k``."""
-    return c.at("d", k, 3) & c.at("s3", k + 3) & c.at("d", k + 4, 4) & c.at("not_wd", k + 8)
+    return at("d", k, 3) & at("s3", k + 3) & at("d", k + 4, 4) & at("not_wd", k + 8)
 
 
 def _phone(c: Classes) -> np.ndarray:
     # [+(\d](?<![\w#][+(\d])(?:intl|(-branch|1 -branch|\d{3}-\d{3}-\d{4}|1\d{10}|\d{10})(?![\w-])
-    paren = c.at("lp", 0) & c.at("d", 1, 3) & c.at("rp", 4) & ((c.at("s3", 5) & _nanp_tail(c, 6)) | _nanp_tail(c, 5))
-    one_sep = c.at("one", 0) & c.at("s3", 1) & (
-        (c.at("lp", 2) & c.at("d", 3, 3) & c.at("rp", 6) & ((c.at("s3", 7) & _nanp_tail(c, 8)) | _nanp_tail(c, 7)))
-        | (c.at("d", 2, 3) & c.at("s3", 5) & _nanp_tail(c, 6)))
-    dashed = c.at("d", 0, 3) & c.at("s3", 3) & _nanp_tail(c, 4)
-    bare = (c.at("one", 0) & c.at("d", 1, 10) & c.at("not_wd", 11)) | (c.at("d", 0, 10) & c.at("not_wd", 10))
-    after = c.at("not_wh", -1)
-    mask = (paren | one_sep | dashed | bare) & after
-    plus = np.flatnonzero(c.at("plus", 0) & c.at("d", 1) & after)
+    first = c.where("not_wh", -1)
+    shapes = (c.where("lp") | (c.where("one") & c.where("s3", 1) & (c.where("lp", 2) | c.where("d", 2, 3)))
+              | (c.where("d", 0, 3) & c.where("s3", 3)) | c.where("d", 0, 10))
+    at = c.at(shapes & first)
+    paren = at("lp", 0) & at("d", 1, 3) & at("rp", 4) & ((at("s3", 5) & _nanp_tail(at, 6)) | _nanp_tail(at, 5))
+    one_sep = at("one", 0) & at("s3", 1) & (
+        (at("lp", 2) & at("d", 3, 3) & at("rp", 6) & ((at("s3", 7) & _nanp_tail(at, 8)) | _nanp_tail(at, 7)))
+        | (at("d", 2, 3) & at("s3", 5) & _nanp_tail(at, 6)))
+    dashed = at("d", 0, 3) & at("s3", 3) & _nanp_tail(at, 4)
+    bare = (at("one", 0) & at("d", 1, 10) & at("not_wd", 11)) | (at("d", 0, 10) & at("not_wd", 10))
+    found = at.select(paren | one_sep | dashed | bare)
+    plus = np.flatnonzero(c.where("plus") & c.where("d", 1) & first)
     if plus.size:
-        mask[_international(c, plus)] = True
-    return mask
-
-
+        found = np.union1d(found, _international(c, plus))
+    return found
 def _international(c: Classes, plus: np.ndarray) -> np.ndarray:
     r"""Those of the ``+`` positions ``plus`` where an international number may start.
 
@@ -151,18 +199,19 @@ def _international(c: Classes, plus: np.ndarray) -> np.ndarray:
 
 def _card_more(c: Classes) -> np.ndarray:
     # \d(?<![\d#]\d)(?:\d{3}([.#])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ .#-])\d{8}\2\d{4})(?!\d)
-    head = c.at("d", 0, 4) & c.at("not_dh", -1)
-    dotted = (c.at("dh", 4) & c.at("d", 5, 4) & c.at("dh", 9) & c.at("d", 10, 4) & c.at("dh", 14) & c.at("d", 15)
-              & ~c.at("ad", 15, 8))
-    g484 = c.at("s4", 4) & c.at("d", 5, 8) & c.at("s4", 13) & c.at("d", 14, 4) & c.at("not_d", 18)
-    return head & (dotted | g484)
+    at = c.at(c.where("d", 0, 4) & c.where("not_dh", -1) & c.where("s4", 4))
+    dotted = (at("dh", 4) & at("d", 5, 4) & at("dh", 9) & at("d", 10, 4) & at("dh", 14) & at("d", 15)
+              & ~at("ad", 15, 8))
+    g484 = at("d", 5, 8) & at("s4", 13) & at("d", 14, 4) & at("not_d", 18)
+    return at.select(dotted | g484)
 
 
 def _ssn_more(c: Classes) -> np.ndarray:
     # \d(?<![\w#]\d)\d{2}([ .]?)\d{2}\1\d{4}(?![\w-])
-    bare = c.at("d", 3, 6) & c.at("not_wd", 9)
-    spaced = c.at("sp", 3) & c.at("d", 4, 2) & c.at("sp", 6) & c.at("d", 7, 4) & c.at("not_wd", 11)
-    return c.at("d", 0, 3) & c.at("not_wh", -1) & (bare | spaced)
+    at = c.at(c.where("d", 0, 3) & c.where("not_wh", -1))
+    bare = at("d", 3, 6) & at("not_wd", 9)
+    spaced = at("sp", 3) & at("d", 4, 2) & at("sp", 6) & at("d", 7, 4) & at("not_wd", 11)
+    return at.select(bare | spaced)
 
 
 _MASKS = {"card": _card, "ssn": _ssn, "phone": _phone, "card_more": _card_more, "ssn_more": _ssn_more}
@@ -173,4 +222,4 @@ def starts(rule: str, classes: Classes) -> np.ndarray:
 
     A superset: each position where the rule's regex matches the text is in it.
     """
-    return np.flatnonzero(_MASKS[rule](classes))
+    return _MASKS[rule](classes)
