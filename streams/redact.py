@@ -254,15 +254,19 @@ def iban_ok(candidate: str) -> bool:
 
 
 def _iban_span(m: re.Match[str]) -> int:
-    """Characters of the match that are an IBAN (0: none): whole, or with trailing groups cut off.
+    """Characters of the match that are an IBAN (0: none): :func:`_iban_chars` of it."""
+    return _iban_chars(m.group(0))
+
+
+def _iban_chars(text: str) -> int:
+    """Characters of an IBAN match that are an IBAN (0: none): whole, or with trailing groups cut off.
 
     Each candidate (the match, then without its last group, and so on) is a prefix of the
     match, so its mod-97 number is a prefix of one number: one conversion, then a division each.
 
-    >>> [_iban_span(_IBAN.match(t)) for t in ("GB82 WEST 1234 5698 7654 32 1234", "GB82 WEST 1234 5698 7654 33")]
+    >>> [_iban_chars(t) for t in ("GB82 WEST 1234 5698 7654 32 1234", "GB82 WEST 1234 5698 7654 33")]
     [27, 0]
     """
-    text = m.group(0)
     try:
         coded = codecs.charmap_encode(text, "strict", _IBAN_CODES)[0]
     except UnicodeError:  # check digits outside ASCII (the pattern's \d): one candidate at a time
@@ -406,6 +410,13 @@ def _checked_all_at_once(batch: Callable[[np.ndarray, np.ndarray, np.ndarray], t
     return judge
 
 
+def _iban_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    spans = redact_batch.iban_spans(redact_batch.as_codes(text), starts, ends)
+    for i in np.flatnonzero(spans < 0).tolist():
+        spans[i] = _iban_chars(text[starts[i]:ends[i]])
+    return spans
+
+
 def _national_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     spans = redact_batch.national_spans(redact_batch.as_codes(text), starts, ends)
     for i in np.flatnonzero(spans < 0).tolist():
@@ -466,7 +477,10 @@ class Redactor:
             text = self._sub(_EMAIL, "email", text, counts)
         if _DIGIT_PII.search(text) is not None:
             # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
-            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+            if len(text) < self.candidates_from:
+                text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+            else:  # IBAN-shaped groups may be many: their mod-97 checks made all at once
+                text = self._sub_judged(_IBAN, "iban", text, counts, _iban_judge)
             text = self._digit_rules(text, counts)
             if len(text) < self.candidates_from:
                 text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)

@@ -1,4 +1,4 @@
-"""The redactor's per-match checks for many matches at once: Luhn, SSN digits, national phone spans.
+"""The redactor's per-match checks for many matches at once: Luhn, SSN digits, IBAN and national phone spans.
 
 Where a rule matches tens of thousands of times in one input (a mebibyte of card-shaped
 groups, of nine-digit runs, of national numbers), a Python call per match costs more than
@@ -28,6 +28,16 @@ _KIND = np.zeros(256, dtype=np.int64)  # national phone characters: 0 digit, 1-4
 for _i, _ch in enumerate(" ./-", 1):
     _KIND[ord(_ch)] = _i
 _KIND[ord("(")] = _KIND[ord(")")] = 5
+
+
+_IBAN_VALUE = np.zeros(256, dtype=np.int64)  # an IBAN character's value in its mod-97 number (0 for a space)
+_IBAN_VALUE[48:58] = np.arange(10)
+_IBAN_VALUE[65:91] = _IBAN_VALUE[97:123] = np.arange(10, 36)
+_IBAN_WIDTH = np.zeros(256, dtype=np.int64)  # how many decimal digits it takes there
+_IBAN_WIDTH[48:58] = 1
+_IBAN_WIDTH[65:91] = _IBAN_WIDTH[97:123] = 2
+_POW10 = np.array([pow(10, k, 97) for k in range(96)], dtype=np.int64)  # 10 ** k mod 97 repeats every 96
+_INV10 = np.array([pow(10, -k, 97) for k in range(96)], dtype=np.int64)
 
 
 def as_codes(text: str) -> np.ndarray:
@@ -87,3 +97,37 @@ def national_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     told = (kinds[:, 5] == 0) & (one_kind <= 1) & (digits <= 12)
     spans = np.where(told, np.where((one_kind == 1) & (digits >= 10), lens, 0), -1)
     return np.where(lens < 11, 0, spans)
+
+
+def iban_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For each IBAN match: how many of its characters are an IBAN (0: none), -1 where it cannot tell.
+
+    As ``streams.redact._iban_span`` decides: the whole match, or the longest prefix of it
+    ending before one of its spaces (8 characters in or more), whose letters and digits (15
+    to 34) pass mod 97 with the first four moved to the end. Every prefix's number is read
+    from sums over all characters at once: with ``S(i)`` the decimal digits up to character
+    ``i`` (a letter takes two), the body ending at ``j`` is ``10**S(j) * sum(v_i * 10**-S(i))``
+    mod 97. A match with a character outside ASCII (its check digits) it cannot tell.
+    """
+    chars, first, lens = _chars(codes, starts, ends)
+    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
+    local = np.arange(chars.size, dtype=np.int64) - first[owner]
+    value = _IBAN_VALUE[chars]
+    width = np.cumsum(_IBAN_WIDTH[chars])
+    sums = np.cumsum(value * _INV10[width % 96] % 97)
+    v = value[first[:, None] + np.arange(4)]  # two letters and two digits: six decimal digits
+    head = (v[:, 0] * 10_000 + v[:, 1] * 100 + v[:, 2] * 10 + v[:, 3]) % 97
+    body_before = sums[first + 3]
+    spaces = np.concatenate(([0], np.cumsum(chars == 32)))
+    # the prefixes tried: each one ending before a space 8 characters in or more, and the whole match
+    cut_at = np.flatnonzero((chars == 32) & (local >= 8))
+    cut_end = np.concatenate((cut_at, first + lens))  # one past each prefix's last character
+    last = cut_end - 1
+    who = owner[last]
+    cut = cut_end - first[who]
+    letters_digits = cut - (spaces[cut_end] - spaces[first[who]])
+    body = _POW10[width[last] % 96] * (sums[last] - body_before[who]) % 97
+    ok = (15 <= letters_digits) & (letters_digits <= 34) & ((body * pow(10, 6, 97) + head[who]) % 97 == 1)
+    spans = np.zeros(lens.size, dtype=np.int64)
+    np.maximum.at(spans, who[ok], cut[ok])
+    return np.where(_any_unknown(chars, first), -1, spans)

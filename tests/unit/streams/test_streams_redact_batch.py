@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams import redact
-from streams.redact_batch import as_codes, luhn, national_spans, ssn
+from streams.redact_batch import as_codes, iban_spans, luhn, national_spans, ssn
 
 _DIGITS = st.sampled_from([*"0123456789", "0", "9", "\u0661", "\U0001d7d8"])
 
@@ -63,3 +63,21 @@ def test_national_spans_tell_one_separator_numbers_and_leave_the_rest() -> None:
     text = "07700 900123, 00 00 00 00 00 00, 01.02.2024 12, (030) 1234567, 0123 4567 8901 23, 012"
     starts, ends = _spans(redact._NATIONAL_PHONE, text)
     assert national_spans(as_codes(text), starts, ends).tolist() == [12, 17, -1, -1, -1, 0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["DE", "GB", "de", "gB", "89", "82", "00", " ", " ", "WEST", "ABCD", "1234", "3704",
+                                 "0044", "0532", "0130", "5698", "7654", "32", "1", "Z", "\u0661\u0662", " x "]),
+                max_size=24).map("".join))
+def test_iban_spans_for_all_matches_at_once(text: str) -> None:
+    starts, ends = _spans(redact._IBAN, text)
+    if starts.size:
+        spans = iban_spans(as_codes(text), starts, ends)
+        for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            assert spans[i] == (redact._iban_chars(text[a:b]) if text[a:b].isascii() else -1), text[a:b]
+
+
+def test_iban_spans_cut_trailing_groups_that_are_not_part_of_it() -> None:
+    text = "GB82 WEST 1234 5698 7654 32 1234 x DE89 3704 0044 0532 0130 00 gb82west12345698765432 DE89 ABCD DE89 ABCD"
+    starts, ends = _spans(redact._IBAN, text)
+    assert iban_spans(as_codes(text), starts, ends).tolist() == [27, 27, 22, 0]
