@@ -52,7 +52,7 @@ from distillery.errors import ConfigError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
 from streams import redact_batch
-from streams.redact_candidates import Classes, starts
+from streams.redact_candidates import Classes, matches, starts
 
 
 class _RunStartPattern:
@@ -515,8 +515,13 @@ class Redactor:
             before = counts.get(kind, 0)
             if found.size >= self.whole_text_from * len(text):
                 judge = _BATCH_CHECKS.get(rule)
-                text = (self._sub(rx, kind, text, counts, check) if judge is None
-                        else self._sub_judged(rx, kind, text, counts, judge))
+                if judge is None:
+                    text = self._sub(rx, kind, text, counts, check)
+                elif (every := matches(rule, classes)) is None:
+                    text = self._sub_judged(rx, kind, text, counts, judge)
+                else:  # the rule's fixed shape read from the classes: no scan, no match objects
+                    chosen = redact_batch.leftmost(*every)
+                    text = self._replace(kind, text, counts, every[0][chosen], every[1][chosen], judge)
             else:
                 text = self._sub_at(rx, kind, text, counts, check, found.tolist())
             if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
@@ -528,9 +533,14 @@ class Redactor:
         """``rx.sub`` over ``text`` where ``judge`` tells for all matches at once how many leading characters
         of each to replace (0: none; the rest of a match is kept), as ``_sub`` and ``_sub_prefix`` do one by one."""
         spans = np.fromiter(itertools.chain.from_iterable(map(re.Match.span, rx.finditer(text))), dtype=np.int64)
-        if not spans.size:
+        return Redactor._replace(kind, text, counts, spans[0::2], spans[1::2], judge)
+
+    @staticmethod
+    def _replace(kind: str, text: str, counts: dict[str, int], starts: np.ndarray, ends: np.ndarray,
+                 judge: _Judge) -> str:
+        """``text`` with the leading characters ``judge`` picks of each match (``starts``, ``ends``) replaced."""
+        if not starts.size:
             return text
-        starts, ends = spans[0::2], spans[1::2]
         cut = judge(text, starts, ends)
         replaced = np.flatnonzero(cut > 0)
         if not replaced.size:

@@ -131,3 +131,18 @@ def iban_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     spans = np.zeros(lens.size, dtype=np.int64)
     np.maximum.at(spans, who[ok], cut[ok])
     return np.where(_any_unknown(chars, first), -1, spans)
+
+
+def leftmost(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which of the matches (sorted by start) ``sub`` replaces: the first, then the first starting at or
+    after its end, and so on (a match starting inside a chosen one is never tried).
+
+    >>> leftmost(np.array([0, 5, 10, 19, 20]), np.array([19, 24, 29, 25, 39])).tolist()
+    [0, 3]
+    """
+    after = np.searchsorted(starts, ends).tolist()  # the first match starting at or after each one's end
+    chosen, i, n = [], 0, len(after)
+    while i < n:
+        chosen.append(i)
+        i = after[i]
+    return np.array(chosen, dtype=np.int64)

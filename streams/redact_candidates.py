@@ -64,8 +64,8 @@ _TABLES = {
 }
 
 
-_RUN_CAP = 16
-"""Runs of a class are counted up to this length (every rule asks for at most 10 digits in a row)."""
+_RUN_CAP = 32
+"""Runs of a class are counted up to this length (a card's run of 13 to 19 digits must be told from 20)."""
 
 
 class Classes:
@@ -82,6 +82,13 @@ class Classes:
         self._bytes = pad + text.encode("ascii", "replace") + pad  # one byte a character: '?' outside ASCII
         self._arrays: dict[str, np.ndarray] = {}
         self._runs: dict[str, np.ndarray] = {}
+        self.exact = text.isascii() and "?" not in text
+        """Whether every class is known for certain (no character stands for another): :func:`matches` then holds."""
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The padded text, one byte a character."""
+        return np.frombuffer(self._bytes, dtype=np.uint8)
 
     def padded(self, name: str) -> np.ndarray:
         """Class ``name`` over the padded text (position ``p`` of the text at ``p + _PAD``)."""
@@ -223,3 +230,63 @@ def starts(rule: str, classes: Classes) -> np.ndarray:
     A superset: each position where the rule's regex matches the text is in it.
     """
     return _MASKS[rule](classes)
+
+
+def matches(rule: str, classes: Classes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every match of ``rule`` (``card``, ``card_more``, ``ssn_more``) at every position: its starts and ends.
+
+    Not what ``sub`` replaces (a match may start inside another: :func:`streams.redact_batch.leftmost`
+    picks those), but each one exactly: these rules have a fixed shape, told by runs of digits and
+    the separators between them. ``None`` where the classes are not certain (``classes.exact``).
+
+    >>> starts, ends = matches("card", Classes("4111 1111 1111 1111 4111"))
+    >>> starts.tolist(), ends.tolist()
+    ([0, 5], [19, 24])
+    """
+    if not classes.exact:
+        return None
+    return _EXACT[rule](classes)
+
+
+def _card_exact(c: Classes) -> tuple[np.ndarray, np.ndarray]:
+    # \d(?<![\d#]\d)(?:\d{12,18}|\d{3}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ -])\d{6}\2\d{5})(?!\d)
+    p = np.flatnonzero(c.where("d", 0, 4) & c.where("not_dh", -1))
+    q, run, code = p + _PAD, c.runs("d"), c.codes
+    r = run[q]
+    ends = np.where((r >= 13) & (r <= 19), p + r, -1)  # one run of 13 to 19 digits
+    sep = code[q + 4]
+    grouped = (r == 4) & ((sep == 32) | (sep == 45))
+    tail = run[q + 15]
+    g444 = (grouped & (run[q + 5] >= 4) & (code[q + 9] == sep) & (run[q + 10] >= 4) & (code[q + 14] == sep)
+            & (tail >= 1) & (tail <= 7))
+    g465 = grouped & (run[q + 5] >= 6) & (code[q + 11] == sep) & (run[q + 12] == 5)
+    ends = np.where(g444, p + 15 + tail, np.where(g465, p + 17, ends))
+    return p[ends >= 0], ends[ends >= 0]
+
+
+def _card_more_exact(c: Classes) -> tuple[np.ndarray, np.ndarray]:
+    # \d(?<![\d#]\d)(?:\d{3}([.#])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ .#-])\d{8}\2\d{4})(?!\d)
+    p = np.flatnonzero(c.where("d", 0, 4) & c.where("not_dh", -1) & c.where("s4", 4))
+    q, run, code = p + _PAD, c.runs("d"), c.codes
+    sep = code[q + 4]
+    tail = run[q + 15]
+    dotted = (((sep == 46) | (sep == 35)) & (run[q + 5] >= 4) & (code[q + 9] == sep) & (run[q + 10] >= 4)
+              & (code[q + 14] == sep) & (tail >= 1) & (tail <= 7))
+    g484 = (run[q + 5] >= 8) & (code[q + 13] == sep) & (run[q + 14] == 4)
+    ends = np.where(dotted, p + 15 + tail, np.where(g484, p + 18, -1))
+    return p[ends >= 0], ends[ends >= 0]
+
+
+def _ssn_more_exact(c: Classes) -> tuple[np.ndarray, np.ndarray]:
+    # \d(?<![\w#]\d)\d{2}([ .]?)\d{2}\1\d{4}(?![\w-])
+    p = np.flatnonzero(c.where("d", 0, 3) & c.where("not_wh", -1))
+    q, run, code, after = p + _PAD, c.runs("d"), c.codes, c.padded("not_wd")
+    sep = code[q + 3]
+    spaced = (((sep == 32) | (sep == 46)) & (run[q + 4] >= 2) & (code[q + 6] == sep) & (run[q + 7] >= 4)
+              & after[q + 11])
+    bare = (run[q] >= 9) & after[q + 9]
+    ends = np.where(spaced, p + 11, np.where(bare, p + 9, -1))
+    return p[ends >= 0], ends[ends >= 0]
+
+
+_EXACT = {"card": _card_exact, "card_more": _card_more_exact, "ssn_more": _ssn_more_exact}

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.redact import _RULES
-from streams.redact_candidates import Classes, starts
+from streams.redact_candidates import Classes, matches, starts
 
 _PIECES = [
     *"0123456789", *" .-()+#/_a?", "\u0661", "\u00e9", "\U0001d7d8", "1 ", "+1 ", "(", "1-",
@@ -50,3 +50,26 @@ def test_the_candidates_of_a_text_with_pii() -> None:
     got = {rule: starts(rule, classes).tolist() for rule in _RULES}
     assert got == {"card": [4], "ssn": [29], "phone": [62, 82], "card_more": [], "ssn_more": [44]}
     assert all(set(got[rule]) == _every_start(rule, text) for rule in ("card", "ssn", "phone", "ssn_more"))
+
+
+_ASCII_PIECES = [p for p in _PIECES if p.isascii() and "?" not in p] + [
+    "4111-1111-1111-1111", "4111 111111 11111", "4111#1111#1111#1111", "4111.11111111.1111", "4111 1111 1111 1",
+    "4111 1111 1111 11111111", "12345678901234567890", "123.45.6789", "123 45.6789", "#", "-",
+]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_ASCII_PIECES), max_size=30).map("".join))
+def test_the_fixed_shape_rules_are_read_exactly_from_the_classes(text: str) -> None:
+    classes = Classes(text)
+    for rule in ("card", "card_more", "ssn_more"):
+        found = matches(rule, classes)
+        assert found is not None
+        rx = _RULES[rule][0]
+        every = {(p, m.end()) for p in range(len(text)) if (m := rx.match(text, p))}
+        assert set(zip(found[0].tolist(), found[1].tolist(), strict=True)) == every, rule
+
+
+def test_classes_are_not_exact_where_a_character_stands_for_another() -> None:
+    assert matches("card", Classes("4111 1111 1111 1111 \u0661")) is None
+    assert matches("card", Classes("4111 1111 1111 1111 ?")) is None
