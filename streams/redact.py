@@ -385,13 +385,14 @@ def _card_more_ok(match: str) -> bool:
 
 
 _RULES: dict[str, tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = {
+    "iban": (_IBAN, "iban", None),  # its check cuts trailing groups: _iban_span, _iban_judge
     "card": (_CARD, "card", _card_ok),
     "ssn": (_SSN, "ssn", None),
     "phone": (_PHONE, "phone", None),
     "card_more": (_CARD_MORE, "card", _card_more_ok),
     "ssn_more": (_SSN_MORE, "ssn", _ssn_ok),
 }
-"""Each digit rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
+"""Each number rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
 
 _Judge = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
 """For a text and its matches' starts and ends: how many leading characters of each to replace."""
@@ -424,12 +425,17 @@ def _national_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
     return spans
 
 
-_BATCH_CHECKS: dict[str, _Judge] = {
+def _whole(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return ends - starts
+
+
+_JUDGES: dict[str, _Judge] = {
+    "iban": _iban_judge,
     "card": _checked_all_at_once(redact_batch.luhn, _card_ok),
     "card_more": _checked_all_at_once(redact_batch.luhn, _card_more_ok),
     "ssn_more": _checked_all_at_once(redact_batch.ssn, _ssn_ok),
 }
-"""The checked digit rules' checks for all matches at once, where a rule scans the whole text."""
+"""The checked rules' checks for all their matches in a long text at once (the others replace every match)."""
 
 
 @dataclass(frozen=True)
@@ -476,16 +482,7 @@ class Redactor:
         if "@" in text:
             text = self._sub(_EMAIL, "email", text, counts)
         if _DIGIT_PII.search(text) is not None:
-            # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
-            if len(text) < self.candidates_from:
-                text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
-            else:  # IBAN-shaped groups may be many: their mod-97 checks made all at once
-                text = self._sub_judged(_IBAN, "iban", text, counts, _iban_judge)
-            text = self._digit_rules(text, counts)
-            if len(text) < self.candidates_from:
-                text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
-            else:  # national numbers may be many: their spans judged all at once
-                text = self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, _national_judge)
+            text = self._number_rules(text, counts)
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
@@ -499,34 +496,64 @@ class Redactor:
     whole_text_from = 1 / 24
     """Where a rule has more candidates than this share of the text's characters, it scans all of it."""
 
-    def _digit_rules(self, text: str, counts: dict[str, int]) -> str:
-        """The card, SSN and phone rules in order, each only where it may match the text as the last one left it."""
-        classes: Classes | None = None
-        for rule in _DIGIT_RULES:
-            rx, kind, check = _RULES[rule]
-            if len(text) < self.candidates_from:
+    def _number_rules(self, text: str, counts: dict[str, int]) -> str:
+        """IBANs, then the card, SSN and phone rules in order, then national phone numbers.
+
+        IBANs first: their mod-97 check is the strongest, and their digit groups look like
+        cards and phones. In a long text each rule is tried only where it may match the
+        text as the last one left it (:data:`_DIGIT_RULES`), and checks are made for all
+        matches at once.
+        """
+        if len(text) < self.candidates_from:
+            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+            for rule in _DIGIT_RULES:
+                rx, kind, check = _RULES[rule]
                 text = self._sub(rx, kind, text, counts, check)
-                continue
+            return self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+        classes: Classes | None = None
+        for rule in ("iban", *_DIGIT_RULES):
+            rx, kind, _ = _RULES[rule]
+            judge = _JUDGES.get(rule)
             if classes is None:
                 classes = Classes(text)
             found = starts(rule, classes)
             if not found.size:
                 continue
             before = counts.get(kind, 0)
-            if found.size >= self.whole_text_from * len(text):
-                judge = _BATCH_CHECKS.get(rule)
-                if judge is None:
-                    text = self._sub(rx, kind, text, counts, check)
-                elif (every := matches(rule, classes)) is None:
-                    text = self._sub_judged(rx, kind, text, counts, judge)
-                else:  # the rule's fixed shape read from the classes: no scan, no match objects
-                    chosen = redact_batch.leftmost(*every)
-                    text = self._replace(kind, text, counts, every[0][chosen], every[1][chosen], judge)
-            else:
-                text = self._sub_at(rx, kind, text, counts, check, found.tolist())
+            if found.size < self.whole_text_from * len(text):  # few: tried at each
+                spans = self._spans_at(rx, text, found.tolist())
+                text = self._replace(kind, text, counts, *spans, judge or _whole)
+            elif judge is None:  # many, no check: one C-level scan and replacement
+                text = self._sub(rx, kind, text, counts)
+            elif (every := matches(rule, classes)) is None:
+                text = self._sub_judged(rx, kind, text, counts, judge)
+            else:  # the rule's fixed shape read from the classes: no scan, no match objects
+                chosen = redact_batch.leftmost(*every)
+                text = self._replace(kind, text, counts, every[0][chosen], every[1][chosen], judge)
             if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
                 classes = None
-        return text
+        return self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, _national_judge)
+
+    @staticmethod
+    def _spans_at(rx: re.Pattern[str], text: str, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The matches ``rx.sub`` would find in ``text`` when ``rx`` can match only at ``candidates`` (sorted).
+
+        ``sub`` tries every position from where its last match ended; each one that is not a
+        candidate fails, so trying the candidates in order from there finds the same matches.
+        """
+        found_starts: list[int] = []
+        found_ends: list[int] = []
+        scanned = 0
+        match = rx.match
+        for start in candidates:
+            if start < scanned:
+                continue
+            m = match(text, start)
+            if m is not None:
+                scanned = m.end()
+                found_starts.append(start)
+                found_ends.append(scanned)
+        return np.array(found_starts, dtype=np.int64), np.array(found_ends, dtype=np.int64)
 
     @staticmethod
     def _sub_judged(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int], judge: _Judge) -> str:
@@ -549,38 +576,6 @@ class Redactor:
         resume = (starts[replaced] + cut[replaced]).tolist()
         pieces = [text[a:b] for a, b in zip([0, *resume], [*starts[replaced].tolist(), len(text)], strict=True)]
         return PLACEHOLDERS[kind].join(pieces)
-
-    @staticmethod
-    def _sub_at(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int],
-                check: Callable[[str], bool] | None, candidates: list[int]) -> str:
-        """``rx.sub`` over ``text`` when ``rx`` can match only at ``candidates`` (sorted positions).
-
-        ``sub`` tries every position from where its last match ended; each one that is not a
-        candidate fails, so trying the candidates in order from there finds the same matches.
-        A match that fails ``check`` is kept and, as in ``sub``, skipped over.
-        """
-        placeholder = PLACEHOLDERS[kind]
-        parts: list[str] = []
-        copied = scanned = replaced = 0
-        match = rx.match
-        for start in candidates:
-            if start < scanned:
-                continue
-            m = match(text, start)
-            if m is None:
-                continue
-            scanned = m.end()
-            if check is not None and not check(m.group(0)):
-                continue
-            parts.append(text[copied:start])
-            parts.append(placeholder)
-            copied = scanned
-            replaced += 1
-        if not replaced:
-            return text
-        counts[kind] = counts.get(kind, 0) + replaced
-        parts.append(text[copied:])
-        return "".join(parts)
 
     @staticmethod
     def _sub(

@@ -61,6 +61,10 @@ _TABLES = {
     "s4": _table(" .#-", False),                  # [ .#-]
     "dh": _table(".#", False),                    # [.#]
     "sp": _table(" .", False),                    # [ .]
+    "space": _table(" ", False),
+    "alpha": _table(_WORD[10:-1], False),         # [A-Za-z]
+    "an": _table(_WORD[:-1], False),              # [A-Za-z0-9]
+    "not_an": _table(_WORD[:-1], True, True),     # not [A-Za-z0-9]
 }
 
 
@@ -221,11 +225,17 @@ def _ssn_more(c: Classes) -> np.ndarray:
     return at.select(bare | spaced)
 
 
-_MASKS = {"card": _card, "ssn": _ssn, "phone": _phone, "card_more": _card_more, "ssn_more": _ssn_more}
+def _iban(c: Classes) -> np.ndarray:
+    # [A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])
+    return np.flatnonzero(c.where("alpha") & c.where("not_an", -1) & c.where("alpha", 1) & c.where("d", 2, 2)
+                          & (c.where("an", 4) | (c.where("space", 4) & c.where("an", 5))))
+
+
+_MASKS = {"iban": _iban, "card": _card, "ssn": _ssn, "phone": _phone, "card_more": _card_more, "ssn_more": _ssn_more}
 
 
 def starts(rule: str, classes: Classes) -> np.ndarray:
-    """Every position where ``rule`` (``card``, ``ssn``, ``phone``, ``card_more``, ``ssn_more``) may match, sorted.
+    """Every position where ``rule`` (``iban``, ``card``, ``ssn``, ``phone``, ``card_more``, ``ssn_more``) may match, sorted.
 
     A superset: each position where the rule's regex matches the text is in it.
     """
@@ -233,7 +243,7 @@ def starts(rule: str, classes: Classes) -> np.ndarray:
 
 
 def matches(rule: str, classes: Classes) -> tuple[np.ndarray, np.ndarray] | None:
-    """Every match of ``rule`` (``card``, ``card_more``, ``ssn_more``) at every position: its starts and ends.
+    """Every match of ``rule`` (``card``, ``card_more``, ``ssn_more``; else ``None``) at every position: its starts and ends.
 
     Not what ``sub`` replaces (a match may start inside another: :func:`streams.redact_batch.leftmost`
     picks those), but each one exactly: these rules have a fixed shape, told by runs of digits and
@@ -243,9 +253,8 @@ def matches(rule: str, classes: Classes) -> tuple[np.ndarray, np.ndarray] | None
     >>> starts.tolist(), ends.tolist()
     ([0, 5], [19, 24])
     """
-    if not classes.exact:
-        return None
-    return _EXACT[rule](classes)
+    read = _EXACT.get(rule)
+    return None if read is None or not classes.exact else read(classes)
 
 
 def _card_exact(c: Classes) -> tuple[np.ndarray, np.ndarray]:

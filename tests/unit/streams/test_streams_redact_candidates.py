@@ -20,6 +20,7 @@ _PIECES = [
     "4111111111111111", "123-45-6789", "123 45 6789", "123.45.6789", "123456789", "(206) 555-0199",
     "1 (206) 555-0199", "1-206-555-0199", "2065550199", "12065550199", "+44 20 7946 0958", "+1 (234) 567 89",
     "+1 22 33 44", "+12-345-678-901", "+" + "1" * 23, "+" + "1" * 24, "\u0661\u0662\u0663-\u0664\u0665-6789",
+    "DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "de\u0661\u06629999 1234", "DE89 ABCD ", "xDE89 1234 5678",
 ]
 
 
@@ -45,11 +46,12 @@ def test_the_candidates_are_few_where_no_rule_can_match() -> None:
 
 
 def test_the_candidates_of_a_text_with_pii() -> None:
-    text = "pay 4111 1111 1111 1111, ssn 123-45-6789 or 123 45 6789, call +44 20 7946 0958 or (206) 555-0199"
+    text = ("pay 4111 1111 1111 1111, ssn 123-45-6789 or 123 45 6789, call +44 20 7946 0958 or (206) 555-0199, "
+            "iban DE89 3704 0044 0532 0130 00")
     classes = Classes(text)
     got = {rule: starts(rule, classes).tolist() for rule in _RULES}
-    assert got == {"card": [4], "ssn": [29], "phone": [62, 82], "card_more": [], "ssn_more": [44]}
-    assert all(set(got[rule]) == _every_start(rule, text) for rule in ("card", "ssn", "phone", "ssn_more"))
+    assert got == {"iban": [103], "card": [4], "ssn": [29], "phone": [62, 82], "card_more": [], "ssn_more": [44]}
+    assert all(set(got[rule]) == _every_start(rule, text) for rule in ("iban", "card", "ssn", "phone", "ssn_more"))
 
 
 _ASCII_PIECES = [p for p in _PIECES if p.isascii() and "?" not in p] + [
