@@ -96,6 +96,8 @@ class Classes:
 
     def padded(self, name: str) -> np.ndarray:
         """Class ``name`` over the padded text (position ``p`` of the text at ``p + _PAD``)."""
+        if name == "ad" and self.exact:  # every character is ASCII: a digit is an ASCII digit
+            name = "d"
         arr = self._arrays.get(name)
         if arr is None:
             arr = self._arrays[name] = np.frombuffer(self._bytes.translate(_TABLES[name]), dtype=np.bool_)
@@ -103,6 +105,8 @@ class Classes:
 
     def runs(self, name: str) -> np.ndarray:
         """How many characters in a row from each padded position may be ``name`` (at most ``_RUN_CAP``)."""
+        if name == "ad" and self.exact:
+            name = "d"
         run = self._runs.get(name)
         if run is None:
             run = self.padded(name).astype(np.uint8)
