@@ -199,6 +199,14 @@ def _international(c: Classes, plus: np.ndarray) -> np.ndarray:
     follows.
     """
     q = plus + _PAD  # in padded coordinates
+    if plus.size * 32 < c.n:  # few: the 36 characters after each one
+        window = q[:, None] + np.arange(1, 37)
+        short_run = ~c.padded("ad")[window[:, :24]].all(axis=1)
+        in_run = np.logical_and.accumulate(c.padded("pc")[window[:, :35]], axis=1)
+        digit = c.padded("d")[window[:, :35]] & in_run
+        ending = digit & c.padded("not_wd")[window[:, 1:]]
+        return plus[short_run & (digit.sum(axis=1) >= 6) & ending.any(axis=1)]
+    # many: sums over the whole text, read at each one
     ad = np.concatenate(([0], np.cumsum(c.padded("ad"), dtype=np.int32)))  # ad[i]: ASCII digits before i
     short_run = ad[q + 25] - ad[q + 1] < 24
     not_pc = np.flatnonzero(~c.padded("pc"))  # the padding ends every run

@@ -75,3 +75,17 @@ def test_the_fixed_shape_rules_are_read_exactly_from_the_classes(text: str) -> N
 def test_classes_are_not_exact_where_a_character_stands_for_another() -> None:
     assert matches("card", Classes("4111 1111 1111 1111 \u0661")) is None
     assert matches("card", Classes("4111 1111 1111 1111 ?")) is None
+
+
+def test_international_numbers_are_candidates_whether_plus_signs_are_few_or_many() -> None:
+    numbers = ["+44 20 7946 0958", "+1 (234) 567 89", "+1 22 33 44", "+12-345-678-901", "+" + "1" * 23,
+               "+\u0661\u0662 34 56 78", "+1 2 34 56-", "+" + "1" * 24, "+12-345-678-901-", "+1 (234) "]
+    few = " and then some more words in between ".join(numbers * 3)  # one "+" in tens of characters: a window each
+    many = " ".join(numbers * 3)  # one in a few: sums over the whole text
+    near_miss = "+1 2 34 56-"  # six digits, one of them followed by a space: may be one, is not
+    for text in (few, many):
+        found = set(starts("phone", Classes(text)).tolist())
+        assert _every_start("phone", text) <= found
+        plus = {p for p in found if text[p] == "+"}
+        assert plus == {p for p in _every_start("phone", text) if text[p] == "+"} | {
+            p for p in range(len(text)) if text.startswith(near_miss, p)}
