@@ -24,7 +24,11 @@ inputs sent to the teacher.
 Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
 time (no start position rescans the rest of a run, no pattern backtracks through
 more than a bounded window): ``bench/redact_bench.py`` measures 1 MiB of each worst
-shape. A task's own ``redact_patterns`` are the operator's: they run as written,
+shape. In a long input each number rule is tried only where it may start
+(:mod:`streams.redact_candidates`, every position classified at once), and its checks
+(Luhn, SSN digits, mod 97, national groups) run for all its matches at once
+(:mod:`streams.redact_batch`); the matches are exactly those of every rule over the
+whole text. A task's own ``redact_patterns`` are the operator's: they run as written,
 so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 
 >>> r = Redactor().redact("ZELLE TO JANE jane.doe@mail.com 4111 1111 1111 1111 (206) 555-0199 #1234")

@@ -30,14 +30,14 @@ for _i, _ch in enumerate(" ./-", 1):
 _KIND[ord("(")] = _KIND[ord(")")] = 5
 
 
-_IBAN_VALUE = np.zeros(256, dtype=np.int64)  # an IBAN character's value in its mod-97 number (0 for a space)
+_IBAN_VALUE = np.zeros(256, dtype=np.int32)  # an IBAN character's value in its mod-97 number (0 for a space)
 _IBAN_VALUE[48:58] = np.arange(10)
 _IBAN_VALUE[65:91] = _IBAN_VALUE[97:123] = np.arange(10, 36)
-_IBAN_WIDTH = np.zeros(256, dtype=np.int64)  # how many decimal digits it takes there
+_IBAN_WIDTH = np.zeros(256, dtype=np.int32)  # how many decimal digits it takes there
 _IBAN_WIDTH[48:58] = 1
 _IBAN_WIDTH[65:91] = _IBAN_WIDTH[97:123] = 2
 _POW10 = np.array([pow(10, k, 97) for k in range(96)], dtype=np.int64)  # 10 ** k mod 97 repeats every 96
-_INV10 = np.array([pow(10, -k, 97) for k in range(96)], dtype=np.int64)
+_INV10 = np.array([pow(10, -k, 97) for k in range(96)], dtype=np.int32)
 
 
 def as_codes(text: str) -> np.ndarray:
@@ -110,20 +110,20 @@ def iban_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     mod 97. A match with a character outside ASCII (its check digits) it cannot tell.
     """
     chars, first, lens = _chars(codes, starts, ends)
-    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
-    local = np.arange(chars.size, dtype=np.int64) - first[owner]
     value = _IBAN_VALUE[chars]
-    width = np.cumsum(_IBAN_WIDTH[chars])
-    sums = np.cumsum(value * _INV10[width % 96] % 97)
-    v = value[first[:, None] + np.arange(4)]  # two letters and two digits: six decimal digits
+    width = np.cumsum(_IBAN_WIDTH[chars], dtype=np.int32)
+    sums = np.cumsum(value * _INV10[width % 96] % 97, dtype=np.int32)  # at most 97 a character: no overflow
+    v = value[first[:, None] + np.arange(4)].astype(np.int64)  # two letters and two digits: six decimal digits
     head = (v[:, 0] * 10_000 + v[:, 1] * 100 + v[:, 2] * 10 + v[:, 3]) % 97
     body_before = sums[first + 3]
-    spaces = np.concatenate(([0], np.cumsum(chars == 32)))
+    space = chars == 32
+    spaces = np.concatenate(([0], np.cumsum(space, dtype=np.int32)))
     # the prefixes tried: each one ending before a space 8 characters in or more, and the whole match
-    cut_at = np.flatnonzero((chars == 32) & (local >= 8))
-    cut_end = np.concatenate((cut_at, first + lens))  # one past each prefix's last character
+    at_space = np.flatnonzero(space)
+    at_space = at_space[at_space - first[np.searchsorted(first, at_space, side="right") - 1] >= 8]
+    cut_end = np.concatenate((at_space, first + lens))  # one past each prefix's last character
     last = cut_end - 1
-    who = owner[last]
+    who = np.searchsorted(first, last, side="right") - 1
     cut = cut_end - first[who]
     letters_digits = cut - (spaces[cut_end] - spaces[first[who]])
     body = _POW10[width[last] % 96] * (sums[last] - body_before[who]) % 97

@@ -72,6 +72,11 @@ _RUN_CAP = 32
 """Runs of a class are counted up to this length (a card's run of 13 to 19 digits must be told from 20)."""
 
 
+_LITERALS = {"dash": "-", "plus": "+", "lp": "(", "rp": ")", "one": "1", "space": " ", "s3": " .-", "sd": " -",
+             "dh": ".#", "sp": " ."}
+"""Classes of a few plain characters (each also in ``_TABLES``), made by comparing bytes."""
+
+
 class Classes:
     """The character classes of one text, each a padded boolean array, made on first use.
 
@@ -100,7 +105,15 @@ class Classes:
             name = "d"
         arr = self._arrays.get(name)
         if arr is None:
-            arr = self._arrays[name] = np.frombuffer(self._bytes.translate(_TABLES[name]), dtype=np.bool_)
+            chars = _LITERALS.get(name)
+            if chars is None:
+                arr = np.frombuffer(self._bytes.translate(_TABLES[name]), dtype=np.bool_)
+            else:  # one to three characters: compared, faster than a translation
+                codes = self.codes
+                arr = codes == ord(chars[0])
+                for ch in chars[1:]:
+                    arr |= codes == ord(ch)
+            self._arrays[name] = arr
         return arr
 
     def runs(self, name: str) -> np.ndarray:

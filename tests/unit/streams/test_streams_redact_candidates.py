@@ -8,6 +8,7 @@ for anything) is checked position by position against ``rx.match`` at every posi
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +90,12 @@ def test_international_numbers_are_candidates_whether_plus_signs_are_few_or_many
         plus = {p for p in found if text[p] == "+"}
         assert plus == {p for p in _every_start("phone", text) if text[p] == "+"} | {
             p for p in range(len(text)) if text.startswith(near_miss, p)}
+
+
+def test_classes_of_plain_characters_made_by_comparison_match_their_tables() -> None:
+    from streams.redact_candidates import _LITERALS, _TABLES
+
+    classes = Classes("a-+()1 .#x?\u0661 -.\U0001f600_")
+    for name in _LITERALS:
+        table = np.frombuffer(classes._bytes.translate(_TABLES[name]), dtype=np.bool_)
+        assert (classes.padded(name) == table).all(), name
