@@ -24,7 +24,11 @@ inputs sent to the teacher.
 Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
 time (no start position rescans the rest of a run, no pattern backtracks through
 more than a bounded window): ``bench/redact_bench.py`` measures 1 MiB of each worst
-shape. A task's own ``redact_patterns`` are the operator's: they run as written,
+shape. In a long input each number rule is tried only where it may start
+(:mod:`streams.redact_candidates`, every position classified at once), and its checks
+(Luhn, SSN digits, mod 97, national groups) run for all its matches at once
+(:mod:`streams.redact_batch`); the matches are exactly those of every rule over the
+whole text. A task's own ``redact_patterns`` are the operator's: they run as written,
 so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 
 >>> r = Redactor().redact("ZELLE TO JANE jane.doe@mail.com 4111 1111 1111 1111 (206) 555-0199 #1234")
@@ -38,14 +42,21 @@ so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import re
+import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from distillery.errors import ConfigError
 from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
+from streams import redact_batch
+from streams.redact_candidates import Classes, matches, starts
 
 
 class _RunStartPattern:
@@ -167,57 +178,40 @@ _IBAN = re.compile(
 # (nothing to backtrack through), cut to the longest leading groups that hold 10 to 12 digits.
 _NATIONAL_PHONE = re.compile(
     r"(?:0(?<![\w#+.,/]0)\d{1,4}+|\(0\d{1,4}+\) ?\d{2,8}+)(?:[ ./-]\d{2,8}+){0,5}+")
-def _any_of(*rules: re.Pattern[str]) -> re.Pattern[str]:
-    r"""One pattern that matches where any of ``rules`` does: their alternation behind one shared start.
+_DIGIT_RULES = ("card", "ssn", "phone", "card_more", "ssn_more")
+"""The digit rules, in the order they run: each tried only at the places it may match.
 
-    Every digit rule starts with one character of ``[+(\d]``, a ``+`` or digit that no digit
-    or ``#`` precedes, so that check is made once per position, then each rule in turn
-    (its own first character re-checked by a lookbehind, its own boundaries kept). Each
-    rule also needs a digit next, except the North American ``1 (206) ...``, ``1 206 ...``
-    forms: that is checked once too, so a digit between separators costs one short test.
-    """
-    branches = []
-    for rx in rules:
-        first, rest = re.fullmatch(r"(\\d|\[\+\(\\d\]|\(\?:0)(.*)", rx.pattern, re.DOTALL).groups()  # type: ignore[union-attr]
-        if first == "(?:0":  # _NATIONAL_PHONE: (?:0...|\(0...)... -> (?:(?<=0)...|(?<=\()0...)...
-            head, tail = rest.split("|\\(0", 1)
-            branches.append(f"(?:(?<=0){head}|(?<=\\()0{tail}")
-        else:
-            branches.append(rest if first == "[+(\\d]" else f"(?<={first}){rest}")
-    return re.compile(r"[+(\d](?<![\d#][+\d])(?=\d|(?<=1)[ .-][(\d]\d)(?:" + "|".join(branches) + ")")
-
-
-_DIGIT_RULES = _any_of(_CARD, _SSN, _PHONE, _CARD_MORE, _SSN_MORE, _NATIONAL_PHONE)
-"""Where any card, SSN or phone rule matches the text as it arrives (checks aside): one linear scan.
-
-The six digit rules run one after another, each a scan of every digit of the text; on
-a mebibyte of digits and separators that matched nothing they cost 300 ms together.
-One search for any of them first: where none matches the text as it is, none can
-match after the others ran either (a rule changes the text only where it matches),
-so the six scans are skipped; where one does, they run from the first candidate on."""
+Each rule in turn, each a scan of every digit of the text, cost 40-120 ms per mebibyte of
+digits and separators even where they matched nothing (issue #13). Now each rule's
+candidate starts are found for all positions at once (:mod:`streams.redact_candidates`,
+a superset of where its regex matches the text as the earlier rules left it), and the
+rule is tried only there: where there is none, not at all; where they are dense, it scans
+the whole text as before (one C-level scan is cheaper than a Python call per candidate).
+The matches are exactly those of every rule over the whole text, in the same order (a
+hypothesis test compares)."""
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None) | dict.fromkeys(
     map(ord, "\u00a0\u202f\u2007"), " ")
-"""Zero-width characters, soft hyphen and BOM removed; no-break spaces made spaces (one str.translate)."""
+"""Zero-width characters, soft hyphen and BOM removed; no-break spaces made spaces."""
 
 
-def _context(before: str) -> str:
-    """A stand-in for the character before the first digit candidate, as every digit rule's lookbehind sees it.
+def _visible(text: str) -> str:
+    """``text.translate(_INVISIBLE)``: one ``str.replace`` (a C scan) per such character the text holds.
 
-    No rule matches before the first candidate, in the text as it arrives or after any rule
-    ran (a rule's match can only start where one did, or right after a replaced number), so
-    the rules run on the rest of the text behind this one character: a digit or ``#``
-    (``#``), a word character (``a``), one of ``+.,/`` (``,``) or anything else (a space);
-    none can start a match itself.
+    ``str.translate`` with a dict takes a Python lookup per character outside ASCII (100 ms per
+    mebibyte of them); none of the replacements makes another character of the table.
+
+    >>> _visible("a\u200bb\u00a0c\u00ad"), _visible("plain")
+    ('ab c', 'plain')
     """
-    if not before:
-        return " "
-    if before == "#" or before.isdecimal():
-        return "#"
-    if before.isalnum() or before == "_":
-        return "a"
-    return "," if before in "+.,/" else " "
+    if text.isascii():
+        return text
+    for code, to in _INVISIBLE.items():
+        ch = chr(code)
+        if ch in text:
+            text = text.replace(ch, to or "")
+    return text
 
 
 def _strip(match: str, separators: str) -> str:
@@ -237,6 +231,13 @@ def _ssn_ok(candidate: str) -> bool:
     return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
 
 
+_IBAN_CODES = {ord(c): str(10 + i).encode() for i, c in enumerate(string.ascii_uppercase)} | {
+    ord(c): str(10 + i).encode() for i, c in enumerate(string.ascii_lowercase)} | {
+    ord(c): c.encode() for c in string.digits + " "}
+"""An IBAN's characters as the digits of its mod-97 number (A or a is 10 ... Z 35), spaces kept, for
+``codecs.charmap_encode``: one C call where ``str.translate`` would take a Python step per character."""
+
+
 def iban_ok(candidate: str) -> bool:
     """True when ``candidate`` (spaces allowed) passes the IBAN mod-97 check.
 
@@ -246,35 +247,81 @@ def iban_ok(candidate: str) -> bool:
     s = candidate.replace(" ", "").upper()
     if not 15 <= len(s) <= 34:
         return False
-    total = 0
-    for ch in s[4:] + s[:4]:
-        total = (total * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
-    return total == 1
+    try:
+        coded = codecs.charmap_encode(s[4:] + s[:4], "strict", _IBAN_CODES)[0]
+    except UnicodeError:  # a character outside ASCII letters and digits: weighed as the check always did
+        total = 0
+        for ch in s[4:] + s[:4]:
+            total = (total * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
+        return total == 1
+    return int(coded) % 97 == 1
 
 
 def _iban_span(m: re.Match[str]) -> int:
-    """Characters of the match that are an IBAN (0: none): whole, or with trailing groups cut off."""
-    text = m.group(0)
-    while True:
-        if iban_ok(text):
-            return len(text)
-        cut = text.rfind(" ")
+    """Characters of the match that are an IBAN (0: none): :func:`_iban_chars` of it."""
+    return _iban_chars(m.group(0))
+
+
+def _iban_chars(text: str) -> int:
+    """Characters of an IBAN match that are an IBAN (0: none): whole, or with trailing groups cut off.
+
+    Each candidate (the match, then without its last group, and so on) is a prefix of the
+    match, so its mod-97 number is a prefix of one number: one conversion, then a division each.
+
+    >>> [_iban_chars(t) for t in ("GB82 WEST 1234 5698 7654 32 1234", "GB82 WEST 1234 5698 7654 33")]
+    [27, 0]
+    """
+    try:
+        coded = codecs.charmap_encode(text, "strict", _IBAN_CODES)[0]
+    except UnicodeError:  # check digits outside ASCII (the pattern's \d): one candidate at a time
+        while True:
+            if iban_ok(text):
+                return len(text)
+            cut = text.rfind(" ")
+            if cut < 8:
+                return 0
+            text = text[:cut]
+    groups, coded_groups = text.split(" "), coded.split(b" ")
+    digits = b"".join(coded_groups)
+    head, body = int(digits[:6]), int(digits[6:])  # two letters and two digits: six digits, moved to the end
+    body_len = len(digits) - 6
+    cut, chars, kept = len(text), len(text) - len(groups) + 1, body_len
+    for group, coded_group in zip(reversed(groups), reversed(coded_groups), strict=True):
+        if 15 <= chars <= 34 and ((body // 10 ** (body_len - kept)) * 1_000_000 + head) % 97 == 1:
+            return cut
+        cut -= len(group) + 1
         if cut < 8:
             return 0
-        text = text[:cut]
+        chars -= len(group)
+        kept -= len(coded_group)
+    return 0
+
+
+_ONE_SEPARATOR = re.compile(r"\d+(?:([ ./-])\d+(?:\1\d+)*)?")
+"""Groups of digits joined by one kind of separator."""
 
 
 def _national_phone_span(m: re.Match[str]) -> int:
-    """Characters of the match that are a phone number (0: none).
+    """Characters of the match that are a phone number (0: none): :func:`_national_phone_chars` of it."""
+    return _national_phone_chars(m.group(0))
+
+
+def _national_phone_chars(text: str) -> int:
+    """Characters of a national phone match that are a phone number (0: none).
 
     The longest run of leading groups, joined by one kind of separator, that holds
     10 to 12 digits (a date and a time, ``01.02.2024 12``, change separator).
 
-    >>> [_national_phone_span(_NATIONAL_PHONE.match(t)) for t in ("020 7946 0958 12", "01.02.2024 12")]
-    [13, 0]
+    >>> [_national_phone_chars(t) for t in ("020 7946 0958 12", "01.02.2024 12", "00 00 00 00 00 00")]
+    [13, 0, 17]
     """
-    text = m.group(0)
+    if len(text) < 11:  # ten digits and a separator (or two parentheses) at least
+        return 0
     paren = text.startswith("(")
+    if not paren and (one := _ONE_SEPARATOR.fullmatch(text)) is not None and one.group(1) is not None:
+        digits = len(text) - text.count(one.group(1))  # groups joined by one separator kind: all or nothing
+        if digits <= 12:
+            return len(text) if digits >= 10 else 0
     digits = groups = best = 0
     sep: str | None = None
     for i, ch in enumerate(text + " "):  # the sentinel closes the last group
@@ -331,6 +378,70 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_ok(match: str) -> bool:
+    """A 4-4-4-x, 4-6-5 or plain run (one separator kind, space or dash) whose digits pass Luhn."""
+    return luhn_ok(match.replace(" ", "").replace("-", ""))
+
+
+def _card_more_ok(match: str) -> bool:
+    """A dotted, ``#``-separated or 4-8-4 number whose digits pass Luhn."""
+    return luhn_ok(_strip(match, " .#-"))
+
+
+_RULES: dict[str, tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = {
+    "iban": (_IBAN, "iban", None),  # its check cuts trailing groups: _iban_span, _iban_judge
+    "card": (_CARD, "card", _card_ok),
+    "ssn": (_SSN, "ssn", None),
+    "phone": (_PHONE, "phone", None),
+    "card_more": (_CARD_MORE, "card", _card_more_ok),
+    "ssn_more": (_SSN_MORE, "ssn", _ssn_ok),
+}
+"""Each number rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
+
+_Judge = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+"""For a text and its matches' starts and ends: how many leading characters of each to replace."""
+
+
+def _checked_all_at_once(batch: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                         check: Callable[[str], bool]) -> _Judge:
+    """A judge from a check of many matches at once, with ``check`` for those it cannot tell: whole or nothing."""
+
+    def judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        ok, unsure = batch(redact_batch.as_codes(text), starts, ends)
+        for i in np.flatnonzero(unsure).tolist():
+            ok[i] = check(text[starts[i]:ends[i]])
+        return np.where(ok, ends - starts, 0)
+
+    return judge
+
+
+def _iban_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    spans = redact_batch.iban_spans(redact_batch.as_codes(text), starts, ends)
+    for i in np.flatnonzero(spans < 0).tolist():
+        spans[i] = _iban_chars(text[starts[i]:ends[i]])
+    return spans
+
+
+def _national_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    spans = redact_batch.national_spans(redact_batch.as_codes(text), starts, ends)
+    for i in np.flatnonzero(spans < 0).tolist():
+        spans[i] = _national_phone_chars(text[starts[i]:ends[i]])
+    return spans
+
+
+def _whole(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return ends - starts
+
+
+_JUDGES: dict[str, _Judge] = {
+    "iban": _iban_judge,
+    "card": _checked_all_at_once(redact_batch.luhn, _card_ok),
+    "card_more": _checked_all_at_once(redact_batch.luhn, _card_more_ok),
+    "ssn_more": _checked_all_at_once(redact_batch.ssn, _ssn_ok),
+}
+"""The checked rules' checks for all their matches in a long text at once (the others replace every match)."""
+
+
 @dataclass(frozen=True)
 class Redaction:
     """The redacted text and how many of each kind of PII were replaced."""
@@ -370,28 +481,105 @@ class Redactor:
     def redact(self, text: str) -> Redaction:
         """``text`` with every match replaced, plus counts per kind (empty when unchanged)."""
         counts: dict[str, int] = {}
-        text = text.translate(_INVISIBLE)
+        text = _visible(text)
         # Fast paths: no email without an @, no card, SSN or phone without a digit run (_DIGIT_PII).
         if "@" in text:
             text = self._sub(_EMAIL, "email", text, counts)
         if _DIGIT_PII.search(text) is not None:
-            # IBANs first: their mod-97 check is the strongest, and their digit groups look like cards and phones
-            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
-            first = _DIGIT_RULES.search(text)  # one scan; the six below only from the first candidate on
-            if first is not None:
-                head, text = text[:first.start()], _context(text[first.start() - 1:first.start()]) + text[first.start():]
-                text = self._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " -")))
-                text = self._sub(_SSN, "ssn", text, counts)
-                text = self._sub(_PHONE, "phone", text, counts)
-                text = self._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(_strip(m, " .#-")))
-                text = self._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
-                text = self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
-                text = head + text[1:]
+            text = self._number_rules(text, counts)
         for rx in self._extra:
             text = self._sub(rx, "custom", text, counts)
         return Redaction(text, counts)
 
     __call__ = redact
+
+    candidates_from = 4096
+    """Texts this long or longer find each digit rule's candidates first (:data:`_DIGIT_RULES`);
+    shorter ones run the rules over the whole text, cheaper than classifying their characters."""
+
+    whole_text_from = 1 / 24
+    """Where a rule has more candidates than this share of the text's characters, it scans all of it."""
+
+    def _number_rules(self, text: str, counts: dict[str, int]) -> str:
+        """IBANs, then the card, SSN and phone rules in order, then national phone numbers.
+
+        IBANs first: their mod-97 check is the strongest, and their digit groups look like
+        cards and phones. In a long text each rule is tried only where it may match the
+        text as the last one left it (:data:`_DIGIT_RULES`), and checks are made for all
+        matches at once.
+        """
+        if len(text) < self.candidates_from:
+            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+            for rule in _DIGIT_RULES:
+                rx, kind, check = _RULES[rule]
+                text = self._sub(rx, kind, text, counts, check)
+            return self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+        classes: Classes | None = None
+        for rule in ("iban", *_DIGIT_RULES):
+            rx, kind, _ = _RULES[rule]
+            judge = _JUDGES.get(rule)
+            if classes is None:
+                classes = Classes(text)
+            found = starts(rule, classes)
+            if not found.size:
+                continue
+            before = counts.get(kind, 0)
+            if found.size < self.whole_text_from * len(text):  # few: tried at each
+                spans = self._spans_at(rx, text, found.tolist())
+                text = self._replace(kind, text, counts, *spans, judge or _whole)
+            elif judge is None:  # many, no check: one C-level scan and replacement
+                text = self._sub(rx, kind, text, counts)
+            elif (every := matches(rule, classes)) is None:
+                text = self._sub_judged(rx, kind, text, counts, judge)
+            else:  # the rule's fixed shape read from the classes: no scan, no match objects
+                chosen = redact_batch.leftmost(*every)
+                text = self._replace(kind, text, counts, every[0][chosen], every[1][chosen], judge)
+            if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
+                classes = None
+        return self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, _national_judge)
+
+    @staticmethod
+    def _spans_at(rx: re.Pattern[str], text: str, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The matches ``rx.sub`` would find in ``text`` when ``rx`` can match only at ``candidates`` (sorted).
+
+        ``sub`` tries every position from where its last match ended; each one that is not a
+        candidate fails, so trying the candidates in order from there finds the same matches.
+        """
+        found_starts: list[int] = []
+        found_ends: list[int] = []
+        scanned = 0
+        match = rx.match
+        for start in candidates:
+            if start < scanned:
+                continue
+            m = match(text, start)
+            if m is not None:
+                scanned = m.end()
+                found_starts.append(start)
+                found_ends.append(scanned)
+        return np.array(found_starts, dtype=np.int64), np.array(found_ends, dtype=np.int64)
+
+    @staticmethod
+    def _sub_judged(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int], judge: _Judge) -> str:
+        """``rx.sub`` over ``text`` where ``judge`` tells for all matches at once how many leading characters
+        of each to replace (0: none; the rest of a match is kept), as ``_sub`` and ``_sub_prefix`` do one by one."""
+        spans = np.fromiter(itertools.chain.from_iterable(map(re.Match.span, rx.finditer(text))), dtype=np.int64)
+        return Redactor._replace(kind, text, counts, spans[0::2], spans[1::2], judge)
+
+    @staticmethod
+    def _replace(kind: str, text: str, counts: dict[str, int], starts: np.ndarray, ends: np.ndarray,
+                 judge: _Judge) -> str:
+        """``text`` with the leading characters ``judge`` picks of each match (``starts``, ``ends``) replaced."""
+        if not starts.size:
+            return text
+        cut = judge(text, starts, ends)
+        replaced = np.flatnonzero(cut > 0)
+        if not replaced.size:
+            return text
+        counts[kind] = counts.get(kind, 0) + int(replaced.size)
+        resume = (starts[replaced] + cut[replaced]).tolist()
+        pieces = [text[a:b] for a, b in zip([0, *resume], [*starts[replaced].tolist(), len(text)], strict=True)]
+        return PLACEHOLDERS[kind].join(pieces)
 
     @staticmethod
     def _sub(
