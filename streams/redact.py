@@ -24,12 +24,13 @@ inputs sent to the teacher.
 Input is untrusted and up to a megabyte, so every built-in pattern runs in linear
 time (no start position rescans the rest of a run, no pattern backtracks through
 more than a bounded window): ``bench/redact_bench.py`` measures 1 MiB of each worst
-shape. In a long input each number rule is tried only where it may start
-(:mod:`streams.redact_candidates`, every position classified at once), and its checks
-(Luhn, SSN digits, mod 97, national groups) run for all its matches at once
-(:mod:`streams.redact_batch`); the matches are exactly those of every rule over the
-whole text. A task's own ``redact_patterns`` are the operator's: they run as written,
-so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
+shape. The checks on each match (Luhn, SSN digits, mod 97, national groups) are
+:mod:`streams.redact_checks`. In a long input each number rule is tried only where it
+may start (:mod:`streams.redact_candidates`, every position classified at once), and its
+checks run for all its matches at once (:mod:`streams.redact_batch`); the matches are
+exactly those of every rule over the whole text. A task's own ``redact_patterns`` are
+the operator's: they run as written, so keep them anchored on a literal
+(``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 
 >>> r = Redactor().redact("ZELLE TO JANE jane.doe@mail.com 4111 1111 1111 1111 (206) 555-0199 #1234")
 >>> r.text
@@ -42,10 +43,8 @@ so keep them anchored on a literal (``ACCT\\s*\\d{6,}``), never ``\\w+@``-like.
 
 from __future__ import annotations
 
-import codecs
 import itertools
 import re
-import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +56,20 @@ from distillery.events import InferenceEvent
 from distillery.taskspec import TaskSpec
 from streams import redact_batch
 from streams.redact_candidates import Classes, matches, starts
+from streams.redact_checks import (
+    Judge,
+    card_more_ok,
+    card_ok,
+    checked_all_at_once,
+    iban_judge,
+    iban_span,
+    national_judge,
+    national_phone_span,
+    ssn_ok,
+    whole,
+)
+from streams.redact_checks import iban_ok as iban_ok  # re-exported: the checks' public names, as before
+from streams.redact_checks import luhn_ok as luhn_ok
 
 
 class _RunStartPattern:
@@ -164,11 +177,11 @@ _CARD_MORE = re.compile(
     r"\d(?<![\d#]\d)(?:\d{3}(?P<m1>[.#])\d{4}(?P=m1)\d{4}(?P=m1)\d{1,7}"
     r"|\d{3}(?P<m2>[ .#-])\d{8}(?P=m2)\d{4})(?!\d)"
 )
-# SSNs without dashes: 3-2-4 with spaces or dots, or nine digits standing alone (checked by _ssn_ok).
+# SSNs without dashes: 3-2-4 with spaces or dots, or nine digits standing alone (checked by ssn_ok).
 # (?<![\w#])\d{3}(?P<s>[ .]?)\d{2}(?P=s)\d{4}(?![\w-])
 _SSN_MORE = re.compile(r"\d(?<![\w#]\d)\d{2}(?P<n>[ .]?)\d{2}(?P=n)\d{4}(?![\w-])")
 # IBAN: country letters, check digits, then up to 30 letters or digits, compact or in groups of four
-# (a group of 1-4 last); mod 97 decides (_iban_span). Starts only at a word start, and every
+# (a group of 1-4 last); mod 97 decides (iban_span). Starts only at a word start, and every
 # quantifier is bounded: each start position costs a bounded window, so the scan is linear.
 _IBAN = re.compile(
     r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,4})?(?![A-Za-z0-9])"
@@ -214,136 +227,6 @@ def _visible(text: str) -> str:
     return text
 
 
-def _strip(match: str, separators: str) -> str:
-    """``match`` without its ``separators`` (the only non-digits its rule lets in): its digits."""
-    for ch in separators:
-        match = match.replace(ch, "")
-    return match
-
-
-def _ssn_ok(candidate: str) -> bool:
-    """A valid SSN's digits: area not 000, 666 or 9xx, group not 00, serial not 0000.
-
-    >>> _ssn_ok("123 45 6789"), _ssn_ok("666456789"), _ssn_ok("123450000")
-    (True, False, False)
-    """
-    d = _strip(candidate, " .")
-    return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
-
-
-_IBAN_CODES = {ord(c): str(10 + i).encode() for i, c in enumerate(string.ascii_uppercase)} | {
-    ord(c): str(10 + i).encode() for i, c in enumerate(string.ascii_lowercase)} | {
-    ord(c): c.encode() for c in string.digits + " "}
-"""An IBAN's characters as the digits of its mod-97 number (A or a is 10 ... Z 35), spaces kept, for
-``codecs.charmap_encode``: one C call where ``str.translate`` would take a Python step per character."""
-
-
-def iban_ok(candidate: str) -> bool:
-    """True when ``candidate`` (spaces allowed) passes the IBAN mod-97 check.
-
-    >>> iban_ok("GB82 WEST 1234 5698 7654 32"), iban_ok("GB82 WEST 1234 5698 7654 33")
-    (True, False)
-    """
-    s = candidate.replace(" ", "").upper()
-    if not 15 <= len(s) <= 34:
-        return False
-    try:
-        coded = codecs.charmap_encode(s[4:] + s[:4], "strict", _IBAN_CODES)[0]
-    except UnicodeError:  # a character outside ASCII letters and digits: weighed as the check always did
-        total = 0
-        for ch in s[4:] + s[:4]:
-            total = (total * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
-        return total == 1
-    return int(coded) % 97 == 1
-
-
-def _iban_span(m: re.Match[str]) -> int:
-    """Characters of the match that are an IBAN (0: none): :func:`_iban_chars` of it."""
-    return _iban_chars(m.group(0))
-
-
-def _iban_chars(text: str) -> int:
-    """Characters of an IBAN match that are an IBAN (0: none): whole, or with trailing groups cut off.
-
-    Each candidate (the match, then without its last group, and so on) is a prefix of the
-    match, so its mod-97 number is a prefix of one number: one conversion, then a division each.
-
-    >>> [_iban_chars(t) for t in ("GB82 WEST 1234 5698 7654 32 1234", "GB82 WEST 1234 5698 7654 33")]
-    [27, 0]
-    """
-    try:
-        coded = codecs.charmap_encode(text, "strict", _IBAN_CODES)[0]
-    except UnicodeError:  # check digits outside ASCII (the pattern's \d): one candidate at a time
-        while True:
-            if iban_ok(text):
-                return len(text)
-            cut = text.rfind(" ")
-            if cut < 8:
-                return 0
-            text = text[:cut]
-    groups, coded_groups = text.split(" "), coded.split(b" ")
-    digits = b"".join(coded_groups)
-    head, body = int(digits[:6]), int(digits[6:])  # two letters and two digits: six digits, moved to the end
-    body_len = len(digits) - 6
-    cut, chars, kept = len(text), len(text) - len(groups) + 1, body_len
-    for group, coded_group in zip(reversed(groups), reversed(coded_groups), strict=True):
-        if 15 <= chars <= 34 and ((body // 10 ** (body_len - kept)) * 1_000_000 + head) % 97 == 1:
-            return cut
-        cut -= len(group) + 1
-        if cut < 8:
-            return 0
-        chars -= len(group)
-        kept -= len(coded_group)
-    return 0
-
-
-_ONE_SEPARATOR = re.compile(r"\d+(?:([ ./-])\d+(?:\1\d+)*)?")
-"""Groups of digits joined by one kind of separator."""
-
-
-def _national_phone_span(m: re.Match[str]) -> int:
-    """Characters of the match that are a phone number (0: none): :func:`_national_phone_chars` of it."""
-    return _national_phone_chars(m.group(0))
-
-
-def _national_phone_chars(text: str) -> int:
-    """Characters of a national phone match that are a phone number (0: none).
-
-    The longest run of leading groups, joined by one kind of separator, that holds
-    10 to 12 digits (a date and a time, ``01.02.2024 12``, change separator).
-
-    >>> [_national_phone_chars(t) for t in ("020 7946 0958 12", "01.02.2024 12", "00 00 00 00 00 00")]
-    [13, 0, 17]
-    """
-    if len(text) < 11:  # ten digits and a separator (or two parentheses) at least
-        return 0
-    paren = text.startswith("(")
-    if not paren and (one := _ONE_SEPARATOR.fullmatch(text)) is not None and one.group(1) is not None:
-        digits = len(text) - text.count(one.group(1))  # groups joined by one separator kind: all or nothing
-        if digits <= 12:
-            return len(text) if digits >= 10 else 0
-    digits = groups = best = 0
-    sep: str | None = None
-    for i, ch in enumerate(text + " "):  # the sentinel closes the last group
-        if ch.isdigit() or ch in "()":
-            digits += ch.isdigit()
-            continue
-        groups += 1
-        if digits > 12:
-            break
-        if digits >= 10 and (groups >= 2 or paren):  # one bare run of digits is the NANP rule's to judge
-            best = i
-        if i == len(text):
-            break
-        if text[i - 1] == ")":  # "(030) 1234567": the space after the area code sets no rule
-            continue
-        if sep is None:
-            sep = ch
-        elif ch != sep:
-            break
-    return best
-
-
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]",
     "card": "[CARD]",
@@ -356,88 +239,22 @@ PLACEHOLDERS: dict[str, str] = {
 """Kind of PII → the placeholder that replaces it."""
 
 
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
-
-
-def luhn_ok(digits: str) -> bool:
-    """True when ``digits`` (digits only) passes the Luhn checksum of card numbers.
-
-    >>> luhn_ok("4111111111111111"), luhn_ok("4111111111111112")
-    (True, False)
-    """
-    if digits.isascii():  # sums of code points in C: the rightmost digit and every second one left of it as is,
-        # the others doubled (less 9 past 9); each ASCII digit's code point is 48 more than its value
-        kept, doubled = digits[::-2], digits[-2::-2].translate(_LUHN_DOUBLE)
-        return (sum(kept.encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
-    total = 0  # other Unicode digits (``\d`` matches them): by code point, as the ASCII ones
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card_ok(match: str) -> bool:
-    """A 4-4-4-x, 4-6-5 or plain run (one separator kind, space or dash) whose digits pass Luhn."""
-    return luhn_ok(match.replace(" ", "").replace("-", ""))
-
-
-def _card_more_ok(match: str) -> bool:
-    """A dotted, ``#``-separated or 4-8-4 number whose digits pass Luhn."""
-    return luhn_ok(_strip(match, " .#-"))
-
-
 _RULES: dict[str, tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = {
-    "iban": (_IBAN, "iban", None),  # its check cuts trailing groups: _iban_span, _iban_judge
-    "card": (_CARD, "card", _card_ok),
+    "iban": (_IBAN, "iban", None),  # its check cuts trailing groups: iban_span, iban_judge
+    "card": (_CARD, "card", card_ok),
     "ssn": (_SSN, "ssn", None),
     "phone": (_PHONE, "phone", None),
-    "card_more": (_CARD_MORE, "card", _card_more_ok),
-    "ssn_more": (_SSN_MORE, "ssn", _ssn_ok),
+    "card_more": (_CARD_MORE, "card", card_more_ok),
+    "ssn_more": (_SSN_MORE, "ssn", ssn_ok),
 }
 """Each number rule: its pattern, the kind of PII it replaces, and the check its matches must pass."""
 
-_Judge = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
-"""For a text and its matches' starts and ends: how many leading characters of each to replace."""
 
-
-def _checked_all_at_once(batch: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-                         check: Callable[[str], bool]) -> _Judge:
-    """A judge from a check of many matches at once, with ``check`` for those it cannot tell: whole or nothing."""
-
-    def judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        ok, unsure = batch(redact_batch.as_codes(text), starts, ends)
-        for i in np.flatnonzero(unsure).tolist():
-            ok[i] = check(text[starts[i]:ends[i]])
-        return np.where(ok, ends - starts, 0)
-
-    return judge
-
-
-def _iban_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    spans = redact_batch.iban_spans(redact_batch.as_codes(text), starts, ends)
-    for i in np.flatnonzero(spans < 0).tolist():
-        spans[i] = _iban_chars(text[starts[i]:ends[i]])
-    return spans
-
-
-def _national_judge(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    spans = redact_batch.national_spans(redact_batch.as_codes(text), starts, ends)
-    for i in np.flatnonzero(spans < 0).tolist():
-        spans[i] = _national_phone_chars(text[starts[i]:ends[i]])
-    return spans
-
-
-def _whole(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    return ends - starts
-
-
-_JUDGES: dict[str, _Judge] = {
-    "iban": _iban_judge,
-    "card": _checked_all_at_once(redact_batch.luhn, _card_ok),
-    "card_more": _checked_all_at_once(redact_batch.luhn, _card_more_ok),
-    "ssn_more": _checked_all_at_once(redact_batch.ssn, _ssn_ok),
+_JUDGES: dict[str, Judge] = {
+    "iban": iban_judge,
+    "card": checked_all_at_once(redact_batch.luhn, card_ok),
+    "card_more": checked_all_at_once(redact_batch.luhn, card_more_ok),
+    "ssn_more": checked_all_at_once(redact_batch.ssn, ssn_ok),
 }
 """The checked rules' checks for all their matches in a long text at once (the others replace every match)."""
 
@@ -509,11 +326,11 @@ class Redactor:
         matches at once.
         """
         if len(text) < self.candidates_from:
-            text = self._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+            text = self._sub_prefix(_IBAN, "iban", text, counts, iban_span)
             for rule in _DIGIT_RULES:
                 rx, kind, check = _RULES[rule]
                 text = self._sub(rx, kind, text, counts, check)
-            return self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+            return self._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, national_phone_span)
         classes: Classes | None = None
         for rule in ("iban", *_DIGIT_RULES):
             rx, kind, _ = _RULES[rule]
@@ -526,7 +343,7 @@ class Redactor:
             before = counts.get(kind, 0)
             if found.size < self.whole_text_from * len(text):  # few: tried at each
                 spans = self._spans_at(rx, text, found.tolist())
-                text = self._replace(kind, text, counts, *spans, judge or _whole)
+                text = self._replace(kind, text, counts, *spans, judge or whole)
             elif judge is None:  # many, no check: one C-level scan and replacement
                 text = self._sub(rx, kind, text, counts)
             elif (every := matches(rule, classes)) is None:
@@ -536,7 +353,7 @@ class Redactor:
                 text = self._replace(kind, text, counts, every[0][chosen], every[1][chosen], judge)
             if counts.get(kind, 0) != before:  # replaced: the next rule's candidates from the new text
                 classes = None
-        return self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, _national_judge)
+        return self._sub_judged(_NATIONAL_PHONE, "phone", text, counts, national_judge)
 
     @staticmethod
     def _spans_at(rx: re.Pattern[str], text: str, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -560,7 +377,7 @@ class Redactor:
         return np.array(found_starts, dtype=np.int64), np.array(found_ends, dtype=np.int64)
 
     @staticmethod
-    def _sub_judged(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int], judge: _Judge) -> str:
+    def _sub_judged(rx: re.Pattern[str], kind: str, text: str, counts: dict[str, int], judge: Judge) -> str:
         """``rx.sub`` over ``text`` where ``judge`` tells for all matches at once how many leading characters
         of each to replace (0: none; the rest of a match is kept), as ``_sub`` and ``_sub_prefix`` do one by one."""
         spans = np.fromiter(itertools.chain.from_iterable(map(re.Match.span, rx.finditer(text))), dtype=np.int64)
@@ -568,7 +385,7 @@ class Redactor:
 
     @staticmethod
     def _replace(kind: str, text: str, counts: dict[str, int], starts: np.ndarray, ends: np.ndarray,
-                 judge: _Judge) -> str:
+                 judge: Judge) -> str:
         """``text`` with the leading characters ``judge`` picks of each match (``starts``, ``ends``) replaced."""
         if not starts.size:
             return text

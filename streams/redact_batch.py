@@ -102,7 +102,7 @@ def national_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
 def iban_spans(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """For each IBAN match: how many of its characters are an IBAN (0: none), -1 where it cannot tell.
 
-    As ``streams.redact._iban_span`` decides: the whole match, or the longest prefix of it
+    As ``streams.redact_checks.iban_span`` decides: the whole match, or the longest prefix of it
     ending before one of its spaces (8 characters in or more), whose letters and digits (15
     to 34) pass mod 97 with the first four moved to the end. Every prefix's number is read
     from sums over all characters at once: with ``S(i)`` the decimal digits up to character

@@ -20,11 +20,9 @@ from streams.redact import (
     _SSN_MORE,
     Redaction,
     Redactor,
-    _iban_span,
-    _national_phone_span,
-    _ssn_ok,
     luhn_ok,
 )
+from streams.redact_checks import iban_span, national_phone_span, ssn_ok
 
 
 @pytest.mark.parametrize(
@@ -108,13 +106,13 @@ def _every_rule(text: str) -> Redaction:
     """The built-in rules applied with no fast path, in the order ``Redactor`` applies them."""
     counts: dict[str, int] = {}
     text = Redactor._sub(_EMAIL, "email", text, counts)
-    text = Redactor._sub_prefix(_IBAN, "iban", text, counts, _iban_span)
+    text = Redactor._sub_prefix(_IBAN, "iban", text, counts, iban_span)
     text = Redactor._sub(_CARD, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"[ -]", "", m)))
     text = Redactor._sub(_SSN, "ssn", text, counts)
     text = Redactor._sub(_PHONE, "phone", text, counts)
     text = Redactor._sub(_CARD_MORE, "card", text, counts, check=lambda m: luhn_ok(re.sub(r"\D", "", m)))
-    text = Redactor._sub(_SSN_MORE, "ssn", text, counts, check=_ssn_ok)
-    text = Redactor._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, _national_phone_span)
+    text = Redactor._sub(_SSN_MORE, "ssn", text, counts, check=ssn_ok)
+    text = Redactor._sub_prefix(_NATIONAL_PHONE, "phone", text, counts, national_phone_span)
     return Redaction(text, counts)
 
 
