@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # random weights: nothing to download, ever
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see console/threads.py)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SIZES: dict[str, dict[str, Any]] = {

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see console/threads.py)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch

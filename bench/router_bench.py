@@ -47,7 +47,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
+if "--dedicated-cores" in sys.argv:  # as a replica with [serving] dedicated_cores: OpenMP's own default (console/threads.py)
+    os.environ.pop("OMP_WAIT_POLICY", None)
+else:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the console sets it for every worker
 
 import openai  # noqa: E402
 from aiohttp import web  # noqa: E402
@@ -268,6 +271,8 @@ async def measure(settings: Settings, server: InProcessServer, spec: TaskSpec, t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="the tiny random test model on the toy task (fast)")
+    ap.add_argument("--dedicated-cores", action="store_true",
+                    help="as a replica with [serving] dedicated_cores: torch's threads spin a moment before sleeping")
     ap.add_argument("--quick", action="store_true", help="64 requests per level and path (default 512)")
     ap.add_argument("--requests", type=int, default=None, help="requests per concurrency level and path")
     ap.add_argument("--max-wait-ms", type=float, nargs="+", default=None,
@@ -303,6 +308,7 @@ def main() -> None:
         "requests_per_level": n,
         "max_batch": settings.serving.max_batch,
         "max_wait_ms": waits,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "OpenMP default (dedicated cores)"),
         "levels": levels,
         "events_offered": sink.offered,
         "load_average_1m": os.getloadavg()[0],

@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see distillery/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the workers do (see console/threads.py)
 
 from devkit.sim.transactions import TransactionGenerator  # noqa: E402
 from devkit.tiny_adapters import TOY_LABELS, TOY_PROMPT, random_adapters, toy_spec, toy_texts  # noqa: E402

@@ -5,21 +5,11 @@ Run ``distillery --help`` for the list and ``distillery COMMAND --help`` for eac
 it imports them, and the dev kit (:mod:`devkit`) for ``kafka up`` and ``demo``;
 nothing below imports it.
 
-Being the process's entry point, importing it sets one process default before
-torch loads OpenMP: idle OpenMP threads sleep rather than spin
-(``OMP_WAIT_POLICY=PASSIVE``, unless the environment already says otherwise). A
-worker shares its host's cores with other workers; with spinning threads, a
-2-core host running one other busy process made a CPU training step of the
-student 17x slower (40 s against 2.4 s, measured with the same batch), because
-each of torch's thousands of parallel regions a step waits for a thread that the
-other process has descheduled.
+Being the process's entry point, importing it first sets how torch's OpenMP
+threads wait (:mod:`console.threads`), before anything loads torch.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before anything imports torch; see above
 
 import logging
 import sys
@@ -27,6 +17,7 @@ import sys
 import click
 from rich.console import Console
 
+from console import threads  # noqa: F401  (sets the OpenMP wait policy; nothing above loads torch)
 from console.common import Context, fail
 from distillery.errors import DistilleryError
 

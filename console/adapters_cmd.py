@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from console.common import Context, fail
+from console.threads import spin_threads
 from distillery.events import AdapterControl
 from distillery.runner import run_until_signal
 from distillery.settings import Settings
@@ -63,6 +64,10 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int 
     logging.getLogger("distillery.serving").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     serving = ctx.settings.serving
+    if serving.dedicated_cores and vllm_url is None:
+        why_not = spin_threads()
+        if why_not is not None:
+            logging.getLogger("distillery.serving").warning("[serving] dedicated_cores: %s", why_not)
     port = serving.port if port is None else port
     try:
         run_until_signal(lambda stop: _watch(ctx.settings, list(tasks) or None, vllm_url, port,

@@ -30,3 +30,4 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error a person can act on and exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(code)
+

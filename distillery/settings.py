@@ -177,6 +177,12 @@ class ServingSettings(Section):
         default_factory=dict,
         description="Extra model names that mean a task (e.g. the teacher's name -> task), beside 'distillery:TASK'.",
     )
+    dedicated_cores: bool = Field(
+        default=False,
+        description="The replica has its host's cores to itself (its own pod or VM): torch's OpenMP threads spin "
+        "between operations instead of sleeping, which halves a lone CPU answer. Leave false where it shares cores "
+        "with other workers: spinning threads there starve them (see README, Deploying).",
+    )
     merge_heads: bool = Field(
         default=True,
         description="On the CPU, answer a classifier-head adapter from a copy of the base model with its LoRA "
