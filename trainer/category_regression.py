@@ -22,7 +22,7 @@ At the default confidence 0.95 a category with no row won back needs five rows
 lost; ``category_regression_confidence = 0`` keeps the bare point estimate.
 
 >>> regression_p_value(lost=8, won=0)    # 13 of 14 right before, 5 of 14 now
-0.0039
+0.00390625
 >>> regression_p_value(lost=1, won=0)    # one flipped row
 0.5
 >>> gold = [GoldRow(f"x{i}", "a", "c") for i in range(19)]
@@ -49,7 +49,7 @@ def regression_p_value(*, lost: int, won: int) -> float:
     n = lost + won
     if n == 0:
         return 1.0
-    return round(sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n, 4)
+    return sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n  # exact: a count over a power of two
 
 
 def category_drops(

@@ -69,7 +69,7 @@ def refusal_reason(decision: GateDecision, spec: GateSpec) -> str:
     if "no_category_regression" not in decision.failed or not drops:
         return why
     held = set(regressed(drops, confidence=spec.category_regression_confidence))
-    shown = [f"{c} p={p:g}" + ("" if c in held else ", within chance") for c, p in sorted(drops.items())]
+    shown = [f"{c} p={p:.2g}" + ("" if c in held else ", within chance") for c, p in sorted(drops.items())]
     return f"{why} (fell below production: {'; '.join(shown)})"
 
 

@@ -79,11 +79,11 @@ def _paired(candidate_right: int, won_back: int = 0) -> tuple[list[GoldRow], lis
 
 
 @pytest.mark.parametrize(("candidate_right", "won_back", "p_value", "refused_at_95"), [
-    (14, 0, 0.0156, True),    # 6 rows lost, none won: a regression, not chance
-    (15, 0, 0.0312, True),    # 5 lost: the fewest that refuse at 0.95 with nothing won back
+    (14, 0, 0.015625, True),    # 6 rows lost, none won: a regression, not chance
+    (15, 0, 0.03125, True),    # 5 lost: the fewest that refuse at 0.95 with nothing won back
     (16, 0, 0.0625, False),   # 4 lost: a fair coin does that one time in 16
     (18, 0, 0.25, False),     # a 10-point drop from 2 rows
-    (15, 2, 0.2266, False),   # 5 lost but 2 won back (a net drop of 3 rows, 15 points)
+    (15, 2, 0.2265625, False),   # 5 lost but 2 won back (a net drop of 3 rows, 15 points)
 ])
 def test_a_category_drop_refuses_only_when_the_paired_rows_bear_it_out(
         candidate_right: int, won_back: int, p_value: float, refused_at_95: bool) -> None:
