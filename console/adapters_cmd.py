@@ -49,6 +49,9 @@ def watch(ctx: Context, tasks: tuple[str, ...], vllm_url: str | None, port: int 
     (POST /v1/chat/completions, GET /v1/models; model "distillery:TASK" or an
     alias from [serving] model_aliases) beside POST /v1/route and GET /v1/adapters;
     concurrent requests share forward passes ([serving] max_batch, max_wait_ms).
+    On a host whose cores serve only this replica, set [serving] dedicated_cores
+    = true: torch's threads then spin between passes instead of sleeping (a lone
+    answer about a sixth cheaper on the 2-core CPU; bench/router_bench.py).
     Every route needs a key from DISTILLERY_API_KEYS ("Authorization: Bearer KEY",
     the openai client's api_key); with none set the router listens on loopback only.
     GET /healthz and /readyz (ready: the adapter topics are replayed) stay open.

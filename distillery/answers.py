@@ -64,9 +64,13 @@ def encode(answer: Answer | list[Any] | None) -> str | None:
     '{"amount":3,"payee":"Café"}'
     >>> encode({"a": "x" + chr(0xD800)}) == '{"a":"x\\\\ud800"}'
     True
+    >>> encode("groceries" + chr(0xD800)) == "groceries\\\\ud800"
+    True
     """
-    if answer is None or isinstance(answer, str):
-        return answer
+    if answer is None:
+        return None
+    if isinstance(answer, str):
+        return answer if answer.isascii() else utf8_safe(answer)
     return utf8_safe(json.dumps(answer, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 

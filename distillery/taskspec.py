@@ -180,6 +180,15 @@ class ReviewSpec(Spec):
     rare_boost: Annotated[float, Field(ge=1.0, le=100.0)] = Field(
         default=5.0, description="Rare categories are audited this many times more often (capped at 1)."
     )
+    found_error_audit_rate: Fraction = Field(
+        default=0.25, description="A category in which people corrected a confident teacher answer (an audit or a "
+        "gold candidate) among its last found_error_window reviewed ones is audited at least at this share: a "
+        "confident mistake is rarely alone, and it hides under the label the teacher gives it; 0 = off."
+    )
+    found_error_window: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=50, description="How many of a category's latest reviewed confident answers are searched for a "
+        "correction; once that many in a row were accepted, the category's audit share is back to audit_rate."
+    )
     lease_seconds: Annotated[float, Field(gt=0)] = Field(
         default=300.0, description="How long an item handed to one reviewer is hidden from the others."
     )

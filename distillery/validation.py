@@ -21,6 +21,7 @@ import pydantic
 
 from distillery.errors import InvalidInputError, UnknownTaskError
 from distillery.events import MAX_EVENT_BYTES, InferenceEvent
+from distillery.text import utf8_safe
 
 _JSON_TYPES = {
     dict: "object",
@@ -137,6 +138,40 @@ def _depth(doc: Any, limit: int) -> int:
     return deepest
 
 
+def _lone_surrogate(doc: Any) -> str | None:
+    """The path of the first key or string value holding an unpaired surrogate, or None.
+
+    JSON can escape one (``"\\ud800"``) and ``json.loads`` keeps it; UTF-8 cannot
+    encode it, so DuckDB refuses the row and a producer the record.
+
+    >>> _lone_surrogate({"a": ["ok", "x" + chr(0xD800)]}), _lone_surrogate({"a": "Café 😀"})
+    ('a[1]', None)
+    """
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and _unencodable(node):
+                return path or "value"
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                name = f"{path}.{k}" if path else str(k)
+                if not k.isascii() and _unencodable(k):
+                    return utf8_safe(name)
+                stack.append((v, name))
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+    return None
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_inference(
     raw: bytes | None,
     *,
@@ -205,6 +240,10 @@ def parse_inference_carefully(
     # only a value with enough brackets can nest that deep: skip the walk for the rest
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(doc, MAX_DEPTH) > MAX_DEPTH:
         return Parsed(None, [f"value: nested deeper than {MAX_DEPTH} levels"], "too_deep")
+    where = _lone_surrogate(doc)
+    if where is not None:
+        return Parsed(None, [f"{where}: holds an unpaired UTF-16 surrogate (a \\ud800-\\udfff escape without "
+                             "its pair), which no store or topic can carry; send valid Unicode text"], "not_unicode")
     version = doc.get("schema_version", 1)
     if version != 1:
         return Parsed(

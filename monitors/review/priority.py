@@ -4,7 +4,8 @@ Tiers, lowest first:
 
 0. the teacher's answer falls in a category the last gate called worst;
 1. a low-confidence answer that arrived after the task's last drift alarm;
-2. an audit of a confident answer (a teacher that is confidently wrong never looks unsure);
+2. an audit of a confident answer (a teacher that is confidently wrong never looks unsure;
+   a category where people caught it is audited more, :func:`audit_rate`);
 3. the rest (off the label set, malformed, unsure before any drift).
 
 Within a tier the oldest item comes first.
@@ -18,6 +19,8 @@ Within a tier the oldest item comes first.
 >>> spec = ReviewSpec(audit_rate=0.02, rare_share=0.05, rare_boost=5.0)
 >>> audit_rate(spec, "fuel", {"fuel": 900, "gaming": 10}), audit_rate(spec, "gaming", {"fuel": 900, "gaming": 10})
 (0.02, 0.1)
+>>> audit_rate(spec, "medical", {"medical": 500, "fuel": 500}, found_errors=1)
+0.25
 >>> [audited("transactions", f"ev-{i}", 0.25) for i in range(8)]
 [False, False, True, False, False, False, True, False]
 """
@@ -54,12 +57,21 @@ def tier(*, origin: str, reason: str, category: str | None, ts_ms: int, worst: S
     return REST
 
 
-def audit_rate(spec: ReviewSpec, category: str | None, counts: Mapping[str, int]) -> float:
-    """The share of a category's confident answers drawn for audit; rare categories get ``rare_boost``."""
+def audit_rate(spec: ReviewSpec, category: str | None, counts: Mapping[str, int], *, found_errors: int = 0) -> float:
+    """The share of a category's confident answers drawn for audit.
+
+    Rare categories get ``rare_boost``. A category in which people recently
+    corrected a confident teacher answer (``found_errors`` corrections among its
+    last ``found_error_window`` reviewed ones) is audited at least at
+    ``found_error_audit_rate``: the teacher's confident mistakes carry the label
+    it gives them, so they are found by auditing that label more, not the true one.
+    """
     rate = spec.audit_rates.get(category or "", spec.audit_rate)
     total = sum(counts.values())
     if total >= MIN_COUNT_FOR_RARITY and counts.get(category or "", 0) / total < spec.rare_share:
         rate *= spec.rare_boost
+    if found_errors > 0:
+        rate = max(rate, spec.found_error_audit_rate)
     return min(1.0, round(rate, 12))
 
 

@@ -60,6 +60,7 @@ DDL = (
         decision_id TEXT PRIMARY KEY, task TEXT NOT NULL, item_id TEXT NOT NULL, decision TEXT NOT NULL,
         answer TEXT, teacher_output TEXT, category TEXT, origin TEXT, reviewer TEXT, tool TEXT,
         decided_ms INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS decisions_by_category ON decisions (task, category, decided_ms)",
     "CREATE TABLE IF NOT EXISTS drift (task TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS worst (task TEXT PRIMARY KEY, categories TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS seen (task TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL, "
@@ -179,7 +180,8 @@ class ReviewQueue:
             if gold_reason is not None:
                 return self._add(con, rec.task, rec.event_id, "gold", gold_reason, rec.input, shown, rec.label,
                                  rec.teacher_confidence, rec.teacher_model, rec.student_output, rec.ts_ms, rank)
-            if not audited(rec.task, rec.event_id, audit_rate(spec, category, counts)):
+            found = self._found_errors(con, rec.task, category, spec.found_error_window)
+            if not audited(rec.task, rec.event_id, audit_rate(spec, category, counts, found_errors=found)):
                 return 0
             conf = f" ({rec.teacher_confidence:.2f})" if rec.teacher_confidence is not None else ""
             return self._add(con, rec.task, rec.event_id, "audit", f"audit: confident answer{conf}", rec.input,
@@ -203,6 +205,16 @@ class ReviewQueue:
             con.execute("INSERT OR REPLACE INTO worst VALUES (?, ?)", [rec.task, json.dumps(worst)])
             self._retier(con, rec.task)
         return 0
+
+    @staticmethod
+    def _found_errors(con: sqlite3.Connection, task: str, category: str, window: int) -> int:
+        """Corrections of confident teacher answers (audits, gold candidates) among ``category``'s last ``window``."""
+        row = con.execute(
+            "SELECT count(*) FROM (SELECT answer, teacher_output FROM decisions WHERE task = ? AND category = ? "
+            "AND origin IN ('audit', 'gold') AND decision IN ('accept', 'correct', 'promote_gold') "
+            "ORDER BY decided_ms DESC LIMIT ?) WHERE answer IS NOT NULL AND answer != coalesce(teacher_output, '') "
+            "AND answer != ?", [task, category, window, category]).fetchone()
+        return int(row[0])
 
     def _arm_gold(self, con: sqlite3.Connection, task: str, at_ms: int, reason: str) -> None:
         """Open a gold window: the next fresh answers, ``gold_per_category`` per category, become candidates."""

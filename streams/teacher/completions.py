@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletion
 from distillery.errors import MalformedResponseError
 from distillery.events import INT32_MAX
 from distillery.taskspec import TaskSpec
+from distillery.text import utf8_safe
 from streams.teacher.confidence import TokenChoice, label_confidence, sequence_confidence
 from streams.teacher.cost import cost_usd
 from streams.teacher.filters import parse_answer
@@ -104,7 +105,8 @@ def usage_result(spec: TaskSpec, completion: ChatCompletion, *, latency_s: float
     return TeacherResult(
         text="", label=None, confidence=None, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
         cost_usd=cost_usd(prompt_tokens, completion_tokens, spec.teacher, batch=batch),
-        model=str(getattr(completion, "model", "") or spec.teacher.model), latency_s=latency_s, attempts=attempts,
+        model=utf8_safe(str(getattr(completion, "model", "") or spec.teacher.model)), latency_s=latency_s,
+        attempts=attempts,
         batch=batch, finish_reason=getattr(choices[0], "finish_reason", None) if choices else None,
     )
 
@@ -126,6 +128,7 @@ def result_from_completion(
     text = getattr(message, "content", None)
     if not isinstance(text, str):
         raise MalformedResponseError("choices[0].message.content is missing or not text")
+    text = utf8_safe(text)  # JSON may carry a lone surrogate; no store or topic can (distillery.text)
     label, _, _ = parse_answer(spec, text)
     tokens = _tokens(choice)
     confidence: float | None = None
@@ -144,7 +147,7 @@ def result_from_completion(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cost_usd=cost_usd(prompt_tokens, completion_tokens, spec.teacher, batch=batch),
-        model=str(getattr(completion, "model", "") or spec.teacher.model),
+        model=utf8_safe(str(getattr(completion, "model", "") or spec.teacher.model)),
         latency_s=latency_s,
         attempts=attempts,
         batch=batch,

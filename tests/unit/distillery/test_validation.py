@@ -62,6 +62,22 @@ def test_unknown_task_names_the_declared_ones() -> None:
         validate_inference(_raw(task="nope"), tasks=TASKS)
 
 
+@pytest.mark.parametrize("field", ["model", "output", "label", "metadata"])
+def test_an_unpaired_surrogate_in_any_text_is_refused_naming_where(field: str) -> None:
+    """JSON escapes one, ``json.loads`` keeps it, UTF-8 cannot write it: found by the long fuzz run (a student
+    ``output`` of lone surrogates accepted, then refused by DuckDB: the batch redelivered for ever)."""
+    bad = "x" + chr(0xD800)
+    doc = {"schema_version": 1, "event_id": "e", "task": "transactions", "input": "SHELL",
+           field: {"note": bad} if field == "metadata" else bad}
+    raw = json.dumps(doc).encode()
+    assert b'"x\\ud800"' in raw
+    parsed = parse_inference(raw, tasks=TASKS)
+    assert (parsed.ok, parsed.reason) == (False, "not_unicode")
+    where = "metadata.note" if field == "metadata" else field
+    assert parsed.problems == [f"{where}: holds an unpaired UTF-16 surrogate (a \\ud800-\\udfff escape without "
+                               "its pair), which no store or topic can carry; send valid Unicode text"]
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -154,4 +170,5 @@ def test_fast_path_answers_as_the_careful_path(raw: bytes) -> None:
 def test_fast_path_cases_cover_both_answers() -> None:
     # the corpus above must hold accepted and refused values, or the comparison proves little
     reasons = {parse_inference_carefully(raw, tasks=TASKS, max_bytes=400).reason for raw in TRICKY}
-    assert reasons == {"", "not_json", "invalid", "unknown_task", "too_deep", "too_large", "schema_version"}
+    assert reasons == {"", "not_json", "invalid", "unknown_task", "too_deep", "too_large", "schema_version",
+                       "not_unicode"}

@@ -64,6 +64,36 @@ def test_audits_are_a_seeded_share_of_confident_answers_with_rare_categories_ove
     assert queue.offsets() == {("x", 0): 1}
 
 
+def test_a_confident_mistake_people_caught_raises_its_category_audit_share_until_accepts_clear_it(
+        settings_factory, tmp_path) -> None:
+    s = settings_factory()
+    review = ReviewSpec(audit_rate=0.02, found_error_audit_rate=0.25, found_error_window=3)
+    q = ReviewQueue(tmp_path / "q.sqlite", s.with_overrides(tasks={TASK: s.task(TASK).model_copy(
+        update={"review": review})}))
+    q.ingest([_labeled(i, "groceries") for i in range(200)] + [_labeled(500 + i, "fuel") for i in range(200)], {})
+
+    def audited_ids(start: int, label: str) -> set[str]:
+        batch = [_labeled(start + i, label) for i in range(400)]
+        q.ingest(batch, {})
+        return {r.event_id for r in batch if q.item(TASK, r.event_id) is not None}
+
+    def decide(item_id: str, verdict: str, answer: str | None = None, at: int = 0) -> None:
+        q.mark(q.decide(TASK, item_id, "ana", verdict, answer=answer, tool="test", now_ms=T0 + at))
+
+    first = sorted(audited_ids(1_000, "groceries"), key=lambda e: int(e.split("-")[1]))
+    assert 0 < len(first) < 20  # 2% of 400
+    decide(first[0], "correct", "pharmacy", at=1)  # a confident groceries answer was wrong
+    boosted = audited_ids(2_000, "groceries")
+    assert boosted == {f"l-{2_000 + i}" for i in range(400) if audited(TASK, f"l-{2_000 + i}", 0.25)}
+    assert audited_ids(3_000, "fuel") == {f"l-{3_000 + i}" for i in range(400)
+                                          if audited(TASK, f"l-{3_000 + i}", 0.02)}  # only where it was caught
+    later = sorted(boosted, key=lambda e: int(e.split("-")[1]))
+    for k, item_id in enumerate(later[:3]):  # three accepts in a row: the window holds no correction any more
+        decide(item_id, "accept", at=10 + k)
+    assert audited_ids(4_000, "groceries") == {f"l-{4_000 + i}" for i in range(400)
+                                               if audited(TASK, f"l-{4_000 + i}", 0.02)}
+
+
 def test_priorities_worst_category_then_unsure_after_drift_then_audits_then_the_rest(queue) -> None:
     queue.ingest([
         _review(1, "label_outside_set: 'diner'", "diner", ts=1),

@@ -19,3 +19,30 @@ def test_a_failed_transaction_leaves_nothing_and_a_good_one_commits(tmp_path: Pa
         con.execute("INSERT INTO meta VALUES ('b', '2')")
     assert store.query("SELECT key, value FROM meta WHERE key IN ('a', 'b')") == [("b", "2")]
     store.close()
+
+
+def test_a_lone_surrogate_in_a_student_output_or_a_teacher_answer_is_stored_escaped(tmp_path: Path) -> None:
+    """JSON carries ``"\\ud800"``; UTF-8 cannot. Found by the long fuzz run: the row was refused and the batch
+    redelivered for ever (a student ``output`` of 5,179 lone surrogates). Answers are written escaped."""
+    from openai.types.chat import ChatCompletion
+
+    from distillery.events import InferenceEvent
+    from distillery.taskspec import TaskSpec
+    from streams.rows import event_row
+    from streams.store.db import StoreBatch
+    from streams.teacher.completions import result_from_completion
+
+    spec = TaskSpec(name="t", kind="classification", labels=["fuel", "groceries"])
+    # the worker refuses such an event at the door (distillery.validation: not_unicode); the store must still
+    # never be handed one by any other path (an event built in code, an answer)
+    ev = InferenceEvent.model_validate({"event_id": "e1", "task": "t", "input": "SHELL", "route": "student",
+                                        "output": "fuel\ud800"})
+    completion = ChatCompletion.model_validate({
+        "id": "c", "object": "chat.completion", "created": 0, "model": "m\ud800",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "\ud800fuel"}}]})
+    answer = result_from_completion(spec, completion, latency_s=0.0, attempts=1)
+    assert (answer.text, answer.model) == ("\\ud800fuel", "m\\ud800")
+    store = TaskStore(tmp_path / "t.duckdb")
+    store.write(StoreBatch(events=[event_row(ev, "SHELL", spec, "skipped", None)]))
+    assert store.query("SELECT output FROM events") == [("fuel\\ud800",)]
+    store.close()
