@@ -8,7 +8,8 @@ Tiers, lowest first:
    a category where people caught it is audited more, :func:`audit_rate`);
 3. the rest (off the label set, malformed, unsure before any drift).
 
-Within a tier the oldest item comes first.
+Within a tier rarer categories come first (audits of a category where people
+caught a confident mistake before them all), then the oldest item.
 
 >>> tier(origin="review", reason="low_confidence: 0.41 < 0.70", category="fuel", ts_ms=5, worst={"fuel"}, drift_ms=0)
 0

@@ -184,7 +184,11 @@ class ReviewQueue:
             if not audited(rec.task, rec.event_id, audit_rate(spec, category, counts, found_errors=found)):
                 return 0
             conf = f" ({rec.teacher_confidence:.2f})" if rec.teacher_confidence is not None else ""
-            return self._add(con, rec.task, rec.event_id, "audit", f"audit: confident answer{conf}", rec.input,
+            reason = f"audit: confident answer{conf}"
+            if found:  # where people caught the teacher confidently wrong, audits come first
+                rank = -1
+                reason += f"; people corrected {found} of this label's latest confident answers"
+            return self._add(con, rec.task, rec.event_id, "audit", reason, rec.input,
                              shown, rec.label, rec.teacher_confidence, rec.teacher_model, rec.student_output,
                              rec.ts_ms, rank)
         if isinstance(rec, ReviewDecision):
@@ -297,6 +301,11 @@ class ReviewQueue:
         con.execute("UPDATE items SET state = 'decided', decision = ?, decided_by = ?, decided_ms = ?, "
                     "lease_owner = NULL, lease_until_ms = 0 WHERE task = ? AND item_id = ?",
                     [d.decision, d.reviewer, d.decided_at_ms, d.task, d.item_id])
+        answer, teacher = encode(d.answer), encode(d.teacher_output)
+        if (d.origin in ("audit", "gold") and d.category and answer is not None
+                and answer not in (teacher, d.category)):  # a confident mistake: its label's open audits first
+            con.execute("UPDATE items SET rank = -1 WHERE task = ? AND category = ? AND origin = 'audit' "
+                        "AND state = 'open'", [d.task, d.category])
 
     # --------------------------------------------------------------- leases
     def next(self, reviewer: str, *, task: str | None = None, now_ms: int | None = None) -> QueueItem | None:

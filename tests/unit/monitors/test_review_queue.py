@@ -87,6 +87,10 @@ def test_a_confident_mistake_people_caught_raises_its_category_audit_share_until
     assert boosted == {f"l-{2_000 + i}" for i in range(400) if audited(TASK, f"l-{2_000 + i}", 0.25)}
     assert audited_ids(3_000, "fuel") == {f"l-{3_000 + i}" for i in range(400)
                                           if audited(TASK, f"l-{3_000 + i}", 0.02)}  # only where it was caught
+    ahead = q.next("bo", now_ms=T0 + 5)  # the caught label's audits, old and new, before rarer labels' ones
+    assert ahead is not None and ahead.category == "groceries" and ahead.item_id not in boosted
+    assert ahead.rank == -1  # queued before the correction, moved ahead by it
+    assert "people corrected 1 of this label's latest confident answers" in q.item(TASK, min(boosted)).reason
     later = sorted(boosted, key=lambda e: int(e.split("-")[1]))
     for k, item_id in enumerate(later[:3]):  # three accepts in a row: the window holds no correction any more
         decide(item_id, "accept", at=10 + k)
