@@ -210,7 +210,8 @@ def classify(model: Any, tokenizer: Any, classifier: Classifier, system_prompt: 
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: list[Any] = [None] * len(texts)
     was_training = model.training
-    model.eval()
+    if was_training:  # a served model is already in eval mode: walking every module again costs a few ms an answer
+        model.eval()
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
         with torch.inference_mode():
@@ -232,7 +233,8 @@ def classify(model: Any, tokenizer: Any, classifier: Classifier, system_prompt: 
                     best = int(torch.argmax(p))
                     out[i] = (classifier.labels[best], float(p[best]), tuple(float(x) for x in p.tolist()))
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return out
 
 

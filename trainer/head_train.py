@@ -213,7 +213,7 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
     """
     from datasets import Dataset
     from peft import get_peft_model
-    from transformers import Trainer
+    from transformers import Trainer, set_seed
 
     if spec.kind != "classification":
         raise TrainingError(f"student.head: a classifier head needs a classification task, {spec.name} is {spec.kind}")
@@ -229,6 +229,9 @@ def train_head_adapter(base_model: str, examples: Sequence[Example], spec: TaskS
         if not rows:
             raise TrainingError("examples: no training row has a label in the task's label set")
         args = budgeted(args, spec, len(rows))
+        # LoRA's and the head's first weights come from torch's global generator: seed it before they are
+        # drawn (Trainer seeds only once they exist), so a job trains the same whatever ran before it
+        set_seed(args.seed)
         model, quantization = load_base(base_model, device, for_training=True,
                                         gradient_checkpointing=args.gradient_checkpointing)
         head = init_head(model, tokenizer, spec.labels, prompt)
