@@ -300,6 +300,7 @@ class TaskMonitor:
                                       confidence=record.confidence, position=position, event_ts_ms=record.ts_ms())
         if isinstance(record, LabeledExample):
             if record.source not in TEACHER_SOURCES:
+                self._replayed(position)  # informs no signal, but is seen: a restart must not count it again
                 return []
             return self.observe_teacher(rejected=False, agree=student_agreed(record), position=position,
                                         event_ts_ms=record.ts_ms)
