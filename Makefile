@@ -109,7 +109,7 @@ fuzz: install
 	  $(BIN)/python -m pytest -q -p no:logging tests/unit/streams/test_streams_fuzz.py
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/unit/streams/test_drift_fuzz.py \
 	  tests/unit/trainer/test_trainer_fuzz.py tests/unit/serving/test_adapters_fuzz.py tests/unit/monitors/test_monitors_fuzz.py \
-	  tests/unit/monitors/test_review_feed_fuzz.py \
+	  tests/unit/monitors/test_review_feed_fuzz.py tests/unit/streams/test_reviewed_fuzz.py \
 	  tests/unit/serving/test_router_fuzz.py > bench/results/fuzz-other-consumers.log 2>&1; \
 	  rc=$$?; grep '^fuzz ' bench/results/fuzz-other-consumers.log; tail -1 bench/results/fuzz-other-consumers.log; exit $$rc
 
