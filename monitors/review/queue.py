@@ -301,9 +301,9 @@ class ReviewQueue:
         con.execute("UPDATE items SET state = 'decided', decision = ?, decided_by = ?, decided_ms = ?, "
                     "lease_owner = NULL, lease_until_ms = 0 WHERE task = ? AND item_id = ?",
                     [d.decision, d.reviewer, d.decided_at_ms, d.task, d.item_id])
-        answer, teacher = encode(d.answer), encode(d.teacher_output)
-        if (d.origin in ("audit", "gold") and d.category and answer is not None
-                and answer not in (teacher, d.category)):  # a confident mistake: its label's open audits first
+        if d.origin in ("audit", "gold") and d.category and _disagrees(encode(d.answer), encode(d.teacher_output),
+                                                                       d.category):
+            # a confident mistake: its label's open audits first
             con.execute("UPDATE items SET rank = -1 WHERE task = ? AND category = ? AND origin = 'audit' "
                         "AND state = 'open'", [d.task, d.category])
 
@@ -422,7 +422,7 @@ class ReviewQueue:
                         "WHERE task = ? AND decision IN ('accept', 'correct', 'promote_gold')", [name]):
                     c = per_cat.setdefault(cat, {"reviewed": 0, "disagreed": 0, "people_said": {}})
                     c["reviewed"] += 1
-                    wrong = ans is not None and ans not in (teacher, cat)  # cat: the teacher's label
+                    wrong = _disagrees(ans, teacher, cat)  # cat: the teacher's label
                     c["disagreed"] += int(wrong)
                     if wrong:  # what people answered instead: where the teacher's mistakes go
                         c["people_said"][ans] = c["people_said"].get(ans, 0) + 1
@@ -441,6 +441,14 @@ class ReviewQueue:
                                       * self.settings.task(name).review.cost_per_item_usd, 2),
                 }
         return out
+
+
+def _disagrees(answer: str | None, teacher: str | None, category: str | None) -> bool:
+    """A person's answer (stored text) that is neither the teacher's answer nor its label: the teacher was wrong.
+
+    The same rule, in SQL, picks the corrections :meth:`ReviewQueue._found_errors` counts.
+    """
+    return answer is not None and answer not in (teacher, category)
 
 
 def _parsed(kind: str, answer: Any) -> Any:
