@@ -107,7 +107,7 @@ fuzz: install
 	@mkdir -p bench/results
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=bench/results/fuzz-inference-events.json \
 	  $(BIN)/python -m pytest -q -p no:logging tests/unit/streams/test_streams_fuzz.py
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/unit/streams/test_drift_fuzz.py \
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s -p no:logging tests/unit/streams/test_drift_fuzz.py \
 	  tests/unit/trainer/test_trainer_fuzz.py tests/unit/serving/test_adapters_fuzz.py tests/unit/monitors/test_monitors_fuzz.py \
 	  tests/unit/monitors/test_review_feed_fuzz.py tests/unit/streams/test_reviewed_fuzz.py \
 	  tests/unit/serving/test_router_fuzz.py > bench/results/fuzz-other-consumers.log 2>&1; \

@@ -6,10 +6,13 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the console sets it for workers (see console/threads.py)
 
+import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from log_tap import LogTap
 
 from distillery.settings import Settings, load_settings
 
@@ -28,3 +31,20 @@ def settings_factory(tmp_path: Path):
         return base.with_overrides(**changes)
 
     return make
+
+
+@pytest.fixture
+def fuzz_log() -> Iterator[LogTap]:
+    """INFO and above from ``distillery.*``, not propagated to pytest's handlers (see :class:`LogTap`)."""
+    logger = logging.getLogger("distillery")
+    tap = LogTap()
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(tap)
+    try:
+        yield tap
+    finally:
+        logger.removeHandler(tap)
+        logger.setLevel(level)
+        logger.propagate = propagate

@@ -28,9 +28,10 @@ import logging
 from typing import Any
 
 import pytest
-from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, strings
+from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, run_fuzz, strings
 from hypothesis import given
 from hypothesis import strategies as st
+from log_tap import LogTap
 
 from distillery import topics as names
 from monitors.handlers import Handlers
@@ -75,10 +76,10 @@ class Harness:
         ops = self.handlers.ops
         return sum(ops.invalid.values()), sum(ops.malformed.values()), ops.deadlettered_unknown
 
-    def run(self, batch: list[tuple[str, bytes | None, int]], caplog: pytest.LogCaptureFixture) -> None:
+    def run(self, batch: list[tuple[str, bytes | None, int]], fuzz_log: LogTap) -> None:
         if self.figures["examples"] and self.figures["examples"] % RESTART_EVERY == 0:
             self.restart()
-        caplog.clear()
+        fuzz_log.clear()
         for base, value, partition in batch:
             topic = self.settings.topics.name(base)
             offset = self.offsets[(topic, partition)]
@@ -93,7 +94,7 @@ class Harness:
             self.figures.update([("invalid", "malformed", "deadlettered_unknown")[moved.index(1)]
                                  if 1 in moved else f"observed:{base}"])
         self.loop.run_until_complete(self.handlers.load_references())  # as the loop does after a batch
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        errors = [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
         assert not errors, errors[0].getMessage()
         for name in self.handlers.monitors:
             assert name in self.settings.tasks, name  # a monitor only for a declared task
@@ -105,17 +106,16 @@ class Harness:
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
 def test_monitors_never_raise_and_account_for_every_record(settings_factory: Any,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="distillery")
+                                                            fuzz_log: LogTap) -> None:
     harness = Harness(settings_factory())
 
     @PROFILE
     @given(batch=RECORDS)
     def one_batch(batch: list[tuple[str, bytes | None, int]]) -> None:
-        harness.run(batch, caplog)
+        harness.run(batch, fuzz_log)
 
     try:
-        one_batch()
+        run_fuzz(one_batch)
     finally:
         harness.close()
         print("\nfuzz monitors:", json.dumps(dict(sorted(harness.figures.items()))))

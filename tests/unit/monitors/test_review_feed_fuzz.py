@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, strings
+from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, run_fuzz, strings
 from hypothesis import given
 from hypothesis import strategies as st
+from log_tap import LogTap
 
 from distillery import topics as names
 from distillery.errors import ReviewError
@@ -59,8 +60,7 @@ def _record(topic: str, offset: int, value: bytes | None) -> Any:
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
 def test_the_review_feed_never_raises_and_the_queue_stays_usable(settings_factory: Any, tmp_path: Path,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="distillery")
+                                                                  fuzz_log: LogTap) -> None:
     settings = settings_factory()
     queue = ReviewQueue(tmp_path / "q.sqlite", settings)
     feeder = QueueFeeder(settings, queue)
@@ -70,7 +70,7 @@ def test_the_review_feed_never_raises_and_the_queue_stays_usable(settings_factor
     @PROFILE
     @given(batch=RECORDS, verdict=VERDICTS, answer=ANSWERS)
     def one_batch(batch: list[tuple[str, bytes | None]], verdict: str, answer: Any) -> None:
-        caplog.clear()
+        fuzz_log.clear()
         parsed, reached = [], {}
         for base, value in batch:
             topic = settings.topics.name(base)
@@ -79,7 +79,7 @@ def test_the_review_feed_never_raises_and_the_queue_stays_usable(settings_factor
             reached[(topic, 0)] = offsets[topic]
             record = feeder._parse(rec)  # the feeder's own parse: a record or None, never an exception
             if record is None:
-                warned = [r for r in caplog.records if f"{topic}[0]@{rec.offset}" in r.getMessage()]
+                warned = [r for r in fuzz_log.records if f"{topic}[0]@{rec.offset}" in r.getMessage()]
                 assert warned, f"skipped {value[:200] if value else value!r} without a word"
                 figures["skipped"] += 1
             else:
@@ -97,9 +97,9 @@ def test_the_review_feed_never_raises_and_the_queue_stays_usable(settings_factor
                 figures["refused"] += 1
         for task, counts in queue.stats().items():
             assert task in settings.tasks and counts["open"] >= 0
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
         figures.update(examples=1, records=len(batch))
 
-    one_batch()
+    run_fuzz(one_batch)
     print("\nfuzz review feed:", json.dumps(dict(sorted(figures.items()))))
     assert figures["skipped"] > 0 and figures["added"] > 0 and figures["decided"] > 0 and figures["refused"] > 0

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, strings
+from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_values, run_fuzz, strings
 from hypothesis import given
 from hypothesis import strategies as st
+from log_tap import LogTap
 
 from distillery.artifacts import ArtifactStore
 from distillery.errors import ServingError
@@ -132,7 +133,7 @@ class Harness:
     def close(self) -> None:
         self.loop.close()
 
-    def run(self, records: list[tuple[str, bytes | None]], caplog: pytest.LogCaptureFixture) -> None:
+    def run(self, records: list[tuple[str, bytes | None]], fuzz_log: LogTap) -> None:
         if self.figures["examples"] and self.figures["examples"] % RESTART_EVERY == 0:
             self.restart()
         topics = self.settings.topics
@@ -146,19 +147,19 @@ class Harness:
                 accepted: AdapterPublished | AdapterControl | None = model.model_validate_json(value or b"")
             except ValueError:
                 accepted = None
-            caplog.clear()
+            fuzz_log.clear()
             changed = self.sub._fold_safely(rec)  # the subscriber's own fold: must not raise
-            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            errors = [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
             assert not errors, f"_fold raised on {value[:300]!r}: {errors[0].getMessage()}"
             if accepted is None:
                 assert changed is None
-                assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+                assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in fuzz_log.records)
                 self.figures["skipped"] += 1
                 continue
             assert changed is not None and changed[0] == accepted.task
             self.figures["applied"] += 1
             self.loop.run_until_complete(self.sub._reconcile_safely(*changed, rec=rec))
-            failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            failures = [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
             assert not failures, f"reconcile raised after {value[:300]!r}: {failures[0].getMessage()}"
         self.check()
 
@@ -189,8 +190,7 @@ def _record(topic: str, offset: int, value: bytes | None) -> Any:
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
 def test_adapter_records_never_stop_the_subscriber_and_the_book_stays_consistent(
-        settings_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="distillery.serving")
+        settings_factory: Any, tmp_path: Path, fuzz_log: LogTap) -> None:
     harness = Harness(tmp_path, settings_factory())
     real = st.sampled_from(harness.real)
     records = st.lists(st.one_of(st.tuples(st.just("published"), real), st.tuples(st.just("published"), PUBLISHED),
@@ -199,10 +199,10 @@ def test_adapter_records_never_stop_the_subscriber_and_the_book_stays_consistent
     @PROFILE
     @given(batch=records)
     def one_batch(batch: list[tuple[str, bytes | None]]) -> None:
-        harness.run(batch, caplog)
+        harness.run(batch, fuzz_log)
 
     try:
-        one_batch()
+        run_fuzz(one_batch)
     finally:
         harness.close()
         notes = collections.Counter(n.kind for n in harness.sub.notes)

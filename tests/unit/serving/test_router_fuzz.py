@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, message_values, strings, valid_strings
+from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, message_values, run_fuzz, strings, valid_strings
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -220,7 +220,7 @@ def test_hostile_requests_get_a_json_answer_under_500_and_never_reach_the_teache
         harness.run(path, body, auth, ctype, event_id)
 
     try:
-        one_request()
+        run_fuzz(one_request)
     finally:
         harness.close()
         print("\nfuzz router:", json.dumps(dict(sorted(harness.figures.items()))))

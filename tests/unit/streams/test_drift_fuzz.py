@@ -32,12 +32,14 @@ from hostile_strategies import (
     load_schema,
     message_keys,
     message_values,
+    run_fuzz,
     strings,
     valid_integers,
 )
 from hostile_support import FakeTeacher, record, settings_for
 from hypothesis import given
 from hypothesis import strategies as st
+from log_tap import LogTap
 
 from distillery.counters import Counters
 from distillery.events import DriftEvent, now_ms
@@ -56,8 +58,7 @@ DRIFT = message_values(
 
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
-def test_drift_events_never_raise_and_never_boost_for_ever(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="distillery")
+def test_drift_events_never_raise_and_never_boost_for_ever(tmp_path: Path, fuzz_log: LogTap) -> None:
     settings = settings_for(tmp_path)
     teacher = FakeTeacher(list(settings.task("transactions").labels))
     pipeline = Pipeline(settings, Counters("streams"), teacher_factory=lambda task: teacher)  # type: ignore[arg-type,return-value]
@@ -77,7 +78,7 @@ def test_drift_events_never_raise_and_never_boost_for_ever(tmp_path: Path, caplo
     @given(batch=st.lists(st.tuples(DRIFT, message_keys()), min_size=1, max_size=8))
     def one_batch(batch: list[tuple[bytes | None, bytes | None]]) -> None:
         records = [record(topic, next(offsets), value, key) for value, key in batch]
-        caplog.clear()
+        fuzz_log.clear()
         applied.clear()
         on_drift_records(pipeline, Batch(records).raws(topic))  # the worker's own intake: must not raise
         now = now_ms()
@@ -89,9 +90,9 @@ def test_drift_events_never_raise_and_never_boost_for_ever(tmp_path: Path, caplo
             except ValueError:
                 skipped += 1
         assert [task for task, _ in applied] == expected  # each valid event applied once, in order
-        logged = [r for r in caplog.records if "not a drift event" in r.getMessage()]
+        logged = [r for r in fuzz_log.records if "not a drift event" in r.getMessage()]
         assert len(logged) == skipped  # each invalid one skipped and logged once
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
         for task, at_ms in pipeline.drift_ms.items():
             assert task in settings.tasks and at_ms <= now, (task, at_ms)
         boost = settings.task("transactions").sampling.drift_boost_minutes * 60_000
@@ -101,6 +102,6 @@ def test_drift_events_never_raise_and_never_boost_for_ever(tmp_path: Path, caplo
                        ignored=sum(1 for t in expected if t not in settings.tasks),
                        future=sum(1 for _, at in applied if at > now))
 
-    one_batch()
+    run_fuzz(one_batch)
     print("\nfuzz drift.events:", json.dumps(figures))
     assert figures["applied"] > 0 and figures["skipped"] > 0 and figures["ignored"] > 0 and figures["future"] > 0

@@ -25,10 +25,19 @@ import logging
 from pathlib import Path
 
 import pytest
-from hostile_strategies import FUZZ_EXAMPLES, fuzz_profile, load_schema, message_keys, message_values, strings
+from hostile_strategies import (
+    FUZZ_EXAMPLES,
+    fuzz_profile,
+    load_schema,
+    message_keys,
+    message_values,
+    run_fuzz,
+    strings,
+)
 from hostile_support import FakeTeacher, record, settings_for
 from hypothesis import given
 from hypothesis import strategies as st
+from log_tap import LogTap
 
 from distillery.counters import Counters
 from distillery.events import InferenceEvent, ReviewDecision
@@ -68,8 +77,7 @@ def _seed_store(pipeline: Pipeline) -> None:
 
 @pytest.mark.timeout(0 if FUZZ_EXAMPLES else 900)  # a hang guard sized for the suite's examples
 def test_review_decisions_never_raise_and_each_is_applied_or_dead_lettered(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="distillery")
+        tmp_path: Path, fuzz_log: LogTap) -> None:
     settings = settings_for(tmp_path)
     teacher = FakeTeacher(list(settings.task("transactions").labels))
     counters = Counters("streams")
@@ -84,7 +92,7 @@ def test_review_decisions_never_raise_and_each_is_applied_or_dead_lettered(
     @PROFILE
     @given(batch=st.lists(st.tuples(REVIEWED, message_keys()), min_size=1, max_size=8))
     def one_batch(batch: list[tuple[bytes | None, bytes | None]]) -> None:
-        caplog.clear()
+        fuzz_log.clear()
         records = [record(topic, next(offsets), value, key) for value, key in batch]
         raws = Batch(records).raws(topic)
         applied_before = counters.total("review_applied")
@@ -97,7 +105,7 @@ def test_review_decisions_never_raise_and_each_is_applied_or_dead_lettered(
         for d in letters:
             assert d.reason and d.problems and d.stage == "review", d
             assert len(d.to_json()) + len(d.key() or b"") < DEFAULT_BROKER_MAX
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [r for r in fuzz_log.records if r.levelno >= logging.ERROR]
         humans = pipeline.store("transactions").query(
             "SELECT event_id, count(*) FROM examples WHERE source = 'human' GROUP BY event_id HAVING count(*) > 1")
         assert not humans, humans
@@ -113,7 +121,7 @@ def test_review_decisions_never_raise_and_each_is_applied_or_dead_lettered(
             figures[f"letter:{d.reason}"] += 1
 
     try:
-        one_batch()
+        run_fuzz(one_batch)
     finally:
         loop.run_until_complete(pipeline.close())
         loop.close()

@@ -33,9 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_strategies import integers, load_schema, message_keys, message_values, strings, valid_strings
+from hostile_strategies import (
+    FUZZ_COMMON,
+    FUZZ_EXAMPLES,
+    fuzz_profile,
+    integers,
+    load_schema,
+    message_keys,
+    message_values,
+    run_fuzz,
+    strings,
+    valid_strings,
+)
 from hostile_support import FakeLabeler, FakeProducer, FakeTeacher, record, settings_for
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distillery.counters import Counters
@@ -47,16 +58,8 @@ from streams.consumer import Batch
 from streams.pipeline import Pipeline
 from streams.teacher.batch_poll import poll_batches
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
-_COMMON: dict[str, Any] = {
-    "deadline": None,
-    "database": None,
-    "print_blob": True,
-    "suppress_health_check": list(HealthCheck),
-}
-settings.register_profile("streams-suite", max_examples=1_000, **_COMMON)
-settings.register_profile("streams-fuzz", max_examples=max(EXAMPLES, 1), **_COMMON)
-PROFILE = settings.get_profile("streams-fuzz" if EXAMPLES else "streams-suite")
+EXAMPLES = FUZZ_EXAMPLES
+PROFILE = fuzz_profile("streams", 1_000)
 
 DEFAULT_BROKER_MAX = 1_048_588
 TASKS = ["transactions", "batchy"]
@@ -224,7 +227,7 @@ def test_inference_consumer_never_raises_and_accounts_for_every_message(tmp_path
         harness.run(batch, script)
 
     try:
-        one_batch()
+        run_fuzz(one_batch)
     finally:
         report = harness.report()
         harness.close()
@@ -240,7 +243,7 @@ def test_the_generator_reaches_every_kind_of_message() -> None:
     """The strategies are not vacuous: they make valid events, invalid ones and non-JSON alike."""
     seen: collections.Counter[str] = collections.Counter()
 
-    @settings(max_examples=300, **_COMMON)
+    @settings(max_examples=300, **FUZZ_COMMON)
     @given(value=INFERENCE)
     def draw(value: bytes | None) -> None:
         seen["valid" if parse_inference(value, tasks=TASKS).ok else parse_inference(value, tasks=TASKS).reason] += 1

@@ -40,6 +40,7 @@ from hostile_strategies import (
     fuzz_profile,
     load_schema,
     message_values,
+    run_fuzz,
     strings,
     valid_strings,
 )
@@ -262,7 +263,7 @@ def test_train_jobs_never_stop_the_trainer_and_each_ends_committed_once(
         harness.run(records, script)
 
     try:
-        one_example()
+        run_fuzz(one_example)
     finally:
         harness.close()
         print("\nfuzz train.jobs:", json.dumps({**harness.figures, "run_job_calls": jobs.calls}))
