@@ -86,7 +86,7 @@ def show(ctx: Context, task_name: str | None) -> None:
         if not path.exists():
             console.print(f"{task}: no store yet ({path})")
             continue
-        rows = gold_by_category(TaskStore(path, read_only=True))
+        rows = gold_by_category(TaskStore(path, read_only=True, memory_limit=s.streams.store_memory_limit))
         table = Table(title=f"gold set: {task}")
         for col in ("category", "examples", "teacher right"):
             table.add_column(col)

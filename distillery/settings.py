@@ -95,6 +95,12 @@ class StreamsSettings(Section):
     store_batch_seconds: Annotated[float, Field(gt=0)] = 1.0
     batch_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
     store_hold_seconds: Annotated[float, Field(ge=0)] = 3.0
+    store_memory_limit: Annotated[str, Field(
+        pattern=r"^[0-9]+(\.[0-9]+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for each task's store opened by a worker or the report (each task's "
+        "file is its own database): past it DuckDB spills to temporary files beside the store, or refuses the "
+        "query with an out-of-memory error. DuckDB's own default, 80% of the machine's memory, would apply to "
+        "every task's store at once. A number and a unit, e.g. 1GB or 512MiB.")] = "1GB"
     health_port: Annotated[int, Field(ge=0, le=65535, description="/healthz and /readyz on [http] health_host; "
                                       "0 = off.")] = 0
     events_retention_days: Annotated[float, Field(

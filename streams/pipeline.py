@@ -115,7 +115,8 @@ class Pipeline:
 
     def store(self, task: str) -> TaskStore:
         if task not in self.stores:
-            self.stores[task] = TaskStore(store_path(self.settings, task), hold_s=self.settings.streams.store_hold_seconds)
+            self.stores[task] = TaskStore(store_path(self.settings, task), hold_s=self.settings.streams.store_hold_seconds,
+                                          memory_limit=self.settings.streams.store_memory_limit)
         return self.stores[task]
 
     def teacher(self, task: str) -> TeacherClient:

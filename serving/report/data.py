@@ -63,14 +63,16 @@ def check_answers(rows: Iterable[tuple[str, str, str | None, str | None]],
     return AnswerCheck(n, correct, truth, n_audit, audit_correct)
 
 
-def read_store(path: Path, teacher_model: str, audited: Callable[[str], bool] | None = None) -> StoreFacts:
+def read_store(path: Path, teacher_model: str, audited: Callable[[str], bool] | None = None, *,
+               memory_limit: str | None = None) -> StoreFacts:
     """Facts of one task's store; an empty :class:`StoreFacts` when the file does not exist yet.
 
-    ``audited(event_id)``: whether a student answer fell in the task's uniform audit share.
+    ``audited(event_id)``: whether a student answer fell in the task's uniform audit share;
+    ``memory_limit``: DuckDB's, as ``[streams] store_memory_limit`` (the report may run in a replica).
     """
     if not path.exists():
         return StoreFacts()
-    rows = report_rows(TaskStore(path, read_only=True), teacher_model)
+    rows = report_rows(TaskStore(path, read_only=True, memory_limit=memory_limit), teacher_model)
     ev, spend = rows.events, rows.spend
     windows: dict[int, list[int]] = {}
     for window_id, label, student_output in rows.pairs:
@@ -161,7 +163,8 @@ def gather(settings: Settings, task: str, records: TopicRecords | None) -> Repor
         spec=spec,
         store=read_store(store_path(settings, task), spec.teacher.model,
                          lambda event_id: is_student_audit(event_id, spec.sampling.seed,
-                                                           spec.sampling.student_audit_rate)),
+                                                           spec.sampling.student_audit_rate),
+                         memory_limit=settings.streams.store_memory_limit),
         published=tuple(p for p in got.published if p.task == task),
         rejected=tuple(r for r in got.rejected if r.task == task),
         drift=tuple(d for d in got.drift if d.task == task),

@@ -79,10 +79,13 @@ def _table(cols: Sequence[str], rows: list[tuple[Any, ...]]) -> pa.Table:
 class TaskStore:
     """One task's DuckDB file."""
 
-    def __init__(self, path: Path, *, hold_s: float = 0.0, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, hold_s: float = 0.0, read_only: bool = False,
+                 memory_limit: str | None = None) -> None:
         self.path = path
         self.hold_s = hold_s
         self.read_only = read_only
+        self.memory_limit = memory_limit
+        """DuckDB's ``memory_limit`` for this file (``[streams] store_memory_limit``); None: DuckDB's default."""
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened = 0.0
         if not read_only:
@@ -95,11 +98,20 @@ class TaskStore:
         deadline = time.monotonic() + LOCK_RETRY_S
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=self.read_only)
+                con = duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise ArtifactError(f"cannot open store {self.path}: {exc}") from None
                 time.sleep(0.02)
+                continue
+            if self.memory_limit is not None:
+                try:
+                    con.execute(f"SET memory_limit = '{self.memory_limit.replace(chr(39), '')}'")
+                except duckdb.Error as exc:
+                    con.close()
+                    raise ArtifactError(f"store_memory_limit: DuckDB refused {self.memory_limit!r} ({exc}); "
+                                        "give a number and a unit, e.g. 1GB") from None
+            return con
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

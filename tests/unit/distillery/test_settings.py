@@ -111,3 +111,12 @@ def test_http_limits_and_health_ports_come_from_the_file(tmp_path: Path) -> None
     s = load_settings(_write(tmp_path, text), env={})
     assert (s.http.max_body_bytes, s.http.protect_metrics, s.http.health_host) == (4096, True, "0.0.0.0")
     assert (s.streams.health_port, s.trainer.health_port, s.monitors.host) == (8081, 8082, "127.0.0.1")
+
+
+def test_the_store_memory_limit_is_a_number_and_a_unit(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path, GOOD), env={}).streams.store_memory_limit == "1GB"
+    s = load_settings(_write(tmp_path, GOOD + "[streams]\nstore_memory_limit = '512MiB'\n"), env={})
+    assert s.streams.store_memory_limit == "512MiB"
+    with pytest.raises(ConfigError) as err:
+        load_settings(_write(tmp_path, GOOD + "[streams]\nstore_memory_limit = \"1GB'; DROP TABLE x; --\"\n"), env={})
+    assert "streams.store_memory_limit" in str(err.value) and "pattern" in str(err.value)

@@ -46,3 +46,30 @@ def test_a_lone_surrogate_in_a_student_output_or_a_teacher_answer_is_stored_esca
     store.write(StoreBatch(events=[event_row(ev, "SHELL", spec, "skipped", None)]))
     assert store.query("SELECT output FROM events") == [("fuel\\ud800",)]
     store.close()
+
+
+def _limit(store: TaskStore) -> str:
+    return str(store.query("SELECT current_setting('memory_limit')")[0][0])
+
+
+def test_a_store_opens_with_its_memory_limit_and_a_bad_one_is_refused_by_name(tmp_path: Path) -> None:
+    from distillery.errors import ArtifactError
+
+    path = tmp_path / "t.duckdb"
+    default = _limit(TaskStore(path))  # DuckDB's own: 80% of this machine's memory
+    assert _limit(TaskStore(path, memory_limit="64MB")) == "61.0 MiB" != default
+    assert _limit(TaskStore(path, read_only=True, memory_limit="128MiB")) == "128.0 MiB"
+    with pytest.raises(ArtifactError, match="store_memory_limit: DuckDB refused 'lots'"):
+        TaskStore(path, memory_limit="lots")
+
+
+def test_the_worker_opens_each_task_store_with_the_configured_limit(settings_factory) -> None:
+    from distillery.counters import Counters
+    from streams.pipeline import Pipeline
+
+    settings = settings_factory()
+    settings = settings.with_overrides(streams=settings.streams.model_copy(update={"store_memory_limit": "96MB"}))
+    pipeline = Pipeline(settings, Counters("streams"))
+    store = pipeline.store(next(iter(settings.tasks)))
+    assert _limit(store) == "91.5 MiB"
+    store.close()
