@@ -16,7 +16,10 @@ At concurrency 1, 8 and 32, ``--requests`` requests are answered
 
 and, as an upper bound, one ``predict_served`` call of ``concurrency`` texts
 (``direct_batch_of_c``). Latencies are per request (p50, p99, ms); answers/s is
-requests over wall time.
+requests over wall time. ``replica_own_ms`` is the replica's own part of a routed
+request, read from its ``Server-Timing`` header: the request's time in the replica
+less the wait for the student (reading the body, checks, the decision, token
+counts, the inference event), without the client's and the network's part.
 
 The student is the task's built-in base model (``transactions``; converted on
 first use, about 30 s) with a random LoRA adapter of the task's shape
@@ -215,12 +218,16 @@ async def through_router(base_url: str, model: str, router: Router, texts: Seque
                          n: int) -> dict[str, Any]:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0, timeout=300)
     routes: dict[str, int] = {}
+    own_ms: list[float] = []  # the replica's own part of each request: Server-Timing total less the student's
 
     async def one(i: int) -> None:
-        completion = await client.chat.completions.create(
+        raw = await client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": texts[i % len(texts)]}])
+        completion = raw.parse()
         route = (completion.model_extra or {})["distillery"]["route"]
         routes[route] = routes.get(route, 0) + 1
+        parts = dict(p.strip().split(";dur=") for p in raw.headers["Server-Timing"].split(","))
+        own_ms.append(float(parts["total"]) - float(parts.get("student", 0)) - float(parts.get("teacher", 0)))
 
     try:
         await one(0)  # warm-up
@@ -230,6 +237,9 @@ async def through_router(base_url: str, model: str, router: Router, texts: Seque
     finally:
         await client.close()
     batches, requests = after.batches - before.batches, after.requests - before.requests
+    timed = sorted(own_ms[1:])  # without the warm-up
+    out.update(replica_own_ms_p50=round(statistics.median(timed), 3),
+               replica_own_ms_p99=round(timed[min(len(timed) - 1, int(0.99 * len(timed)))], 3))
     out.update(forward_passes=batches, mean_batch_size=round(requests / batches, 3) if batches else 0.0,
                student_answers=routes.get("student", 0) - 1, teacher_answers=routes.get("teacher", 0))
     return out
@@ -316,7 +326,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{'concurrency':<12}{'path':<24}{'p50 ms':>10}{'p99 ms':>10}{'answers/s':>12}{'per pass':>10}")
+    print(f"\n{'concurrency':<12}{'path':<24}{'p50 ms':>10}{'p99 ms':>10}{'answers/s':>12}{'per pass':>10}"
+          f"{'own ms p50':>12}")
     for row in levels:
         print(f"{row['concurrency']:<12}{'direct predict':<24}{row['direct']['p50_ms']:>10.2f}"
               f"{row['direct']['p99_ms']:>10.2f}{row['direct']['answers_per_s']:>12.1f}{1:>10}")
@@ -324,7 +335,7 @@ def main() -> None:
               f"{row['direct_batch_of_c']['answers_per_s']:>12.1f}{row['concurrency']:>10}")
         for name, r in row["router"].items():
             print(f"{'':<12}{'router ' + name:<24}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-                  f"{r['answers_per_s']:>12.1f}{r['mean_batch_size']:>10.2f}")
+                  f"{r['answers_per_s']:>12.1f}{r['mean_batch_size']:>10.2f}{r['replica_own_ms_p50']:>12.2f}")
     print(f"events offered: {sink.offered}\nwrote {args.out}")
 
 

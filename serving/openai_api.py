@@ -203,6 +203,25 @@ class StudentTokens:
 
 
 # ---------------------------------------------------------------------- handlers
+def server_timing(out: ChatResult, total_ms: float) -> str:
+    """The ``Server-Timing`` header of an answer: the student's part, the teacher's and the whole (ms).
+
+    ``student`` is the wait for the student's answer (its batch's queue and
+    forward pass), ``teacher`` the escalation, ``total`` the request in this
+    replica until its answer was built (reading the body, checks, routing, the
+    inference event, token counts): ``total`` less the other two is the
+    router's own cost. Browsers' developer tools and most HTTP clients show it.
+
+    >>> from serving.router import RouteResult
+    >>> r = RouteResult(answer="fuel", route="student", confidence=0.9, reason="confident", model="m")
+    >>> server_timing(ChatResult(r, None, student_ms=41.234), 42.5)
+    'student;dur=41.23, total;dur=42.50'
+    """
+    parts = [f"{name};dur={ms:.2f}" for name, ms in (("student", out.student_ms), ("teacher", out.teacher_ms))
+             if ms is not None]
+    return ", ".join([*parts, f"total;dur={total_ms:.2f}"])
+
+
 def _error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
            code: str | None = None) -> web.Response:
     return web.json_response(error_body(message, type_=type_, param=param, code=code), status=status)
@@ -249,6 +268,7 @@ class OpenAIFront:
 
     # ----------------------------------------------------------------- chat
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         try:
             body: Any = await request.json()
         except UNREADABLE_BODY:
@@ -288,7 +308,8 @@ class OpenAIFront:
             return _error(503, f"the teacher could not answer and no student serves this task: {exc}",
                           type_="server_error", code="teacher_unavailable")
         payload = self._payload(out, model, text)
-        headers = {ROUTE_HEADER: out.result.route}
+        headers = {ROUTE_HEADER: out.result.route,
+                   "Server-Timing": server_timing(out, 1000 * (time.perf_counter() - started))}
         if stream:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))

@@ -36,6 +36,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -112,6 +113,10 @@ class ChatResult:
     """The teacher's ``chat.completion`` JSON, unchanged; None when the student answered."""
     served: AdapterPublished | None = None
     """The adapter that was asked (its ``student_prompt`` is what the student read)."""
+    student_ms: float | None = None
+    """Milliseconds the request waited for the student's answer (its batch's queue and forward pass)."""
+    teacher_ms: float | None = None
+    """Milliseconds the escalation took (the teacher's call, with its retries); None when not escalated."""
 
 
 Answer = tuple[AdapterPublished | None, Prediction]
@@ -130,6 +135,7 @@ class _Step:
     unseen: float | None
     reason: Reason
     prediction: Prediction | None = None
+    student_ms: float | None = None
 
 
 class _LoopThread:
@@ -207,9 +213,11 @@ class Router:
         """
         step = await self._astudent(task, text, event_id)
         if step.reason == "confident":
-            return ChatResult(self._answer_student(step), None, step.served)
+            return ChatResult(self._answer_student(step), None, step.served, student_ms=step.student_ms)
+        started = time.perf_counter()
         result, completion = await self._escalate(step, body)
-        return ChatResult(result, completion, step.served)
+        return ChatResult(result, completion, step.served, student_ms=step.student_ms,
+                          teacher_ms=1000 * (time.perf_counter() - started))
 
     def batch_stats(self, task: str | None = None) -> BatchStats:
         """Forward passes and requests of the async path so far (of ``task``, or all)."""
@@ -304,8 +312,10 @@ class Router:
         step, ask = self._prepare(task, text, event_id)
         if not ask:
             return step
+        started = time.perf_counter()
         used, prediction = await self._batcher().submit(task, text)
-        return self._judge(step, used, prediction)
+        return dataclasses.replace(self._judge(step, used, prediction),
+                                   student_ms=1000 * (time.perf_counter() - started))
 
     def _predict_batch(self, task: str, texts: list[str]) -> list[Answer]:
         used, predictions = self.server.predict_served(task, texts)

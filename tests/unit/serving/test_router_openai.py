@@ -269,3 +269,25 @@ def test_student_usage_counts_with_a_private_copy_of_the_servers_tokenizer(tmp_p
     assert prompt_tokens == len(encode_prompt(Server.tokenizer, TOY_PROMPT, "crow 12")) > 3
     assert 1 <= completion_tokens <= 4
     assert StudentTokens(object()).count("", "abcdefgh", "") == (2 + 3, 0)  # no tokenizer: ~4 characters a token
+
+
+def timings(header: str) -> dict[str, float]:
+    """``Server-Timing: student;dur=41.23, total;dur=42.50`` as ``{"student": 41.23, "total": 42.5}``."""
+    out = {}
+    for part in header.split(","):
+        name, dur = part.strip().split(";dur=")
+        out[name] = float(dur)
+    return out
+
+
+@pytest.mark.parametrize("text,route,parts", [(SURE, "student", {"student", "total"}),
+                                              (UNSURE, "teacher", {"student", "teacher", "total"})])
+async def test_server_timing_shows_the_students_and_the_teachers_part_of_the_whole(
+        world: World, text: str, route: str, parts: set[str]) -> None:
+    for stream in (False, True):
+        resp = await world.http.post("/v1/chat/completions", json={
+            "model": MODEL, "stream": stream, "messages": [{"role": "user", "content": text}]})
+        assert resp.status == 200 and resp.headers["x-distillery-route"] == route
+        got = timings(resp.headers["Server-Timing"])
+        assert set(got) == parts
+        assert 0 < sum(v for k, v in got.items() if k != "total") <= got["total"]
