@@ -25,6 +25,7 @@ makes::
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,23 @@ from distillery.settings import KafkaSettings
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
 LOG4J = HERE / "log4j2.properties"
+
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random KRaft cluster id: 16 bytes as unpadded URL-safe base64 that does not start with ``-``.
+
+    ``kafka-storage format -t ID`` reads an id starting with ``-`` as an option and
+    fails ("expected one argument"): one random id in 64. Kafka's own
+    ``Uuid.randomUuid()`` draws again in that case, and so does this.
+
+    >>> draws = iter([bytes([0xF8]) + bytes(15), bytes(16)])  # the first encodes as "-AAA..."
+    >>> new_cluster_id(lambda: next(draws))
+    'AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(draw()[:16]).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 @dataclass(frozen=True)
@@ -206,12 +225,8 @@ class LocalBroker:
         """``StorageTool format`` once, before the first start."""
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = uuid.uuid4().bytes[:16]
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
         cmd = self._java() + ["-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J}",
-                              "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.config_file)]
+                              "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(self.config_file)]
         for name, password in self.scram_users:
             for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                 cmd += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]

@@ -33,7 +33,8 @@ def main(prefix: str, bootstrap: str, datadir: str) -> None:
 
     os.makedirs(datadir, exist_ok=True)
     sys.argv = [sys.argv[0], *sys.argv[4:]]
-    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    # info, not warning: when a run stalls, the test's failure shows where (joining, recovering, processing)
+    Worker(app, loglevel="info", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

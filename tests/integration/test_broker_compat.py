@@ -71,7 +71,7 @@ def test_aiokafka_group_consume_commit_and_resume(bootstrap: str) -> None:
 
 def _run_table_worker(prefix: str, bootstrap: str, datadir: Path, expect: str) -> str:
     proc = subprocess.Popen([sys.executable, str(HERE / "faust_table_app.py"), prefix, bootstrap, str(datadir),
-                             "worker", "-l", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "worker", "-l", "info"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out: list[str] = []
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True)
