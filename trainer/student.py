@@ -12,12 +12,15 @@ GPU one included, loads it like any other model.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +80,32 @@ def resolve_base_model(name_or_path: str, cache_dir: Path) -> str:
         return name_or_path
     folder = Path(cache_dir) / name_or_path
     if not (folder / CONVERSION_MARKER).is_file():
-        convert_gguf(builtin_gguf(name_or_path), folder)
+        with _conversion_lock(folder):
+            if not (folder / CONVERSION_MARKER).is_file():  # the worker we waited for did it
+                convert_gguf(builtin_gguf(name_or_path), folder)
     return str(folder)
+
+
+@contextlib.contextmanager
+def _conversion_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``folder`` while one process converts into it.
+
+    A trainer and a serving replica started together on one host would otherwise
+    both convert the built-in student (each about twice as slow, sharing the cores);
+    the second waits here, then finds the finished folder. ``flock`` is released by
+    the kernel when a holder dies, so a crashed conversion never blocks the next.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another process is converting %s; waiting for it", folder.name)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def convert_gguf(gguf_path: Path, folder: Path) -> Path:

