@@ -36,9 +36,10 @@ console = Console()
 @click.option("--shift-category", default=None, help="With --replay: category that becomes common at --drift-at.")
 @click.option("--shift-share", type=float, default=0.3, show_default=True)
 @click.option("--train-wait", "train_wait", type=click.FloatRange(min=0), default=None, metavar="MINUTES",
-              help="How long to wait after the traffic for the train jobs in flight (default 10; quick 8). On "
-                   "2 cores a warm-started job over the demo's later windows takes about 15 minutes beside the "
-                   "serving traffic, so the default run ends before the second adapter's verdict.")
+              help="A fixed wait after the traffic for the train jobs in flight. Default: until every job "
+                   "has its verdict, as long as one moves (a training step or a phase) at least every 5 minutes, "
+                   "40 minutes at most; on 2 cores the warm-started job over the demo's later windows needs "
+                   "about 15 minutes. The quick run waits 8 minutes at most.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("report.html"), show_default=True, help="Where to write the HTML report.")
 @click.pass_obj

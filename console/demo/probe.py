@@ -97,6 +97,10 @@ class BlindSpotProbe:
         finally:
             self._busy.release()
 
+    def finished(self, adapter_id: str) -> bool:
+        """Whether ``adapter_id`` was probed (or its probe failed and was logged)."""
+        return adapter_id in self._done
+
     def line(self) -> str:
         return self.tally.line(self.wrong)
 

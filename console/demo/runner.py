@@ -25,6 +25,7 @@ from console.demo.probe import BlindSpotProbe, http_route
 from console.demo.processes import Workers
 from console.demo.review import ReviewLoop
 from console.demo.routed import RoutedTraffic, openai_sender
+from console.demo.wait import SETTLE_S, JobWait
 from console.demo.watch import DemoState, Follower, render
 from console.sender import produce
 from devkit.sim.teacher_model import Teacher
@@ -32,6 +33,9 @@ from devkit.sim.traffic import synthetic_rows
 from distillery.kafka import ensure_topics
 from distillery.replay import Row
 from distillery.settings import Settings
+
+PROBE_GRACE_S = 180.0
+"""After the last verdict: how long the demo waits for the replica to swap in and probe the newest adapter."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class DemoPlan:
     events: int
     rate: float
     drift_at: int | None
-    train_wait_s: float
+    train_wait_s: float | None
+    """How long to wait for train jobs after the traffic; ``None``: while they move (:mod:`console.demo.wait`)."""
     malformed_share: float = 0.002
     gold_share: float = 0.002
     gold_size: int = 250
@@ -55,12 +60,16 @@ class DemoPlan:
     """Requests per second offered in that phase; the router takes what it can serve, the teacher the rest."""
     route_concurrency: int = 4
     """Requests in flight to the router at most (what the CPU serves beside the trainer)."""
+    stall_s: float = 300.0
+    """With no fixed wait: stop waiting when no train job has moved (a step, a phase) for this long."""
+    wait_cap_s: float = 2400.0
+    """With no fixed wait: the last guard on the wait after the traffic."""
     probe_size: int = 24
     """Fresh inputs of the simulated teacher's blind-spot category sent to each adapter that serves."""
 
     @classmethod
     def full(cls) -> DemoPlan:
-        return cls(events=60_000, rate=300.0, drift_at=30_000, train_wait_s=600.0)
+        return cls(events=60_000, rate=300.0, drift_at=30_000, train_wait_s=None)
 
     @classmethod
     def quick(cls) -> DemoPlan:
@@ -183,9 +192,11 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                                     gold_share=plan.gold_share, malformed_share=plan.malformed_share,
                                     seed=plan.seed, manifest=settings.data_dir / "manifest.jsonl", quiet=True))
                 state.phase = "training and judging the last adapters"
-                deadline = time.monotonic() + plan.train_wait_s
+                wait = JobWait(started=time.monotonic(), fixed_s=plan.train_wait_s, stall_s=plan.stall_s,
+                               cap_s=plan.wait_cap_s, until_verdicts=plan.wait_for_all_jobs)
                 served = rows is not None or plan.serve_seconds <= 0
-                while time.monotonic() < deadline:
+                probe_until: float | None = None
+                while True:
                     live.update(render(state))
                     probe_latest()
                     if state.published and not served:
@@ -194,16 +205,28 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                             state.phase = "serving: production traffic through the router"
                             _serve(settings, plan, task, state, routed, live)
                             state.phase = "training and judging the last adapters"
-                            deadline = max(deadline, time.monotonic() + 30)
+                            wait.extend(time.monotonic(), 30)
                     done = {p.job_id for p in state.published} | {r.job_id for r in state.rejected}
-                    settled = time.monotonic() > deadline - plan.train_wait_s + 20  # late triggers have fired
-                    if plan.wait_for_all_jobs and state.jobs and all(j.job_id in done for j in state.jobs) and settled:
+                    jobs = [j.job_id for j in state.jobs]
+                    progress = {k: (v.get("phase"), v.get("step")) for k, v in state.training.items()}
+                    over = wait.check(time.monotonic(), jobs=jobs, done=done, progress=progress)
+                    latest = state.published[-1].adapter_id if state.published else None
+                    if over is not None and probe is not None and latest and not probe.finished(latest):
+                        # the newest adapter's probe is the demo's answer to "did it learn the blind spot?"
+                        probe_until = probe_until or time.monotonic() + PROBE_GRACE_S
+                        if time.monotonic() < probe_until:
+                            over = None
+                    if over is not None:
+                        if any(j not in done for j in jobs):
+                            state.notes.append(f"stopped waiting for train jobs: {over}")
                         break
+                    settled = time.monotonic() - wait.started >= SETTLE_S
                     if not plan.wait_for_all_jobs and state.published and state.drifts and settled and served:
                         break  # the short run: one adapter promoted, serving, and the drift seen are the story
                     dead = workers.dead()
-                    if dead:
-                        state.notes.append(f"worker(s) exited: {', '.join(dead)}; see {workers.log_dir}")
+                    note = f"worker(s) exited: {', '.join(dead)}; see {workers.log_dir}"
+                    if dead and note not in state.notes:
+                        state.notes.append(note)
                     time.sleep(1)
                 state.phase = "done"
                 live.update(render(state))
