@@ -20,6 +20,8 @@ trained after people corrected it, gets it right.
 >>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries", adapter="a1")
 >>> s.share("student"), s.accuracy("student"), s.teacher_accuracy("student")
 (0.6666666666666666, 0.5, 1.0)
+>>> s.worst_misses()
+[('groceries', 'fuel', 1)]
 >>> for adapter, answer in (("a1", "medical"), ("a1", "medical"), ("a2", "dental")):
 ...     s.add("student", 0.01, answer=answer, truth="dental", teacher="medical", adapter=adapter)
 >>> s.teacher_blind_spot(min_items=3), s.routed_on("dental")
@@ -54,6 +56,8 @@ class RouteStats:
     """True category -> [items, the teacher's production answer right]."""
     routed_by: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     """(serving adapter, true category) -> [items, the routed answer right], in the order first seen."""
+    student_misses: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(true category, the student's answer) -> how often the student answered so, wrongly."""
     errors: int = 0
     skipped: int = 0
     """Rows offered while every slot was busy: they went to the teacher as production traffic."""
@@ -74,6 +78,9 @@ class RouteStats:
                 tally = self.routed_by.setdefault((adapter or "-", truth), [0, 0])
                 tally[0] += 1
                 tally[1] += hit
+                if route == "student" and not hit:
+                    miss = (truth, (answer or "").strip())
+                    self.student_misses[miss] = self.student_misses.get(miss, 0) + 1
                 if teacher is not None:
                     self.teacher_judged[route] += 1
                     self.teacher_hits[route] += int(teacher.strip() == truth)
@@ -89,6 +96,12 @@ class RouteStats:
             return None
         accuracy, minus_n, truth = min(seen)
         return truth, accuracy, -minus_n
+
+    def worst_misses(self, k: int = 5) -> list[tuple[str, str, int]]:
+        """The student's ``k`` most common mistakes: (true category, its answer, count), most first."""
+        with self._lock:
+            ranked = sorted(self.student_misses.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(truth, answer, n) for (truth, answer), n in ranked[:k]]
 
     def routed_on(self, truth: str) -> list[tuple[str, int, float]]:
         """The routed system on one true category, per serving adapter: (adapter, items, accuracy)."""

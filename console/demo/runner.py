@@ -303,6 +303,10 @@ def served_lines(state: DemoState) -> list[str]:
         f"latency: student {ms('student')}; teacher {ms('teacher')}"
         + (f"; {r.errors} failed request(s)" if r.errors else ""),
     ]
+    misses = r.worst_misses()
+    if misses:
+        lines.append("the student's commonest mistakes on that traffic (truth -> its answer): "
+                     + ", ".join(f"{truth} -> {answer} {n}" for truth, answer, n in misses))
     spot = r.teacher_blind_spot()
     if spot is not None:
         truth, accuracy, n = spot

@@ -60,6 +60,7 @@ def test_the_end_of_the_demo_says_what_the_student_served() -> None:
     assert lines[-1] == ("the teacher's worst category here: dental, 0% right of 6; the routed system on it, "
                          "by serving adapter: a1 0% of 4, a2 100% of 2")
     assert "student accuracy on what it answered: 42.9% against ground truth" in lines[1]
+    assert lines[-2] == "the student's commonest mistakes on that traffic (truth -> its answer): dental -> medical 4"
     console = Console(record=True, width=140)
     console.print(render(state))
     text = console.export_text()
