@@ -20,8 +20,8 @@ trained after people corrected it, gets it right.
 >>> s.add("student", 0.020, answer="fuel", truth="groceries", teacher="groceries", adapter="a1")
 >>> s.share("student"), s.accuracy("student"), s.teacher_accuracy("student")
 (0.6666666666666666, 0.5, 1.0)
->>> s.worst_misses()
-[('groceries', 'fuel', 1)]
+>>> s.worst_misses(), s.per_adapter()
+([('groceries', 'fuel', 1)], [('a1', 3, 0.6666666666666666, 0.5, 0.6666666666666666, 1.0)])
 >>> for adapter, answer in (("a1", "medical"), ("a1", "medical"), ("a2", "dental")):
 ...     s.add("student", 0.01, answer=answer, truth="dental", teacher="medical", adapter=adapter)
 >>> s.teacher_blind_spot(min_items=3), s.routed_on("dental")
@@ -56,6 +56,8 @@ class RouteStats:
     """True category -> [items, the teacher's production answer right]."""
     routed_by: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     """(serving adapter, true category) -> [items, the routed answer right], in the order first seen."""
+    by_adapter: dict[str, list[int]] = field(default_factory=dict)
+    """Serving adapter -> [judged requests, the student answered, its hits, routed hits, the teacher's hits]."""
     student_misses: dict[tuple[str, str], int] = field(default_factory=dict)
     """(true category, the student's answer) -> how often the student answered so, wrongly."""
     errors: int = 0
@@ -78,6 +80,13 @@ class RouteStats:
                 tally = self.routed_by.setdefault((adapter or "-", truth), [0, 0])
                 tally[0] += 1
                 tally[1] += hit
+                if teacher is not None:
+                    mine_a = self.by_adapter.setdefault(adapter or "-", [0, 0, 0, 0, 0])
+                    mine_a[0] += 1
+                    mine_a[1] += int(route == "student")
+                    mine_a[2] += hit if route == "student" else 0
+                    mine_a[3] += hit
+                    mine_a[4] += int(teacher.strip() == truth)
                 if route == "student" and not hit:
                     miss = (truth, (answer or "").strip())
                     self.student_misses[miss] = self.student_misses.get(miss, 0) + 1
@@ -96,6 +105,14 @@ class RouteStats:
             return None
         accuracy, minus_n, truth = min(seen)
         return truth, accuracy, -minus_n
+
+    def per_adapter(self) -> list[tuple[str, int, float, float | None, float, float]]:
+        """Per serving adapter, in the order first seen: (adapter, requests judged, the student's share,
+        its accuracy on that share, the routed system's accuracy, the teacher's accuracy on the same requests)."""
+        with self._lock:
+            rows = list(self.by_adapter.items())
+        return [(a, n, k / n, hits / k if k else None, routed / n, teacher / n)
+                for a, (n, k, hits, routed, teacher) in rows if n]
 
     def worst_misses(self, k: int = 5) -> list[tuple[str, str, int]]:
         """The student's ``k`` most common mistakes: (true category, its answer, count), most first."""

@@ -194,23 +194,29 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                 state.phase = "training and judging the last adapters"
                 wait = JobWait(started=time.monotonic(), fixed_s=plan.train_wait_s, stall_s=plan.stall_s,
                                cap_s=plan.wait_cap_s, until_verdicts=plan.wait_for_all_jobs)
-                served = rows is not None or plan.serve_seconds <= 0
+                served_by_phase: list[str] = []  # adapters a serving phase was run for
+                serves = rows is None and plan.serve_seconds > 0
                 probe_until: float | None = None
                 while True:
                     live.update(render(state))
                     probe_latest()
-                    if state.published and not served:
-                        served = True
-                        if routed.stats.total < plan.serve_rate * plan.serve_seconds / 4:
-                            state.phase = "serving: production traffic through the router"
-                            _serve(settings, plan, task, state, routed, live)
+                    latest = state.published[-1].adapter_id if state.published else None
+                    if serves and latest and latest not in served_by_phase and _swapped_in(probe, latest) and (
+                            plan.wait_for_all_jobs or not served_by_phase):
+                        # each newly promoted adapter serves traffic like the latest, so the end of the demo
+                        # says what each served and at what quality (the planned traffic is usually over by then)
+                        first = not served_by_phase
+                        served_by_phase.append(latest)
+                        if not first or routed.stats.total < plan.serve_rate * plan.serve_seconds / 4:
+                            state.phase = f"serving: production traffic through the router ({latest[-20:]})"
+                            _serve(settings, plan, task, state, routed, live, phase=len(served_by_phase))
                             state.phase = "training and judging the last adapters"
                             wait.extend(time.monotonic(), 30)
+                    served = not serves or bool(served_by_phase)
                     done = {p.job_id for p in state.published} | {r.job_id for r in state.rejected}
                     jobs = [j.job_id for j in state.jobs]
                     progress = {k: (v.get("phase"), v.get("step")) for k, v in state.training.items()}
                     over = wait.check(time.monotonic(), jobs=jobs, done=done, progress=progress)
-                    latest = state.published[-1].adapter_id if state.published else None
                     if over is not None and probe is not None and latest and not probe.finished(latest):
                         # the newest adapter's probe is the demo's answer to "did it learn the blind spot?"
                         probe_until = probe_until or time.monotonic() + PROBE_GRACE_S
@@ -239,11 +245,20 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
     return state
 
 
+def _swapped_in(probe: BlindSpotProbe | None, adapter_id: str) -> bool:
+    """Whether the replica serves ``adapter_id`` yet, as far as the demo knows (its probe got answers from it)."""
+    return probe is None or probe.finished(adapter_id)
+
+
 def _serve(settings: Settings, plan: DemoPlan, task: str, state: DemoState, routed: RoutedTraffic,
-           live: Live) -> None:
-    """``plan.serve_seconds`` of traffic like the latest (drifted if the drift came): router first, teacher the rest."""
+           live: Live, *, phase: int = 1) -> None:
+    """``plan.serve_seconds`` of traffic like the latest (drifted if the drift came): router first, teacher the rest.
+
+    Each phase draws fresh rows (its own seed): the rows of an earlier phase were
+    labelled by the teacher and trained on since.
+    """
     n = int(plan.serve_rate * plan.serve_seconds)
-    source = synthetic_rows(n, seed=plan.seed + 1, drift_at=0 if plan.drift_at is not None else None,
+    source = synthetic_rows(n, seed=plan.seed + phase, drift_at=0 if plan.drift_at is not None else None,
                             teacher_accuracy=0.95)
 
     def offered(it: Iterator[Row]) -> Iterator[Row]:
@@ -252,10 +267,10 @@ def _serve(settings: Settings, plan: DemoPlan, task: str, state: DemoState, rout
             if not routed.offer(row):
                 yield row
 
-    asyncio.run(produce(settings, task, offered(source), total=n, rate=plan.serve_rate, run_id=f"serve{plan.seed}",
-                        production_model=settings.task(task).teacher.model, gold_share=plan.gold_share,
-                        malformed_share=0.0, seed=plan.seed + 1,
-                        manifest=settings.data_dir / "manifest-serving.jsonl", quiet=True))
+    asyncio.run(produce(settings, task, offered(source), total=n, rate=plan.serve_rate,
+                        run_id=f"serve{plan.seed}-{phase}", production_model=settings.task(task).teacher.model,
+                        gold_share=plan.gold_share, malformed_share=0.0, seed=plan.seed + phase,
+                        manifest=settings.data_dir / f"manifest-serving-{phase}.jsonl", quiet=True))
 
 
 def summary_lines(state: DemoState) -> list[str]:
@@ -277,6 +292,7 @@ def summary_lines(state: DemoState) -> list[str]:
                  f"{len(state.jobs)} train job(s)")
     lines.extend(served_lines(state))
     lines.extend(state.review)
+    lines.extend(f"note: {note}" for note in dict.fromkeys(state.notes))
     return lines
 
 
@@ -303,6 +319,12 @@ def served_lines(state: DemoState) -> list[str]:
         f"latency: student {ms('student')}; teacher {ms('teacher')}"
         + (f"; {r.errors} failed request(s)" if r.errors else ""),
     ]
+    adapters = r.per_adapter()
+    if len(adapters) > 1:
+        lines.append("by serving adapter (the student's share at its accuracy; routed system; the teacher on the "
+                     "same requests): " + "; ".join(
+                         f"{a[-20:]} {share:.0%} of {n} at {pct(acc)}, routed {pct(routed_acc)}, teacher {pct(t)}"
+                         for a, n, share, acc, routed_acc, t in adapters))
     misses = r.worst_misses()
     if misses:
         lines.append("the student's commonest mistakes on that traffic (truth -> its answer): "

@@ -61,6 +61,9 @@ def test_the_end_of_the_demo_says_what_the_student_served() -> None:
                          "by serving adapter: a1 0% of 4, a2 100% of 2")
     assert "student accuracy on what it answered: 42.9% against ground truth" in lines[1]
     assert lines[-2] == "the student's commonest mistakes on that traffic (truth -> its answer): dental -> medical 4"
+    assert lines[-3] == ("by serving adapter (the student's share at its accuracy; routed system; the teacher on the "
+                         "same requests): - 50% of 2 at 100.0%, routed 100.0%, teacher 100.0%; a1 100% of 4 at 0.0%, "
+                         "routed 0.0%, teacher 0.0%; a2 100% of 2 at 100.0%, routed 100.0%, teacher 0.0%")
     console = Console(record=True, width=140)
     console.print(render(state))
     text = console.export_text()

@@ -66,3 +66,14 @@ def test_no_job_at_all_ends_after_the_stall_window() -> None:
     wait = moving()
     assert wait.check(299.0, jobs=[], done=set(), progress={}) is None
     assert wait.check(300.0, jobs=[], done=set(), progress={}) == "no train job moved for 300 s (no job was triggered)"
+
+
+def test_the_summary_repeats_why_the_wait_ended_once() -> None:
+    from console.demo.runner import summary_lines
+    from console.demo.watch import DemoState
+
+    state = DemoState(notes=["stopped waiting for train jobs: the 40-minute cap on the wait is over (2 without a "
+                             "verdict)"] * 2)
+    notes = [line for line in summary_lines(state) if line.startswith("note: ")]
+    assert notes == ["note: stopped waiting for train jobs: the 40-minute cap on the wait is over (2 without a "
+                     "verdict)"]
