@@ -196,7 +196,7 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                                cap_s=plan.wait_cap_s, until_verdicts=plan.wait_for_all_jobs)
                 served_by_phase: list[str] = []  # adapters a serving phase was run for
                 serves = rows is None and plan.serve_seconds > 0
-                probe_until: float | None = None
+                probe_until: dict[str, float] = {}  # adapter -> the end of the wait for its probe
                 while True:
                     live.update(render(state))
                     probe_latest()
@@ -219,8 +219,8 @@ def run_demo(settings: Settings, plan: DemoPlan, console: Console, *, rows: Iter
                     over = wait.check(time.monotonic(), jobs=jobs, done=done, progress=progress)
                     if over is not None and probe is not None and latest and not probe.finished(latest):
                         # the newest adapter's probe is the demo's answer to "did it learn the blind spot?"
-                        probe_until = probe_until or time.monotonic() + PROBE_GRACE_S
-                        if time.monotonic() < probe_until:
+                        probe_until.setdefault(latest, time.monotonic() + PROBE_GRACE_S)
+                        if time.monotonic() < probe_until[latest]:
                             over = None
                     if over is not None:
                         if any(j not in done for j in jobs):
