@@ -77,7 +77,7 @@ class JobWait:
             self.moved_at = now
         self._last = signature
         if self.fixed_s is not None:
-            return f"the {self.fixed_s / 60:.0f}-minute wait (--train-wait) is over" \
+            return f"the fixed {self.fixed_s / 60:.0f}-minute wait is over" \
                 if now - self.started >= self.fixed_s else None
         if now - self.started >= self.cap_s:
             return f"the {self.cap_s / 60:.0f}-minute cap on the wait is over ({len(waiting)} without a verdict)"

@@ -53,7 +53,7 @@ def test_a_fixed_wait_ignores_progress_and_extends_for_the_serving_phase() -> No
     assert wait.check(590.0, jobs=["j1"], done=set(), progress={}) is None  # stalled, but the wait is fixed
     wait.extend(590.0, 30.0)
     assert wait.check(615.0, jobs=["j1"], done=set(), progress={}) is None
-    assert wait.check(620.0, jobs=["j1"], done=set(), progress={}) == "the 10-minute wait (--train-wait) is over"
+    assert wait.check(620.0, jobs=["j1"], done=set(), progress={}) == "the fixed 10-minute wait is over"
 
 
 def test_the_short_demo_does_not_stop_on_verdicts() -> None:
